@@ -1,0 +1,16 @@
+// Command jwks is the JwksFunction: GET /.well-known/jwks.json.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/jwksapi"
+)
+
+func main() {
+	d := boot.MustLoad()
+	h := &jwksapi.Handler{Keys: d.Keyring}
+	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+}

@@ -1,0 +1,15 @@
+// Command keys is the KeysFunction: the /v1/keys admin API.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keysapi"
+)
+
+func main() {
+	d := boot.MustLoad()
+	lambda.Start(httpx.Lambda(d.Log, keysapi.Router().Serve))
+}

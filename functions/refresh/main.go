@@ -1,0 +1,15 @@
+// Command refresh is the RefreshFunction: POST /v1/auth/refresh.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/httpx"
+)
+
+func main() {
+	d := boot.MustLoad()
+	lambda.Start(httpx.Lambda(d.Log, authapi.RefreshRouter().Serve))
+}

@@ -1,0 +1,16 @@
+// Command validate is the ValidateFunction: GET /v1/auth/validate.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/httpx"
+)
+
+func main() {
+	d := boot.MustLoad()
+	h := &authapi.ValidateHandler{Keys: d.KeyAuth, Tokens: boot.MustVerifier(d)}
+	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+}

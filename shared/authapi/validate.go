@@ -1,0 +1,68 @@
+package authapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/httpx"
+)
+
+// ValidateHandler serves GET /v1/auth/validate.
+//
+// An invalid credential is a 401 in the error shape rather than RFC 7662's 200 {active:false}:
+// this endpoint is called by the credential's own holder (as in the InnoAI guide) to test it,
+// not by a resource server introspecting someone else's token, and a 401 is what every other
+// endpoint answers for the same credential.
+type ValidateHandler struct {
+	Keys   KeyAuthenticator
+	Tokens TokenVerifier
+}
+
+type validateResponse struct {
+	Valid      bool     `json:"valid"`
+	KeyID      string   `json:"key_id"`
+	Scopes     []string `json:"scopes"`
+	RateLimit  int      `json:"rate_limit"`
+	Tier       string   `json:"tier,omitempty"`
+	TokenType  string   `json:"token_type"`
+	CustomerID string   `json:"customer_id,omitempty"`
+	ExpiresAt  string   `json:"expires_at,omitempty"`
+}
+
+// Router returns the routes of the validate function.
+func (h *ValidateHandler) Router() *httpx.Router {
+	var rt httpx.Router
+	rt.Handle(http.MethodGet, "/v1/auth/validate", h.Validate)
+	return &rt
+}
+
+// Validate describes the API key or access token in Authorization: Bearer.
+func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	cred, ok := httpx.Bearer(r)
+	if !ok {
+		return nil, apierr.MissingCredentials()
+	}
+	if apikey.LooksLikeKey(cred) {
+		k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
+		if err != nil {
+			return nil, mapKeyErr(err)
+		}
+		resp := validateResponse{Valid: true, KeyID: k.KeyID, Scopes: k.Scopes, RateLimit: k.RateLimit, Tier: k.Tier, TokenType: "api_key"}
+		if !k.ExpiresAt.IsZero() {
+			resp.ExpiresAt = k.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		return httpx.JSON(http.StatusOK, resp)
+	}
+	c, err := h.Tokens.Verify(ctx, cred)
+	if err != nil {
+		return nil, mapTokenErr(err)
+	}
+	return httpx.JSON(http.StatusOK, validateResponse{
+		Valid: true, KeyID: c.KeyID, Scopes: c.Scopes(), RateLimit: c.RateLimit, Tier: c.Tier,
+		TokenType: "access_token", CustomerID: c.CustomerID,
+		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+}

@@ -1,0 +1,126 @@
+// Package boot builds what a keygate function needs once per container: configuration, the
+// JSON logger, the AWS SDK config and clients, the keyring and the stores. Thin mains call Load
+// during init and hand the result to a handler; nothing here runs per invocation.
+package boot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/config"
+	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/token"
+)
+
+// Deps are the per-container dependencies.
+type Deps struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Now      func() time.Time
+	DynamoDB *dynamodb.Client
+	Secrets  *secretsmanager.Client
+	Keyring  *keyring.Keyring
+	Keys     *dynamo.Keys
+	KeyAuth  *keyauth.Authenticator
+}
+
+// Load reads the configuration and builds the clients. It does no network I/O: secrets are
+// fetched on first use, so an outage at cold start becomes a 503 on that request (and a retry
+// on the next) instead of a crashed init.
+func Load(ctx context.Context) (*Deps, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := NewLogger(cfg.LogLevel)
+	awsCfg, err := AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &Deps{Config: cfg, Log: log, Now: time.Now}
+	d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
+	d.Secrets = secretsmanager.NewFromConfig(awsCfg)
+	d.Keyring = keyring.New(d.Secrets, cfg.SigningSecret, keyring.Options{Now: d.Now})
+	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now)
+	pepper := secret.NewLazy(d.Secrets, cfg.PepperSecret, func(b []byte) error {
+		_, err := apikey.NewHasher(b)
+		return err
+	})
+	d.KeyAuth = keyauth.New(cfg.KeyPrefix, pepper, d.Keys, d.Now)
+	return d, nil
+}
+
+// MustLoad is Load for mains: on error it logs the problem and exits non-zero, which Lambda
+// reports as an init error (fail closed: a misconfigured function serves nothing).
+func MustLoad() *Deps {
+	d, err := Load(context.Background())
+	if err != nil {
+		NewLogger(slog.LevelInfo).Error("init failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	return d
+}
+
+// NewLogger returns the structured JSON logger every function uses.
+func NewLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// AWSConfig loads the SDK configuration with short timeouts and bounded retries, so a slow or
+// failing dependency turns into a 503 well before API Gateway's 29 s limit. Endpoints come from
+// the standard SDK settings (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER), which
+// is how the local stack points the unchanged code at its emulators.
+func AWSConfig(ctx context.Context) (aws.Config, error) {
+	httpClient := &http.Client{
+		Timeout: 3 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          32,
+			MaxIdleConnsPerHost:   32,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   2 * time.Second,
+			ResponseHeaderTimeout: 3 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithHTTPClient(httpClient),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.MaxBackoff = 200 * time.Millisecond
+			})
+		}),
+	)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return cfg, nil
+}
+
+// MustVerifier returns the access-token verifier for d's issuer and audience, exiting like
+// MustLoad when they are unusable.
+func MustVerifier(d *Deps) *token.Verifier {
+	v, err := token.NewVerifier(d.Keyring, d.Config.Issuer, d.Config.Audience, token.DefaultLeeway, d.Now)
+	if err != nil {
+		d.Log.Error("init failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	return v
+}

@@ -1,0 +1,32 @@
+// Package echo is the sample protected backend: it answers with the authorizer context API
+// Gateway handed it, so integrators can see what their own backends receive (key id, customer
+// id, scope, tier, token type, rate limit — never the credential itself).
+package echo
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/keygate/keygate/shared/httpx"
+)
+
+type response struct {
+	Message    string         `json:"message"`
+	Method     string         `json:"method"`
+	Path       string         `json:"path"`
+	Resource   string         `json:"resource"`
+	RequestID  string         `json:"request_id"`
+	Authorizer map[string]any `json:"authorizer"`
+}
+
+// Handle echoes the request's route and authorizer context.
+func Handle(_ context.Context, r *httpx.Request) (*httpx.Response, error) {
+	return httpx.JSON(http.StatusOK, response{
+		Message:    "authorized",
+		Method:     r.HTTPMethod,
+		Path:       r.Path,
+		Resource:   r.Resource,
+		RequestID:  r.RequestContext.RequestID,
+		Authorizer: r.RequestContext.Authorizer,
+	})
+}

@@ -1,0 +1,246 @@
+// Package httpx turns API Gateway proxy events into requests and handler results into proxy
+// responses: header lookup, bearer credentials, bounded strict JSON bodies, the caller's source
+// IP, method routing and the single place where errors become the JSON error shape.
+//
+// It must never log a header value or body: those carry keys and tokens.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keygate/keygate/shared/apierr"
+)
+
+// MaxBodyBytes is the default cap on request bodies (16 KB): no keygate endpoint needs more.
+const MaxBodyBytes = 16 << 10
+
+// MaxCredentialBytes bounds an Authorization header value before any parsing.
+const MaxCredentialBytes = 8 << 10
+
+// Request is the API Gateway REST proxy event.
+type Request = events.APIGatewayProxyRequest
+
+// Response is what a handler returns on success.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// JSON builds a response with v encoded as JSON.
+func JSON(status int, v any) (*Response, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode response: %w", err)
+	}
+	return &Response{Status: status, Body: b}, nil
+}
+
+// Header returns the first value of the named header, case-insensitively (API Gateway passes
+// header names as the client sent them).
+func Header(r *Request, name string) string {
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range r.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// Bearer extracts the credential from "Authorization: Bearer <credential>". ok is false when the
+// header is absent, not a Bearer credential, empty or larger than MaxCredentialBytes.
+func Bearer(r *Request) (credential string, ok bool) {
+	return ParseBearer(Header(r, "Authorization"))
+}
+
+// ParseBearer parses an Authorization header value (scheme case-insensitive, RFC 7235).
+func ParseBearer(h string) (string, bool) {
+	if len(h) > MaxCredentialBytes {
+		return "", false
+	}
+	scheme, cred, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	if cred == "" || strings.ContainsAny(cred, " \t") {
+		return "", false
+	}
+	return cred, true
+}
+
+// SourceIP is the caller's address as API Gateway saw it on the connection. X-Forwarded-For is
+// deliberately ignored: the client controls it.
+func SourceIP(r *Request) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(r.RequestContext.Identity.SourceIP)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// DecodeJSON decodes the request body into dst strictly: JSON content type, at most maxBytes,
+// no unknown fields, exactly one value. Errors are *apierr.Error values that say what to fix.
+func DecodeJSON(r *Request, dst any, maxBytes int) error {
+	body := []byte(r.Body)
+	if r.IsBase64Encoded {
+		if base64.StdEncoding.DecodedLen(len(r.Body)) > maxBytes+3 {
+			return apierr.TooLarge(maxBytes)
+		}
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(r.Body); err != nil {
+			return apierr.InvalidRequest("The body is not valid base64.")
+		}
+	}
+	if len(body) > maxBytes {
+		return apierr.TooLarge(maxBytes)
+	}
+	if ct := Header(r, "Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return apierr.UnsupportedMediaType()
+		}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apierr.InvalidRequest("The body is empty; send a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apierr.InvalidRequest(describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apierr.InvalidRequest("The body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+// describeJSONError turns decoder errors into messages that name the field, without echoing
+// input values (they may be secrets).
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field != "" {
+			return fmt.Sprintf("Field %q must be of type %s.", typeErr.Field, typeErr.Type.String())
+		}
+		return "The body must be a JSON object."
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Sprintf("Unknown field %s; remove it.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "The body is truncated JSON."
+	default:
+		return "The body is not a valid JSON object."
+	}
+}
+
+// Handler serves one route.
+type Handler func(ctx context.Context, r *Request) (*Response, error)
+
+// Router dispatches on the API Gateway resource (the route template, e.g. /v1/keys/{id}) and the
+// method. A known resource called with another method gets 405 with an Allow header; an unknown
+// resource gets 404.
+type Router struct {
+	routes map[string]map[string]Handler
+}
+
+// Handle registers h for method and resource.
+func (rt *Router) Handle(method, resource string, h Handler) {
+	if rt.routes == nil {
+		rt.routes = map[string]map[string]Handler{}
+	}
+	if rt.routes[resource] == nil {
+		rt.routes[resource] = map[string]Handler{}
+	}
+	rt.routes[resource][method] = h
+}
+
+// Serve routes r to its handler.
+func (rt *Router) Serve(ctx context.Context, r *Request) (*Response, error) {
+	methods, ok := rt.routes[r.Resource]
+	if !ok {
+		return nil, apierr.NotFound("No such route. See the API reference for the available routes.")
+	}
+	if h, ok := methods[r.HTTPMethod]; ok {
+		return h(ctx, r)
+	}
+	allow := make([]string, 0, len(methods))
+	for m := range methods {
+		allow = append(allow, m)
+	}
+	sort.Strings(allow)
+	return nil, apierr.MethodNotAllowed(allow)
+}
+
+// Lambda adapts a Handler to the Lambda proxy contract. It is the one place where errors become
+// the JSON error shape: *apierr.Error values are rendered as they are, anything else as a 500
+// whose cause is logged with the request id only. It never returns a Lambda error, because API
+// Gateway would answer that with a bare 502.
+func Lambda(log *slog.Logger, h Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		resp, err := h(ctx, &ev)
+		if err != nil {
+			return ErrorResponse(ctx, log, &ev, err), nil
+		}
+		return render(resp), nil
+	}
+}
+
+// ErrorResponse renders err in the error shape and logs it (code, status, request id, cause).
+func ErrorResponse(ctx context.Context, log *slog.Logger, r *Request, err error) events.APIGatewayProxyResponse {
+	e := apierr.From(err)
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", r.RequestContext.RequestID),
+		slog.String("code", e.Code),
+		slog.Int("status", e.Status),
+	}
+	if e.Cause != nil {
+		attrs = append(attrs, slog.String("cause", e.Cause.Error()))
+	}
+	log.LogAttrs(ctx, level, "request failed", attrs...)
+	headers := e.Headers()
+	headers["Content-Type"] = "application/json"
+	headers["Cache-Control"] = "no-store"
+	return events.APIGatewayProxyResponse{StatusCode: e.Status, Headers: headers, Body: string(e.Body())}
+}
+
+func render(resp *Response) events.APIGatewayProxyResponse {
+	headers := map[string]string{"Content-Type": "application/json"}
+	for k, v := range resp.Headers {
+		headers[k] = v
+	}
+	if _, ok := headers["Cache-Control"]; !ok {
+		headers["Cache-Control"] = "no-store"
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return events.APIGatewayProxyResponse{StatusCode: status, Headers: headers, Body: string(resp.Body)}
+}

@@ -1,0 +1,50 @@
+// Package jwksapi serves GET /.well-known/jwks.json: the public halves of the keys verifiers
+// must accept (AWSCURRENT and AWSPREVIOUS). It never serves private material: it renders
+// signkey.JWK values, which have no private members.
+package jwksapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+// Keys lists the verification keys.
+type Keys interface {
+	Keys(ctx context.Context) ([]*signkey.Key, error)
+}
+
+// Handler serves the JWKS.
+type Handler struct{ Keys Keys }
+
+type jwks struct {
+	Keys []signkey.JWK `json:"keys"`
+}
+
+// Router returns the routes of the jwks function.
+func (h *Handler) Router() *httpx.Router {
+	var rt httpx.Router
+	rt.Handle(http.MethodGet, "/.well-known/jwks.json", h.JWKS)
+	return &rt
+}
+
+// JWKS renders the public keys, cacheable for five minutes (the keyring's refresh interval).
+func (h *Handler) JWKS(ctx context.Context, _ *httpx.Request) (*httpx.Response, error) {
+	keys, err := h.Keys.Keys(ctx)
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	out := jwks{Keys: make([]signkey.JWK, 0, len(keys))}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, k.PublicJWK())
+	}
+	resp, err := httpx.JSON(http.StatusOK, out)
+	if err != nil {
+		return nil, err
+	}
+	resp.Headers = map[string]string{"Cache-Control": "public, max-age=300"}
+	return resp, nil
+}

@@ -1,0 +1,188 @@
+// Package keyring holds the JWT signing keys of one Secrets Manager secret in memory: the
+// AWSCURRENT version signs, AWSCURRENT and AWSPREVIOUS verify, AWSPENDING is never used.
+//
+// Keys are loaded on first use and refreshed on access once the refresh interval has passed, so
+// a warm container verifies tokens without network I/O. An unknown kid triggers at most one
+// refresh per interval (shared by all callers), so a flood of forged kids cannot turn into a
+// flood of Secrets Manager reads. If Secrets Manager fails while warm, the cached keys keep
+// working for MaxStale, then the keyring fails closed.
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+// Errors callers map to responses: ErrUnknownKid → 401; ErrUnavailable → 503.
+var (
+	ErrUnknownKid  = errors.New("keyring: unknown kid")
+	ErrUnavailable = errors.New("keyring: signing keys unavailable")
+)
+
+// MaxKidLen bounds a kid from a token header before it is looked at (thumbprints are 43 chars).
+const MaxKidLen = 64
+
+// Options tune the keyring; zero values take the defaults.
+type Options struct {
+	RefreshEvery time.Duration    // default 5 min
+	MaxStale     time.Duration    // default 1 h
+	Now          func() time.Time // default time.Now
+}
+
+// Keyring is safe for concurrent use.
+type Keyring struct {
+	api      secret.Getter
+	secretID string
+	opts     Options
+
+	snap        atomic.Pointer[snapshot]
+	group       singleflight.Group
+	mu          sync.Mutex // guards lastForced
+	lastForced  time.Time
+	fetchCalled atomic.Int64
+}
+
+type snapshot struct {
+	current  *signkey.Key
+	byKid    map[string]*signkey.Key
+	ordered  []*signkey.Key // current first
+	loadedAt time.Time
+}
+
+// New returns a keyring for secretID. Nothing is fetched until first use.
+func New(api secret.Getter, secretID string, opts Options) *Keyring {
+	if opts.RefreshEvery <= 0 {
+		opts.RefreshEvery = 5 * time.Minute
+	}
+	if opts.MaxStale <= 0 {
+		opts.MaxStale = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Keyring{api: api, secretID: secretID, opts: opts}
+}
+
+// Signing returns the AWSCURRENT key.
+func (k *Keyring) Signing(ctx context.Context) (*signkey.Key, error) {
+	s, err := k.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.current, nil
+}
+
+// Verification returns the key for kid if it is AWSCURRENT or AWSPREVIOUS.
+func (k *Keyring) Verification(ctx context.Context, kid string) (*signkey.Key, error) {
+	if kid == "" || len(kid) > MaxKidLen {
+		return nil, ErrUnknownKid
+	}
+	s, err := k.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if key, ok := s.byKid[kid]; ok {
+		return key, nil
+	}
+	// Maybe the secret rotated since the last load: refresh, but at most once per interval.
+	if !k.mayForce() {
+		return nil, ErrUnknownKid
+	}
+	if s, err = k.load(ctx); err != nil {
+		return nil, ErrUnknownKid // keep serving known keys; the unknown kid stays unknown
+	}
+	if key, ok := s.byKid[kid]; ok {
+		return key, nil
+	}
+	return nil, ErrUnknownKid
+}
+
+// Keys returns the verification keys, AWSCURRENT first (for the JWKS).
+func (k *Keyring) Keys(ctx context.Context) ([]*signkey.Key, error) {
+	s, err := k.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ordered, nil
+}
+
+// Fetches reports how many times the keyring read Secrets Manager (for tests and benchmarks).
+func (k *Keyring) Fetches() int64 { return k.fetchCalled.Load() }
+
+func (k *Keyring) mayForce() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.opts.Now()
+	if !k.lastForced.IsZero() && now.Sub(k.lastForced) < k.opts.RefreshEvery {
+		return false
+	}
+	k.lastForced = now
+	return true
+}
+
+// fresh returns a snapshot no older than RefreshEvery, or a stale one within MaxStale when a
+// refresh fails.
+func (k *Keyring) fresh(ctx context.Context) (*snapshot, error) {
+	s := k.snap.Load()
+	now := k.opts.Now()
+	if s != nil && now.Sub(s.loadedAt) < k.opts.RefreshEvery {
+		return s, nil
+	}
+	ns, err := k.load(ctx)
+	if err == nil {
+		return ns, nil
+	}
+	if s != nil && now.Sub(s.loadedAt) < k.opts.MaxStale {
+		return s, nil
+	}
+	return nil, err
+}
+
+// load reads AWSCURRENT and AWSPREVIOUS once for all concurrent callers.
+func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
+	v, err, _ := k.group.Do("load", func() (any, error) {
+		k.fetchCalled.Add(1)
+		cur, err := secret.Read(ctx, k.api, k.secretID, secret.StageCurrent)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		curKey, err := signkey.Parse(cur.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: AWSCURRENT: %w", ErrUnavailable, err)
+		}
+		s := &snapshot{
+			current:  curKey,
+			byKid:    map[string]*signkey.Key{curKey.Kid: curKey},
+			ordered:  []*signkey.Key{curKey},
+			loadedAt: k.opts.Now(),
+		}
+		prev, err := secret.Read(ctx, k.api, k.secretID, secret.StagePrevious)
+		switch {
+		case errors.Is(err, secret.ErrNotFound):
+			// First key ever: nothing to verify old tokens with.
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		default:
+			// A malformed previous version must not stop signing with a good current one.
+			if pk, perr := signkey.Parse(prev.Value); perr == nil && pk.Kid != curKey.Kid {
+				s.byKid[pk.Kid] = pk
+				s.ordered = append(s.ordered, pk)
+			}
+		}
+		k.snap.Store(s)
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*snapshot), nil
+}

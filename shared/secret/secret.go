@@ -1,0 +1,107 @@
+// Package secret reads values from AWS Secrets Manager for the functions: the narrow client
+// interface they need, reading one version stage, and a lazily loaded value that is fetched once
+// per container and retried after a failure.
+//
+// It never logs or wraps secret values into errors.
+package secret
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// Version stages managed by Secrets Manager rotation.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePrevious = "AWSPREVIOUS"
+	StagePending  = "AWSPENDING"
+)
+
+// ErrNotFound means the secret or the requested stage does not exist.
+var ErrNotFound = errors.New("secret: not found")
+
+// Getter is the part of the Secrets Manager client this package reads with.
+type Getter interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Version is one version of a secret.
+type Version struct {
+	ID    string
+	Value []byte
+}
+
+// Read returns the version of secretID at stage. A missing secret or stage is ErrNotFound;
+// anything else (network, throttling, permissions) is returned wrapped, for a 503.
+func Read(ctx context.Context, api Getter, secretID, stage string) (Version, error) {
+	return ReadVersion(ctx, api, secretID, "", stage)
+}
+
+// ReadVersion is Read restricted to versionID (when not empty) carrying stage.
+func ReadVersion(ctx context.Context, api Getter, secretID, versionID, stage string) (Version, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID), VersionStage: aws.String(stage)}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	}
+	out, err := api.GetSecretValue(ctx, in)
+	if err != nil {
+		var nf *smtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return Version{}, fmt.Errorf("read secret %s (%s): %w", secretID, stage, ErrNotFound)
+		}
+		return Version{}, fmt.Errorf("read secret %s (%s): %w", secretID, stage, err)
+	}
+	v := Version{ID: aws.ToString(out.VersionId)}
+	switch {
+	case out.SecretString != nil:
+		v.Value = []byte(*out.SecretString)
+	case out.SecretBinary != nil:
+		v.Value = out.SecretBinary
+	default:
+		return Version{}, fmt.Errorf("read secret %s (%s): empty value: %w", secretID, stage, ErrNotFound)
+	}
+	return v, nil
+}
+
+// Lazy is a secret value read at most once successfully per container: the first Get fetches
+// AWSCURRENT, later calls return the cached bytes, and a failed fetch is retried by the next
+// Get. Use it for values that never rotate under a running container (the API-key pepper).
+type Lazy struct {
+	api      Getter
+	secretID string
+	parse    func([]byte) error
+
+	mu    sync.Mutex
+	value []byte
+}
+
+// NewLazy returns a Lazy for secretID; check, if not nil, validates the value before caching.
+func NewLazy(api Getter, secretID string, check func([]byte) error) *Lazy {
+	return &Lazy{api: api, secretID: secretID, parse: check}
+}
+
+// Get returns the cached value or fetches it.
+func (l *Lazy) Get(ctx context.Context) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.value != nil {
+		return l.value, nil
+	}
+	v, err := Read(ctx, l.api, l.secretID, StageCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if l.parse != nil {
+		if err := l.parse(v.Value); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", l.secretID, err)
+		}
+	}
+	l.value = v.Value
+	return l.value, nil
+}

@@ -1,0 +1,203 @@
+// Package token issues and verifies keygate access tokens: JWTs with header typ "at+jwt"
+// (RFC 9068), signed by the keyring's current key and verified against its current and previous
+// keys only.
+//
+// Verification pins the algorithm to the one each key was made for (never "none", never HMAC),
+// requires iss, aud and exp, checks nbf and iat with a small leeway, and refuses oversized input
+// before parsing. A token is never logged.
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+// Type is the JOSE typ of keygate access tokens.
+const Type = "at+jwt"
+
+// MaxBytes bounds a token before it is parsed (ours are about 1 KB).
+const MaxBytes = 8 << 10
+
+// DefaultLeeway is the clock skew tolerated on exp, nbf and iat.
+const DefaultLeeway = 30 * time.Second
+
+// Errors returned by Verify. ErrExpired and ErrInvalid are 401s; keyring.ErrUnavailable (wrapped)
+// is a 503.
+var (
+	ErrInvalid = errors.New("token: invalid")
+	ErrExpired = errors.New("token: expired")
+)
+
+// Claims are the claims of an access token. Names are short and flat to keep tokens small.
+type Claims struct {
+	jwt.RegisteredClaims
+	Scope      string `json:"scope"`
+	KeyID      string `json:"key_id"`
+	KeyGen     int64  `json:"key_gen"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Tier       string `json:"tier,omitempty"`
+	RateLimit  int    `json:"rate_limit,omitempty"`
+}
+
+// Scopes returns the space-separated scope claim as a slice.
+func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
+
+// SigningKeys gives the key to sign with.
+type SigningKeys interface {
+	Signing(ctx context.Context) (*signkey.Key, error)
+}
+
+// VerificationKeys finds the key a token names.
+type VerificationKeys interface {
+	Verification(ctx context.Context, kid string) (*signkey.Key, error)
+}
+
+// Grant is what a token is issued for.
+type Grant struct {
+	KeyID      string
+	KeyGen     int64
+	CustomerID string
+	Scopes     []string
+	Tier       string
+	RateLimit  int
+	TTL        time.Duration
+}
+
+// Issuer signs access tokens.
+type Issuer struct {
+	keys     SigningKeys
+	issuer   string
+	audience string
+	now      func() time.Time
+	random   io.Reader
+}
+
+// NewIssuer returns an Issuer; now is the clock, random the source of token ids.
+func NewIssuer(keys SigningKeys, issuer, audience string, now func() time.Time) *Issuer {
+	return &Issuer{keys: keys, issuer: issuer, audience: audience, now: now, random: rand.Reader}
+}
+
+// Issue signs an access token for g and returns it with its claims.
+func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
+	key, err := i.keys.Signing(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("issue token: %w", err)
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(i.random, id[:]); err != nil {
+		return "", nil, fmt.Errorf("issue token: jti: %w", err)
+	}
+	now := i.now().Truncate(time.Second)
+	sub := g.KeyID
+	if g.CustomerID != "" {
+		sub = g.CustomerID
+	}
+	c := &Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.issuer,
+			Subject:   sub,
+			Audience:  jwt.ClaimStrings{i.audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(g.TTL)),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+		},
+		Scope:      strings.Join(g.Scopes, " "),
+		KeyID:      g.KeyID,
+		KeyGen:     g.KeyGen,
+		CustomerID: g.CustomerID,
+		Tier:       g.Tier,
+		RateLimit:  g.RateLimit,
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Alg), c)
+	t.Header["typ"] = Type
+	t.Header["kid"] = key.Kid
+	s, err := t.SignedString(key.Private)
+	if err != nil {
+		return "", nil, fmt.Errorf("issue token: sign: %w", err)
+	}
+	return s, c, nil
+}
+
+// Verifier checks access tokens.
+type Verifier struct {
+	keys   VerificationKeys
+	parser *jwt.Parser
+}
+
+// NewVerifier returns a Verifier that requires iss and aud to match and tolerates leeway of
+// clock skew (at most 60 s).
+func NewVerifier(keys VerificationKeys, issuer, audience string, leeway time.Duration, now func() time.Time) (*Verifier, error) {
+	if issuer == "" || audience == "" {
+		return nil, errors.New("token: issuer and audience are required")
+	}
+	if leeway < 0 || leeway > time.Minute {
+		return nil, errors.New("token: leeway must be within 0..60s")
+	}
+	return &Verifier{
+		keys: keys,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{signkey.RS256, signkey.ES256, signkey.EdDSA}),
+			jwt.WithIssuer(issuer),
+			jwt.WithAudience(audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(leeway),
+			jwt.WithTimeFunc(now),
+		),
+	}, nil
+}
+
+// Verify parses and verifies raw. It returns ErrExpired, ErrInvalid, or a wrapped
+// keyring.ErrUnavailable when the keys cannot be loaded.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) == 0 || len(raw) > MaxBytes || strings.Count(raw, ".") != 2 {
+		return nil, ErrInvalid
+	}
+	var c Claims
+	_, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); !isAccessTokenType(typ) {
+			return nil, ErrInvalid
+		}
+		kid, _ := t.Header["kid"].(string)
+		key, err := v.keys.Verification(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		// Pin the algorithm to the key: a kid made for RS256 verifies RS256 only.
+		if t.Method.Alg() != key.Alg {
+			return nil, ErrInvalid
+		}
+		return key.Public, nil
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, keyring.ErrUnavailable):
+		return nil, fmt.Errorf("verify token: %w", err)
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrExpired
+	default:
+		return nil, ErrInvalid
+	}
+	if c.KeyID == "" || c.ExpiresAt == nil {
+		return nil, ErrInvalid
+	}
+	return &c, nil
+}
+
+// isAccessTokenType accepts "at+jwt" and "application/at+jwt", case-insensitively (RFC 9068 §4).
+func isAccessTokenType(typ string) bool {
+	typ = strings.ToLower(typ)
+	return typ == Type || typ == "application/"+Type
+}
