@@ -1,0 +1,137 @@
+// Command authctl administers keygate. Today it has one subcommand:
+//
+//	authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]
+//
+// bootstrap creates an API key directly in DynamoDB (the first admin key of a new stack, or the
+// demo key of the local stack) and prints it once. It needs AWS credentials that may read the
+// pepper secret and write the keys table; table, secret and key prefix come from the
+// KEYGATE_KEYS_TABLE, KEYGATE_PEPPER_SECRET and KEYGATE_KEY_PREFIX variables, or else from the
+// template's defaults (with -param overrides). Endpoints follow the AWS SDK's standard settings,
+// so AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SECRETS_MANAGER point it at the local stack.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/policy"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/store/dynamo"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "authctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "bootstrap" {
+		return errors.New("usage: authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]")
+	}
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tplPath := fs.String("template", "template.yaml", "template to read table, secret and prefix from when the KEYGATE_* variables are unset")
+	name := fs.String("name", "bootstrap admin", "key name")
+	scopes := fs.String("scopes", policy.Admin, "comma-separated scopes")
+	owner := fs.String("owner", "", "owner (account) id")
+	rateLimit := fs.Int("rate-limit", 1000, "requests per minute")
+	tier := fs.String("tier", "admin", "tier label")
+	out := fs.String("out", "", "write the key to this file (mode 0600) instead of stdout")
+	var params multiFlag
+	fs.Var(&params, "param", "template parameter override Key=Value (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+
+	table, pepperID, prefix, err := settings(*tplPath, params)
+	if err != nil {
+		return err
+	}
+	scopeList := strings.Split(*scopes, ",")
+	for _, s := range scopeList {
+		if !policy.Valid(s) {
+			return fmt.Errorf("unknown scope %q; valid scopes: %s", s, strings.Join(policy.All, ", "))
+		}
+	}
+
+	awsCfg, err := boot.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	pepper, err := secret.Read(ctx, secretsmanager.NewFromConfig(awsCfg), pepperID, secret.StageCurrent)
+	if err != nil {
+		return fmt.Errorf("read pepper: %w", err)
+	}
+	h, err := apikey.NewHasher(pepper.Value)
+	if err != nil {
+		return err
+	}
+	plain, rec, err := keymint.Mint(prefix, h, keymint.Spec{
+		Name: *name, OwnerID: *owner, Scopes: scopeList, RateLimit: *rateLimit, Tier: *tier,
+	}, rand.Reader, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := dynamo.NewKeys(dynamodb.NewFromConfig(awsCfg), table, time.Now).CreateKey(ctx, rec); err != nil {
+		return fmt.Errorf("store key: %w", err)
+	}
+	fmt.Fprintf(stderr, "created %s (%s) with scopes %s\n", rec.KeyID, *name, strings.Join(scopeList, " "))
+	if *out != "" {
+		return os.WriteFile(*out, []byte(plain+"\n"), 0o600)
+	}
+	_, err = fmt.Fprintln(stdout, plain)
+	return err
+}
+
+// settings resolves the keys table, pepper secret and key prefix from the environment, falling
+// back to the template (the values every function gets from Globals).
+func settings(tplPath string, params multiFlag) (table, pepper, prefix string, err error) {
+	table, pepper, prefix = os.Getenv("KEYGATE_KEYS_TABLE"), os.Getenv("KEYGATE_PEPPER_SECRET"), os.Getenv("KEYGATE_KEY_PREFIX")
+	if table != "" && pepper != "" && prefix != "" {
+		return table, pepper, prefix, nil
+	}
+	overrides := map[string]string{}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return "", "", "", fmt.Errorf("-param %q: want Key=Value", p)
+		}
+		overrides[k] = v
+	}
+	tpl, err := samtpl.Load(tplPath, samtpl.Options{Parameters: overrides})
+	if err != nil {
+		return "", "", "", err
+	}
+	if len(tpl.Functions) == 0 {
+		return "", "", "", errors.New("template has no functions")
+	}
+	env := tpl.Functions[0].Env
+	pick := func(cur, name string) string {
+		if cur != "" {
+			return cur
+		}
+		return env[name]
+	}
+	return pick(table, "KEYGATE_KEYS_TABLE"), pick(pepper, "KEYGATE_PEPPER_SECRET"), pick(prefix, "KEYGATE_KEY_PREFIX"), nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
