@@ -1,10 +1,8 @@
 package authapi
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/httpx"
 )
 
@@ -12,17 +10,13 @@ import (
 // refresh is refused with 501 until the refresh-token families land.
 func RefreshRouter() *httpx.Router {
 	var rt httpx.Router
-	rt.Handle(http.MethodPost, "/v1/auth/refresh", notImplemented)
+	rt.Handle(http.MethodPost, "/v1/auth/refresh", httpx.NotImplemented)
 	return &rt
 }
 
 // RevokeRouter serves POST /v1/auth/revoke (501 until revocation lands).
 func RevokeRouter() *httpx.Router {
 	var rt httpx.Router
-	rt.Handle(http.MethodPost, "/v1/auth/revoke", notImplemented)
+	rt.Handle(http.MethodPost, "/v1/auth/revoke", httpx.NotImplemented)
 	return &rt
-}
-
-func notImplemented(context.Context, *httpx.Request) (*httpx.Response, error) {
-	return nil, apierr.NotImplemented()
 }

@@ -56,7 +56,7 @@ func Load(ctx context.Context) (*Deps, error) {
 	d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	d.Secrets = secretsmanager.NewFromConfig(awsCfg)
 	d.Keyring = keyring.New(d.Secrets, cfg.SigningSecret, keyring.Options{Now: d.Now})
-	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now)
+	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now, dynamo.NewEvents(d.DynamoDB, cfg.TokensTable, 0, d.Now))
 	pepper := secret.NewLazy(d.Secrets, cfg.PepperSecret, func(b []byte) error {
 		_, err := apikey.NewHasher(b)
 		return err

@@ -244,3 +244,8 @@ func render(resp *Response) events.APIGatewayProxyResponse {
 	}
 	return events.APIGatewayProxyResponse{StatusCode: status, Headers: headers, Body: string(resp.Body)}
 }
+
+// NotImplemented is a Handler for routes whose behaviour has not landed yet (501).
+func NotImplemented(context.Context, *Request) (*Response, error) {
+	return nil, apierr.NotImplemented()
+}

@@ -3,10 +3,8 @@
 package keysapi
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/httpx"
 )
 
@@ -22,11 +20,7 @@ func Router() *httpx.Router {
 		{http.MethodPost, "/v1/keys/{id}/rotate"},
 		{http.MethodGet, "/v1/keys/{id}/events"},
 	} {
-		rt.Handle(r.method, r.resource, notImplemented)
+		rt.Handle(r.method, r.resource, httpx.NotImplemented)
 	}
 	return &rt
-}
-
-func notImplemented(context.Context, *httpx.Request) (*httpx.Response, error) {
-	return nil, apierr.NotImplemented()
 }

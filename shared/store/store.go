@@ -14,6 +14,8 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflicting write")
+	// ErrBadCursor means a pagination cursor was not one the store produced.
+	ErrBadCursor = errors.New("store: invalid pagination cursor")
 )
 
 // Key statuses.
@@ -22,21 +24,30 @@ const (
 	StatusRevoked = "revoked"
 )
 
-// Key is a stored API key. Hash is the peppered HMAC of the secret (see package apikey).
+// Key is a stored API key. Hash is the peppered HMAC of the current secret (see package apikey).
+// During a rotation's grace period PreviousHash still authenticates, until GraceUntil.
+//
+// KeyGen counts rotations and revocations; access tokens carry it, so bumping it invalidates
+// the tokens minted before (except the previous generation during a grace period). Version is
+// the optimistic-concurrency counter every write checks and bumps.
 type Key struct {
-	Hash       string
-	KeyID      string
-	Name       string
-	OwnerID    string
-	Scopes     []string
-	AllowedIPs []string
-	RateLimit  int
-	Tier       string
-	Status     string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time // zero: never expires
-	KeyGen     int64
-	LastUsedAt time.Time
+	Hash         string
+	KeyID        string
+	Name         string
+	OwnerID      string
+	Scopes       []string
+	AllowedIPs   []string
+	RateLimit    int
+	Tier         string
+	Status       string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ExpiresAt    time.Time // zero: never expires
+	KeyGen       int64
+	LastUsedAt   time.Time
+	PreviousHash string
+	GraceUntil   time.Time
+	Version      int64
 }
 
 // Expired reports whether the key is past its expiry at now. Storage treats expired keys as
@@ -47,3 +58,40 @@ func (k *Key) Expired(now time.Time) bool {
 
 // Usable reports whether the key may authenticate at now.
 func (k *Key) Usable(now time.Time) bool { return k.Status == StatusActive && !k.Expired(now) }
+
+// InGrace reports whether the previous secret still authenticates at now.
+func (k *Key) InGrace(now time.Time) bool {
+	return k.PreviousHash != "" && now.Before(k.GraceUntil)
+}
+
+// TokenGenValid reports whether an access or refresh token minted at generation gen is still
+// good: the current generation always, the previous one only during a rotation's grace period.
+func (k *Key) TokenGenValid(gen int64, now time.Time) bool {
+	if !k.Usable(now) {
+		return false
+	}
+	return gen == k.KeyGen || (gen == k.KeyGen-1 && k.InGrace(now))
+}
+
+// Page is one page of a listing; Next is empty on the last page.
+type Page struct {
+	Keys []Key
+	Next string
+}
+
+// Event is one audit-trail entry. It never holds a secret: no key, token or hash.
+type Event struct {
+	KeyID      string
+	Time       time.Time
+	Action     string
+	ActorKeyID string
+	SourceIP   string
+	RequestID  string
+	Detail     string
+}
+
+// EventPage is one page of audit events, newest first.
+type EventPage struct {
+	Events []Event
+	Next   string
+}

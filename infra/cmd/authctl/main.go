@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := dynamo.NewKeys(dynamodb.NewFromConfig(awsCfg), table, time.Now).CreateKey(ctx, rec); err != nil {
+	if err := dynamo.NewKeys(dynamodb.NewFromConfig(awsCfg), table, time.Now, nil).CreateKey(ctx, rec); err != nil {
 		return fmt.Errorf("store key: %w", err)
 	}
 	fmt.Fprintf(stderr, "created %s (%s) with scopes %s\n", rec.KeyID, *name, strings.Join(scopeList, " "))

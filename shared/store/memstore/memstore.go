@@ -1,68 +1,182 @@
 // Package memstore is an in-memory implementation of keygate's storage for unit tests. It obeys
-// the same contract as store/dynamo (checked by store/storetest), including treating expired
-// items as absent.
+// the same contract as store/dynamo (checked by store/storetest): versioned atomic saves,
+// lookups by current or in-grace previous hash, expired items treated as absent, newest-first
+// listings with opaque cursors.
 package memstore
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
+	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/keygate/keygate/shared/store"
 )
 
-// Keys stores API keys in memory. The zero value is not usable; use NewKeys.
+// Keys stores API keys and their audit events in memory. Use NewKeys.
 type Keys struct {
 	now func() time.Time
 
 	mu     sync.Mutex
-	byHash map[string]store.Key
+	byID   map[string]store.Key
+	byHash map[string]string // hash → key id (current and previous hashes)
+	events map[string][]store.Event
 	reads  int
 }
 
 // NewKeys returns an empty store using now as its clock.
 func NewKeys(now func() time.Time) *Keys {
-	return &Keys{now: now, byHash: map[string]store.Key{}}
+	return &Keys{now: now, byID: map[string]store.Key{}, byHash: map[string]string{}, events: map[string][]store.Event{}}
 }
 
-// CreateKey stores k; a key with the same hash or key id is a conflict.
-func (s *Keys) CreateKey(_ context.Context, k store.Key) error {
+// CreateKey stores a new key; an existing id or hash is store.ErrConflict.
+func (s *Keys) CreateKey(ctx context.Context, k store.Key, audit ...store.Event) error {
+	return s.SaveKey(ctx, nil, k, audit...)
+}
+
+// SaveKey replaces prev (nil: create) with next if the stored version is still prev's.
+func (s *Keys) SaveKey(_ context.Context, prev *store.Key, next store.Key, audit ...store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.byHash[k.Hash]; ok {
+	cur, exists := s.byID[next.KeyID]
+	switch {
+	case prev == nil && exists:
+		return store.ErrConflict
+	case prev != nil && (!exists || cur.Version != prev.Version):
 		return store.ErrConflict
 	}
-	for _, other := range s.byHash {
-		if other.KeyID == k.KeyID {
-			return store.ErrConflict
-		}
+	if owner, ok := s.byHash[next.Hash]; ok && owner != next.KeyID {
+		return store.ErrConflict
 	}
-	s.byHash[k.Hash] = clone(k)
+	if prev != nil {
+		delete(s.byHash, prev.Hash)
+		delete(s.byHash, prev.PreviousHash)
+		next.Version = prev.Version + 1
+	} else {
+		next.Version = 1
+	}
+	s.byHash[next.Hash] = next.KeyID
+	if next.PreviousHash != "" && !next.GraceUntil.IsZero() {
+		s.byHash[next.PreviousHash] = next.KeyID
+	}
+	s.byID[next.KeyID] = clone(next)
+	for _, e := range audit {
+		if e.Time.IsZero() {
+			e.Time = s.now()
+		}
+		s.events[e.KeyID] = append(s.events[e.KeyID], e)
+	}
 	return nil
 }
 
-// KeyByHash returns the key stored under hash, or store.ErrNotFound (also when expired).
+// KeyByHash returns the key whose current (or in-grace previous) hash is hash.
 func (s *Keys) KeyByHash(_ context.Context, hash string) (store.Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
-	k, ok := s.byHash[hash]
+	id, ok := s.byHash[hash]
+	if !ok {
+		return store.Key{}, store.ErrNotFound
+	}
+	k := s.byID[id]
+	now := s.now()
+	if k.Expired(now) {
+		return store.Key{}, store.ErrNotFound
+	}
+	if k.Hash != hash {
+		if k.PreviousHash != hash || !k.InGrace(now) {
+			return store.Key{}, store.ErrNotFound
+		}
+		k.Hash = hash
+	}
+	return clone(k), nil
+}
+
+// KeyByID returns the key with id, revoked or not; expired keys are store.ErrNotFound.
+func (s *Keys) KeyByID(_ context.Context, id string) (store.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	k, ok := s.byID[id]
 	if !ok || k.Expired(s.now()) {
 		return store.Key{}, store.ErrNotFound
 	}
 	return clone(k), nil
 }
 
-// Reads counts KeyByHash calls (tests assert "zero database reads").
+// ListKeys lists keys newest first.
+func (s *Keys) ListKeys(_ context.Context, limit int, cursor string) (store.Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]store.Key, 0, len(s.byID))
+	for _, k := range s.byID {
+		if !k.Expired(s.now()) {
+			all = append(all, clone(k))
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
+			return all[i].CreatedAt.After(all[j].CreatedAt)
+		}
+		return all[i].KeyID > all[j].KeyID
+	})
+	keys, next, err := paginate(all, limit, cursor)
+	return store.Page{Keys: keys, Next: next}, err
+}
+
+// ListEvents lists keyID's audit events newest first.
+func (s *Keys) ListEvents(_ context.Context, keyID string, limit int, cursor string) (store.EventPage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs := slices.Clone(s.events[keyID])
+	slices.Reverse(evs)
+	page, next, err := paginate(evs, limit, cursor)
+	return store.EventPage{Events: page, Next: next}, err
+}
+
+// Reads counts key reads (tests assert "zero database reads").
 func (s *Keys) Reads() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reads
 }
 
+// paginate slices items with an opaque offset cursor.
+func paginate[T any](items []T, limit int, cursor string) ([]T, string, error) {
+	off := 0
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil {
+			return nil, "", store.ErrBadCursor
+		}
+		if off, err = strconv.Atoi(string(b)); err != nil || off < 0 || off > len(items) {
+			return nil, "", store.ErrBadCursor
+		}
+	}
+	end := min(off+limit, len(items))
+	next := ""
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+	}
+	return items[off:end], next, nil
+}
+
 func clone(k store.Key) store.Key {
 	k.Scopes = slices.Clone(k.Scopes)
 	k.AllowedIPs = slices.Clone(k.AllowedIPs)
 	return k
+}
+
+// AppendEvent records e.
+func (s *Keys) AppendEvent(_ context.Context, e store.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	s.events[e.KeyID] = append(s.events[e.KeyID], e)
+	return nil
 }

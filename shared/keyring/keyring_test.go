@@ -1,0 +1,527 @@
+package keyring_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+// fakeSecrets is an in-memory secret.Getter: one value per version stage, an optional error per
+// stage, and a count of calls per stage.
+type fakeSecrets struct {
+	mu     sync.Mutex
+	values map[string][]byte
+	errs   map[string]error
+	calls  map[string]int
+}
+
+func newFakeSecrets() *fakeSecrets {
+	return &fakeSecrets{values: map[string][]byte{}, errs: map[string]error{}, calls: map[string]int{}}
+}
+
+func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	stage := aws.ToString(in.VersionStage)
+	f.calls[stage]++
+	if err := f.errs[stage]; err != nil {
+		return nil, err
+	}
+	v, ok := f.values[stage]
+	if !ok {
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no version with stage " + stage)}
+	}
+	return &secretsmanager.GetSecretValueOutput{
+		Name: in.SecretId, VersionId: aws.String(stage + "-version"), SecretString: aws.String(string(v)),
+		VersionStages: []string{stage},
+	}, nil
+}
+
+func (f *fakeSecrets) set(stage string, v []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v == nil {
+		delete(f.values, stage)
+		return
+	}
+	f.values[stage] = v
+}
+
+func (f *fakeSecrets) fail(stage string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.errs, stage)
+		return
+	}
+	f.errs[stage] = err
+}
+
+func (f *fakeSecrets) count(stage string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[stage]
+}
+
+// rotate moves CURRENT to PREVIOUS and installs next as CURRENT, as Secrets Manager does.
+func (f *fakeSecrets) rotate(next []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.values[secret.StagePrevious] = f.values[secret.StageCurrent]
+	f.values[secret.StageCurrent] = next
+}
+
+var errThrottled = errors.New("ThrottlingException: rate exceeded")
+
+// clock is a manually advanced clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newSecret(t testing.TB) []byte {
+	t.Helper()
+	b, err := signkey.Generate(signkey.EdDSA, rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func kidOf(t testing.TB, s []byte) string {
+	t.Helper()
+	k, err := signkey.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Kid
+}
+
+const (
+	refreshEvery = 5 * time.Minute
+	maxStale     = time.Hour
+	secretID     = "keygate/test/signing"
+)
+
+type fixture struct {
+	sm       *fakeSecrets
+	clock    *clock
+	ring     *keyring.Keyring
+	cur, old []byte
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{sm: newFakeSecrets(), clock: newClock(), cur: newSecret(t), old: newSecret(t)}
+	f.sm.set(secret.StageCurrent, f.cur)
+	f.sm.set(secret.StagePrevious, f.old)
+	f.ring = keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: f.clock.Now})
+	return f
+}
+
+var ctx = context.Background()
+
+func TestFirstUseLoadsCurrentAndPrevious(t *testing.T) {
+	f := newFixture(t)
+	if f.ring.Fetches() != 0 || f.sm.count(secret.StageCurrent) != 0 {
+		t.Fatalf("New fetched before first use")
+	}
+	signing, err := f.ring.Signing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signing.Kid != kidOf(t, f.cur) {
+		t.Errorf("Signing kid = %s, want AWSCURRENT's %s", signing.Kid, kidOf(t, f.cur))
+	}
+	keys, err := f.ring.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Kid != kidOf(t, f.cur) || keys[1].Kid != kidOf(t, f.old) {
+		t.Errorf("Keys = %v, want [current, previous]", kids(keys))
+	}
+	for _, s := range [][]byte{f.cur, f.old} {
+		if k, err := f.ring.Verification(ctx, kidOf(t, s)); err != nil || k.Kid != kidOf(t, s) {
+			t.Errorf("Verification(%s) = %v, %v", kidOf(t, s), k, err)
+		}
+	}
+	if got := f.ring.Fetches(); got != 1 {
+		t.Errorf("Fetches = %d, want 1", got)
+	}
+	if c, p := f.sm.count(secret.StageCurrent), f.sm.count(secret.StagePrevious); c != 1 || p != 1 {
+		t.Errorf("GetSecretValue calls: AWSCURRENT %d, AWSPREVIOUS %d; want 1 and 1", c, p)
+	}
+	if f.sm.count(secret.StagePending) != 0 {
+		t.Errorf("the keyring read AWSPENDING")
+	}
+}
+
+func kids(keys []*signkey.Key) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+func TestNoFetchWithinTheRefreshInterval(t *testing.T) {
+	f := newFixture(t)
+	kid := kidOf(t, f.cur)
+	for i := 0; i < 100; i++ {
+		if _, err := f.ring.Verification(ctx, kid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ring.Signing(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(refreshEvery / 200) // ends at refreshEvery/2
+	}
+	f.clock.Advance(refreshEvery/2 - time.Nanosecond)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.ring.Fetches(); got != 1 {
+		t.Errorf("Fetches = %d within the refresh interval, want 1", got)
+	}
+}
+
+func TestOneRefetchAfterTheRefreshInterval(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := newSecret(t)
+	f.sm.rotate(next)
+	f.clock.Advance(refreshEvery)
+	for i := 0; i < 10; i++ {
+		k, err := f.ring.Signing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Kid != kidOf(t, next) {
+			t.Fatalf("Signing kid = %s after rotation and refresh, want %s", k.Kid, kidOf(t, next))
+		}
+	}
+	if got := f.ring.Fetches(); got != 2 {
+		t.Errorf("Fetches = %d, want 2 (one load, one refresh)", got)
+	}
+	if _, err := f.ring.Verification(ctx, kidOf(t, f.cur)); err != nil {
+		t.Errorf("the old current (now AWSPREVIOUS) no longer verifies: %v", err)
+	}
+	if _, err := f.ring.Verification(ctx, kidOf(t, f.old)); !errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("a key two rotations old still verifies (err %v)", err)
+	}
+}
+
+func TestAnUnknownKidForcesAtMostOneRefreshPerInterval(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.ring.Signing(ctx); err != nil { // warm
+		t.Fatal(err)
+	}
+	warm := f.ring.Fetches()
+
+	const burst = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, burst)
+	for i := 0; i < burst; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			kid := strings.Repeat("x", 10) + string(rune('a'+i%26)) + strings.Repeat("y", i%20)
+			_, err := f.ring.Verification(ctx, kid)
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, keyring.ErrUnknownKid) {
+			t.Fatalf("Verification(unknown) = %v, want ErrUnknownKid", err)
+		}
+	}
+	if got := f.ring.Fetches() - warm; got > 1 {
+		t.Errorf("%d unknown kids caused %d Secrets Manager loads, want at most 1", burst, got)
+	}
+	if got := f.sm.count(secret.StageCurrent); got > 2 {
+		t.Errorf("AWSCURRENT read %d times, want at most 2", got)
+	}
+
+	// Still inside the interval: no more forced refreshes.
+	f.clock.Advance(refreshEvery - time.Second)
+	before := f.ring.Fetches()
+	for i := 0; i < 100; i++ {
+		_, _ = f.ring.Verification(ctx, "unknown-"+string(rune('a'+i%26)))
+	}
+	if got := f.ring.Fetches() - before; got != 0 {
+		t.Errorf("%d forced refreshes inside the same interval, want 0", got)
+	}
+}
+
+func TestAForcedRefreshFindsAKeyRotatedInSinceTheLastLoad(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := newSecret(t)
+	f.sm.rotate(next) // another container rotated and signed with the new key
+	f.clock.Advance(time.Second)
+	k, err := f.ring.Verification(ctx, kidOf(t, next))
+	if err != nil || k.Kid != kidOf(t, next) {
+		t.Fatalf("Verification(new kid) = %v, %v; want the new key after one forced refresh", k, err)
+	}
+	if got := f.ring.Fetches(); got != 2 {
+		t.Errorf("Fetches = %d, want 2", got)
+	}
+}
+
+func TestAnOversizeOrEmptyKidIsUnknownWithoutAFetch(t *testing.T) {
+	for _, kid := range []string{"", strings.Repeat("A", keyring.MaxKidLen+1), strings.Repeat("../", 3000)} {
+		f := newFixture(t)
+		if _, err := f.ring.Verification(ctx, kid); !errors.Is(err, keyring.ErrUnknownKid) {
+			t.Errorf("Verification(%.20q…) = %v, want ErrUnknownKid", kid, err)
+		}
+		if f.ring.Fetches() != 0 || f.sm.count(secret.StageCurrent) != 0 {
+			t.Errorf("a %d-byte kid caused a Secrets Manager read", len(kid))
+		}
+	}
+}
+
+func TestCachedKeysAreServedUntilMaxStaleWhenSecretsManagerFails(t *testing.T) {
+	f := newFixture(t)
+	kid := kidOf(t, f.cur)
+	start := f.clock.Now()
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.fail(secret.StageCurrent, errThrottled)
+
+	for _, at := range []time.Duration{refreshEvery, 30 * time.Minute, maxStale - time.Second} {
+		f.clock.Set(start.Add(at))
+		if k, err := f.ring.Signing(ctx); err != nil || k.Kid != kid {
+			t.Errorf("Signing %v after load during an outage = %v, %v; want the cached key", at, k, err)
+		}
+		if _, err := f.ring.Verification(ctx, kid); err != nil {
+			t.Errorf("Verification %v after load during an outage: %v", at, err)
+		}
+		if keys, err := f.ring.Keys(ctx); err != nil || len(keys) != 2 {
+			t.Errorf("Keys %v after load during an outage = %d keys, %v", at, len(keys), err)
+		}
+	}
+
+	f.clock.Set(start.Add(maxStale))
+	if _, err := f.ring.Signing(ctx); !errors.Is(err, keyring.ErrUnavailable) {
+		t.Errorf("Signing at MaxStale = %v, want ErrUnavailable (fail closed)", err)
+	}
+	if _, err := f.ring.Verification(ctx, kid); !errors.Is(err, keyring.ErrUnavailable) {
+		t.Errorf("Verification at MaxStale = %v, want ErrUnavailable", err)
+	}
+	if _, err := f.ring.Keys(ctx); !errors.Is(err, keyring.ErrUnavailable) {
+		t.Errorf("Keys at MaxStale = %v, want ErrUnavailable", err)
+	}
+
+	f.sm.fail(secret.StageCurrent, nil)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Errorf("Signing after Secrets Manager recovered: %v", err)
+	}
+}
+
+// During an outage every request re-tries Secrets Manager, each one paying the SDK's timeouts
+// and retries (up to ~9 s with boot.AWSConfig) before the cached key is served.
+func TestADownSecretsManagerIsNotCalledOnEveryRequest(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.fail(secret.StageCurrent, errThrottled)
+	f.clock.Advance(refreshEvery)
+	before := f.sm.count(secret.StageCurrent)
+	for i := 0; i < 100; i++ {
+		if _, err := f.ring.Signing(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.sm.count(secret.StageCurrent) - before; got > 1 {
+		t.Errorf("BUG: 100 requests at one instant during an outage made %d Secrets Manager calls; back off after a failed refresh (e.g. record the failure time and retry at most once per few seconds)", got)
+	}
+}
+
+func TestSecretsManagerDownAtColdStartIsUnavailable(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stage string
+		err   error
+	}{
+		{"AWSCURRENT throttled", secret.StageCurrent, errThrottled},
+		{"AWSCURRENT access denied", secret.StageCurrent, errors.New("AccessDeniedException")},
+		{"AWSCURRENT missing", secret.StageCurrent, &smtypes.ResourceNotFoundException{Message: aws.String("gone")}},
+		{"AWSPREVIOUS throttled", secret.StagePrevious, errThrottled},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.sm.fail(tt.stage, tt.err)
+			if _, err := f.ring.Signing(ctx); !errors.Is(err, keyring.ErrUnavailable) {
+				t.Errorf("Signing = %v, want ErrUnavailable", err)
+			}
+			if _, err := f.ring.Verification(ctx, kidOf(t, f.cur)); !errors.Is(err, keyring.ErrUnavailable) || errors.Is(err, keyring.ErrUnknownKid) {
+				t.Errorf("Verification = %v, want ErrUnavailable (a 503, not a 401)", err)
+			}
+			if _, err := f.ring.Keys(ctx); !errors.Is(err, keyring.ErrUnavailable) {
+				t.Errorf("Keys = %v, want ErrUnavailable", err)
+			}
+			// The failure is not cached: the next call after recovery succeeds.
+			f.sm.fail(tt.stage, nil)
+			if _, err := f.ring.Signing(ctx); err != nil {
+				t.Errorf("Signing after recovery = %v", err)
+			}
+		})
+	}
+}
+
+func TestTheSecretValuesDecideWhatIsLoaded(t *testing.T) {
+	good := newSecret(t)
+	tests := []struct {
+		name      string
+		current   []byte
+		previous  []byte // nil: no AWSPREVIOUS version
+		wantErr   error
+		wantKeys  int
+		wantNoKid bool
+	}{
+		{"malformed AWSPREVIOUS is ignored", good, []byte(`{"kid":"x","alg":"RS256","private_key":"garbage"}`), nil, 1, false},
+		{"empty AWSPREVIOUS is ignored", good, []byte(` `), nil, 1, false},
+		{"missing AWSPREVIOUS is fine", good, nil, nil, 1, false},
+		{"AWSPREVIOUS equal to AWSCURRENT is listed once", good, good, nil, 1, false},
+		{"malformed AWSCURRENT is unavailable", []byte(`not json`), newSecret(t), keyring.ErrUnavailable, 0, true},
+		{"AWSCURRENT with a forged kid is unavailable", forgedKid(t, good), newSecret(t), keyring.ErrUnavailable, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := newFakeSecrets()
+			sm.set(secret.StageCurrent, tt.current)
+			sm.set(secret.StagePrevious, tt.previous)
+			ring := keyring.New(sm, secretID, keyring.Options{})
+			keys, err := ring.Keys(ctx)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Keys = %v, want %v", err, tt.wantErr)
+			}
+			if len(keys) != tt.wantKeys {
+				t.Errorf("got %d keys, want %d", len(keys), tt.wantKeys)
+			}
+			if tt.wantErr == nil {
+				if _, err := ring.Signing(ctx); err != nil {
+					t.Errorf("Signing = %v", err)
+				}
+			}
+		})
+	}
+}
+
+func forgedKid(t testing.TB, s []byte) []byte {
+	t.Helper()
+	other := kidOf(t, newSecret(t))
+	return []byte(strings.Replace(string(s), kidOf(t, s), other, 1))
+}
+
+func TestPendingIsNeverUsed(t *testing.T) {
+	f := newFixture(t)
+	pending := newSecret(t)
+	f.sm.set(secret.StagePending, pending)
+	if _, err := f.ring.Verification(ctx, kidOf(t, pending)); !errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("an AWSPENDING key verifies (err %v)", err)
+	}
+	if k, _ := f.ring.Signing(ctx); k == nil || k.Kid == kidOf(t, pending) {
+		t.Errorf("the keyring signs with AWSPENDING")
+	}
+	if f.sm.count(secret.StagePending) != 0 {
+		t.Errorf("the keyring read AWSPENDING")
+	}
+}
+
+func TestAFailedForcedRefreshKeepsTheKnownKeys(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.ring.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.fail(secret.StageCurrent, errThrottled)
+	if _, err := f.ring.Verification(ctx, "unknown-kid"); !errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("unknown kid during an outage = %v, want ErrUnknownKid", err)
+	}
+	if _, err := f.ring.Verification(ctx, kidOf(t, f.cur)); err != nil {
+		t.Errorf("known kid after a failed forced refresh = %v", err)
+	}
+}
+
+func TestConcurrentUseIsSafe(t *testing.T) {
+	f := newFixture(t)
+	kid := kidOf(t, f.cur)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				if i%10 == 0 && j%10 == 0 {
+					f.clock.Advance(refreshEvery / 10)
+				}
+				if _, err := f.ring.Verification(ctx, kid); err != nil {
+					t.Errorf("Verification: %v", err)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	if f.ring.Fetches() < 1 {
+		t.Errorf("no fetch recorded")
+	}
+}
+
+var sinkKey *signkey.Key
+
+func BenchmarkVerificationByKid(b *testing.B) {
+	f := newFixture(b)
+	kid := kidOf(b, f.cur)
+	if _, err := f.ring.Verification(ctx, kid); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		k, err := f.ring.Verification(ctx, kid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkKey = k
+	}
+}
