@@ -11,5 +11,6 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	lambda.Start(httpx.Lambda(d.Log, keysapi.Router().Serve))
+	h := keysapi.New(d.Keys, d.KeyAuth, d.Config.KeyPrefix, d.Now)
+	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
 }

@@ -1,26 +1,416 @@
-// Package keysapi is the admin API for API keys (/v1/keys). The authorizer admits only callers
-// holding admin:full. Until key management lands every route answers 501 in the error shape.
+// Package keysapi is the admin API for API keys (/v1/keys): create, list, get, update, rotate
+// with a grace period, revoke, and the audit trail of each key.
+//
+// The authorizer admits only callers holding admin:full; the handlers check it again (defence
+// in depth against a route deployed without the authorizer). A plain key appears in exactly two
+// responses — create and rotate — and never in a log, an audit event or any other response.
 package keysapi
 
 import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/policy"
+	"github.com/keygate/keygate/shared/store"
 )
 
+// Store is the key storage the admin API needs.
+type Store interface {
+	CreateKey(ctx context.Context, k store.Key, audit ...store.Event) error
+	SaveKey(ctx context.Context, prev *store.Key, next store.Key, audit ...store.Event) error
+	KeyByID(ctx context.Context, id string) (store.Key, error)
+	ListKeys(ctx context.Context, limit int, cursor string) (store.Page, error)
+	ListEvents(ctx context.Context, keyID string, limit int, cursor string) (store.EventPage, error)
+}
+
+// Hashers yields the peppered hasher (keyauth.Authenticator in production).
+type Hashers interface {
+	Hasher(ctx context.Context) (*apikey.Hasher, error)
+}
+
+// Limits and defaults of the admin API.
+const (
+	DefaultRateLimit = 1000
+	MaxRateLimit     = 1_000_000
+	DefaultTier      = "standard"
+	DefaultGrace     = 24 * time.Hour
+	MaxGrace         = 7 * 24 * time.Hour
+	MaxAllowedIPs    = 100
+	DefaultPageSize  = 50
+	MaxPageSize      = 100
+)
+
+// Handler serves the admin routes.
+type Handler struct {
+	Store   Store
+	Hashers Hashers
+	Prefix  string
+	Now     func() time.Time
+	Random  io.Reader
+}
+
+// New returns a Handler with crypto/rand as its randomness.
+func New(s Store, h Hashers, prefix string, now func() time.Time) *Handler {
+	return &Handler{Store: s, Hashers: h, Prefix: prefix, Now: now, Random: rand.Reader}
+}
+
 // Router returns the admin routes.
-func Router() *httpx.Router {
+func (h *Handler) Router() *httpx.Router {
 	var rt httpx.Router
-	for _, r := range []struct{ method, resource string }{
-		{http.MethodPost, "/v1/keys"},
-		{http.MethodGet, "/v1/keys"},
-		{http.MethodGet, "/v1/keys/{id}"},
-		{http.MethodPatch, "/v1/keys/{id}"},
-		{http.MethodDelete, "/v1/keys/{id}"},
-		{http.MethodPost, "/v1/keys/{id}/rotate"},
-		{http.MethodGet, "/v1/keys/{id}/events"},
-	} {
-		rt.Handle(r.method, r.resource, httpx.NotImplemented)
-	}
+	rt.Handle(http.MethodPost, "/v1/keys", h.admin(h.create))
+	rt.Handle(http.MethodGet, "/v1/keys", h.admin(h.list))
+	rt.Handle(http.MethodGet, "/v1/keys/{id}", h.admin(h.get))
+	rt.Handle(http.MethodPatch, "/v1/keys/{id}", h.admin(h.update))
+	rt.Handle(http.MethodDelete, "/v1/keys/{id}", h.admin(h.revoke))
+	rt.Handle(http.MethodPost, "/v1/keys/{id}/rotate", h.admin(h.rotate))
+	rt.Handle(http.MethodGet, "/v1/keys/{id}/events", h.admin(h.events))
 	return &rt
+}
+
+// admin refuses callers whose authorizer context lacks admin:full.
+func (h *Handler) admin(next httpx.Handler) httpx.Handler {
+	return func(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+		scope, _ := r.RequestContext.Authorizer["scope"].(string)
+		if !policy.Allows(strings.Fields(scope), r.HTTPMethod, "/v1/keys") {
+			return nil, apierr.InsufficientPermissions(policy.Admin)
+		}
+		return next(ctx, r)
+	}
+}
+
+// View is a key as the admin API shows it: never the secret, never a hash.
+type View struct {
+	KeyID      string   `json:"key_id"`
+	Name       string   `json:"name"`
+	OwnerID    string   `json:"owner_id,omitempty"`
+	Scopes     []string `json:"scopes"`
+	AllowedIPs []string `json:"allowed_ips"`
+	RateLimit  int      `json:"rate_limit"`
+	Tier       string   `json:"tier"`
+	Status     string   `json:"status"`
+	KeyGen     int64    `json:"key_gen"`
+	CreatedAt  string   `json:"created_at"`
+	UpdatedAt  string   `json:"updated_at,omitempty"`
+	ExpiresAt  string   `json:"expires_at,omitempty"`
+	LastUsedAt string   `json:"last_used_at,omitempty"`
+	GraceUntil string   `json:"previous_key_valid_until,omitempty"`
+}
+
+func viewOf(k store.Key, now time.Time) View {
+	v := View{
+		KeyID: k.KeyID, Name: k.Name, OwnerID: k.OwnerID, Scopes: k.Scopes, AllowedIPs: k.AllowedIPs,
+		RateLimit: k.RateLimit, Tier: k.Tier, Status: k.Status, KeyGen: k.KeyGen,
+		CreatedAt: ts(k.CreatedAt), UpdatedAt: ts(k.UpdatedAt), ExpiresAt: ts(k.ExpiresAt),
+		LastUsedAt: ts(k.LastUsedAt),
+	}
+	if k.Status == store.StatusActive && k.InGrace(now) {
+		v.GraceUntil = ts(k.GraceUntil)
+	}
+	if v.Scopes == nil {
+		v.Scopes = []string{}
+	}
+	if v.AllowedIPs == nil {
+		v.AllowedIPs = []string{}
+	}
+	return v
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// createRequest is the body of POST /v1/keys.
+type createRequest struct {
+	Name       string   `json:"name"`
+	OwnerID    string   `json:"owner_id"`
+	Scopes     []string `json:"scopes"`
+	AllowedIPs []string `json:"allowed_ips"`
+	RateLimit  *int     `json:"rate_limit"`
+	Tier       string   `json:"tier"`
+	ExpiresAt  *string  `json:"expires_at"`
+}
+
+// secretResponse is a view plus the plain key, returned once.
+type secretResponse struct {
+	View
+	Key     string `json:"key"`
+	Warning string `json:"warning"`
+}
+
+const onceWarning = "Store this key now: it is shown only once and cannot be recovered."
+
+func (h *Handler) create(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	var req createRequest
+	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		return nil, err
+	}
+	now := h.Now()
+	spec, err := validateCreate(req, now)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := h.Hashers.Hasher(ctx)
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	plain, rec, err := keymint.Mint(h.Prefix, hasher, spec, h.Random, now)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	rec.UpdatedAt = rec.CreatedAt
+	if err := h.Store.CreateKey(ctx, rec, h.event(r, rec.KeyID, "key.created", "")); err != nil {
+		return nil, storeErr(err)
+	}
+	rec.Version = 1
+	resp, err := httpx.JSON(http.StatusCreated, secretResponse{View: viewOf(rec, now), Key: plain, Warning: onceWarning})
+	if err != nil {
+		return nil, err
+	}
+	resp.Headers = map[string]string{"Location": "/v1/keys/" + rec.KeyID}
+	return resp, nil
+}
+
+type listResponse struct {
+	Data       []View `json:"data"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (h *Handler) list(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.Store.ListKeys(ctx, limit, cursor)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	now := h.Now()
+	out := listResponse{Data: make([]View, 0, len(page.Keys)), NextCursor: page.Next}
+	for _, k := range page.Keys {
+		out.Data = append(out.Data, viewOf(k, now))
+	}
+	return httpx.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) get(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	k, err := h.load(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.JSON(http.StatusOK, viewOf(k, h.Now()))
+}
+
+// updateRequest is the body of PATCH /v1/keys/{id}; absent fields stay as they are.
+type updateRequest struct {
+	Name       *string   `json:"name"`
+	Scopes     *[]string `json:"scopes"`
+	AllowedIPs *[]string `json:"allowed_ips"`
+	RateLimit  *int      `json:"rate_limit"`
+	Tier       *string   `json:"tier"`
+	ExpiresAt  *string   `json:"expires_at"`
+}
+
+func (h *Handler) update(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	var req updateRequest
+	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		return nil, err
+	}
+	k, err := h.loadActive(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	now := h.Now()
+	next, changed, err := applyUpdate(k, req, now)
+	if err != nil {
+		return nil, err
+	}
+	next.UpdatedAt = now
+	if err := h.Store.SaveKey(ctx, &k, next, h.event(r, k.KeyID, "key.updated", strings.Join(changed, ","))); err != nil {
+		return nil, storeErr(err)
+	}
+	next.Version = k.Version + 1
+	return httpx.JSON(http.StatusOK, viewOf(next, now))
+}
+
+type rotateRequest struct {
+	GracePeriodSeconds *int `json:"grace_period_seconds"`
+}
+
+func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	var req rotateRequest
+	if strings.TrimSpace(r.Body) != "" {
+		if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+			return nil, err
+		}
+	}
+	grace := DefaultGrace
+	if req.GracePeriodSeconds != nil {
+		grace = time.Duration(*req.GracePeriodSeconds) * time.Second
+		if *req.GracePeriodSeconds < 0 || grace > MaxGrace {
+			return nil, apierr.InvalidRequest("grace_period_seconds must be between 0 and 604800 (7 days).")
+		}
+	}
+	k, err := h.loadActive(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := h.Hashers.Hasher(ctx)
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	plain, err := apikey.Generate(h.Prefix, h.Random)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	now := h.Now()
+	next := k
+	next.Hash = hasher.Hash(plain)
+	next.KeyGen = k.KeyGen + 1
+	next.UpdatedAt = now
+	next.PreviousHash, next.GraceUntil = "", time.Time{}
+	if grace > 0 {
+		// The old secret, and tokens minted from it, keep working until the grace ends.
+		next.PreviousHash, next.GraceUntil = k.Hash, now.Add(grace).Truncate(time.Second)
+	}
+	detail := "grace_period_seconds=" + strconv.Itoa(int(grace/time.Second))
+	if err := h.Store.SaveKey(ctx, &k, next, h.event(r, k.KeyID, "key.rotated", detail)); err != nil {
+		return nil, storeErr(err)
+	}
+	next.Version = k.Version + 1
+	return httpx.JSON(http.StatusOK, secretResponse{View: viewOf(next, now), Key: plain, Warning: onceWarning})
+}
+
+func (h *Handler) revoke(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	k, err := h.load(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	now := h.Now()
+	if k.Status == store.StatusRevoked {
+		return httpx.JSON(http.StatusOK, viewOf(k, now)) // idempotent
+	}
+	next := k
+	next.Status = store.StatusRevoked
+	next.KeyGen = k.KeyGen + 1 // every token minted from the key stops working
+	next.PreviousHash, next.GraceUntil = "", time.Time{}
+	next.UpdatedAt = now
+	if err := h.Store.SaveKey(ctx, &k, next, h.event(r, k.KeyID, "key.revoked", "")); err != nil {
+		return nil, storeErr(err)
+	}
+	next.Version = k.Version + 1
+	return httpx.JSON(http.StatusOK, viewOf(next, now))
+}
+
+type eventView struct {
+	Time       string `json:"time"`
+	Action     string `json:"action"`
+	KeyID      string `json:"key_id"`
+	ActorKeyID string `json:"actor_key_id,omitempty"`
+	SourceIP   string `json:"source_ip,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+type eventsResponse struct {
+	Data       []eventView `json:"data"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func (h *Handler) events(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.load(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.Store.ListEvents(ctx, k.KeyID, limit, cursor)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := eventsResponse{Data: make([]eventView, 0, len(page.Events)), NextCursor: page.Next}
+	for _, e := range page.Events {
+		out.Data = append(out.Data, eventView{
+			Time: e.Time.UTC().Format(time.RFC3339Nano), Action: e.Action, KeyID: e.KeyID,
+			ActorKeyID: e.ActorKeyID, SourceIP: e.SourceIP, RequestID: e.RequestID, Detail: e.Detail,
+		})
+	}
+	return httpx.JSON(http.StatusOK, out)
+}
+
+// load reads the key named by the {id} path parameter.
+func (h *Handler) load(ctx context.Context, r *httpx.Request) (store.Key, error) {
+	id := r.PathParameters["id"]
+	if !apikey.ValidKeyID(id) {
+		return store.Key{}, apierr.NotFound("No key with that id. Key ids look like key_ followed by 20 letters and digits.")
+	}
+	k, err := h.Store.KeyByID(ctx, id)
+	if err != nil {
+		return store.Key{}, storeErr(err)
+	}
+	return k, nil
+}
+
+// loadActive is load for actions that a revoked key no longer allows.
+func (h *Handler) loadActive(ctx context.Context, r *httpx.Request) (store.Key, error) {
+	k, err := h.load(ctx, r)
+	if err != nil {
+		return store.Key{}, err
+	}
+	if k.Status != store.StatusActive {
+		return store.Key{}, &apierr.Error{Status: http.StatusConflict, Code: "key_revoked",
+			Message: "The key is revoked; create a new key instead.", Type: apierr.TypeInvalidRequest}
+	}
+	return k, nil
+}
+
+// event builds the audit record of an admin action: who (the caller's key id), from where,
+// which request. Never a secret.
+func (h *Handler) event(r *httpx.Request, keyID, action, detail string) store.Event {
+	actor, _ := r.RequestContext.Authorizer["key_id"].(string)
+	return store.Event{
+		KeyID: keyID, Time: h.Now(), Action: action, ActorKeyID: actor,
+		SourceIP: r.RequestContext.Identity.SourceIP, RequestID: r.RequestContext.RequestID, Detail: detail,
+	}
+}
+
+func pageParams(r *httpx.Request) (int, string, error) {
+	limit := DefaultPageSize
+	if v, ok := r.QueryStringParameters["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return 0, "", apierr.InvalidRequest("limit must be a whole number from 1 to 100.")
+		}
+		limit = n
+	}
+	return limit, r.QueryStringParameters["cursor"], nil
+}
+
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return apierr.NotFound("No key with that id.")
+	case errors.Is(err, store.ErrConflict):
+		return &apierr.Error{Status: http.StatusConflict, Code: "conflict",
+			Message: "The key was changed by another request at the same time; read it again and retry.",
+			Type:    apierr.TypeInvalidRequest, Cause: err}
+	case errors.Is(err, store.ErrBadCursor):
+		return apierr.InvalidRequest("cursor is not valid; pass next_cursor from the previous page unchanged.")
+	default:
+		return apierr.Unavailable(err)
+	}
 }

@@ -237,8 +237,9 @@ func (s *Keys) SaveKey(ctx context.Context, prev *store.Key, next store.Key, aud
 }
 
 // KeyByHash authenticates by hash with one strongly consistent GetItem. Missing, expired and
-// past-grace keys are store.ErrNotFound. The returned Key's Hash is the hash looked up (the
-// previous one during a grace period), so callers can compare it in constant time.
+// past-grace keys are store.ErrNotFound. A key found by its in-grace previous hash is returned
+// as of the previous generation (Hash = that hash, KeyGen - 1), so tokens minted with the old
+// secret die with the grace period; callers compare Hash in constant time.
 func (s *Keys) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
 	it, err := s.get(ctx, hashPK(hash))
 	if err != nil {
@@ -252,7 +253,7 @@ func (s *Keys) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
 		if !k.InGrace(now) || k.PreviousHash != hash {
 			return store.Key{}, store.ErrNotFound
 		}
-		k.Hash = hash
+		k.Hash, k.KeyGen = hash, k.KeyGen-1
 	default:
 		return store.Key{}, store.ErrNotFound
 	}

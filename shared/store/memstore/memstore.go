@@ -90,7 +90,7 @@ func (s *Keys) KeyByHash(_ context.Context, hash string) (store.Key, error) {
 		if k.PreviousHash != hash || !k.InGrace(now) {
 			return store.Key{}, store.ErrNotFound
 		}
-		k.Hash = hash
+		k.Hash, k.KeyGen = hash, k.KeyGen-1
 	}
 	return clone(k), nil
 }
