@@ -1,8 +1,9 @@
-// Command authctl administers keygate. Today it has one subcommand:
+// Command authctl administers keygate:
 //
 //	authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]
+//	authctl keys create|list|get|update|rotate|revoke|events …   (run "authctl keys" for help)
 //
-// bootstrap creates an API key directly in DynamoDB (the first admin key of a new stack, or the
+// keys talks to the /v1/keys admin API with an admin:full credential. bootstrap creates an API key directly in DynamoDB (the first admin key of a new stack, or the
 // demo key of the local stack) and prints it once. It needs AWS credentials that may read the
 // pepper secret and write the keys table; table, secret and key prefix come from the
 // KEYGATE_KEYS_TABLE, KEYGATE_PEPPER_SECRET and KEYGATE_KEY_PREFIX variables, or else from the
@@ -30,6 +31,7 @@ import (
 	"github.com/keygate/keygate/shared/keymint"
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
@@ -41,8 +43,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return runKeys(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "bootstrap" {
-		return errors.New("usage: authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]")
+		return errors.New("usage: authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]\n       authctl keys <command> … (run \"authctl keys\" for the commands)")
 	}
 	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -59,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	table, pepperID, prefix, err := settings(*tplPath, params)
+	table, eventsTable, pepperID, prefix, err := settings(*tplPath, params)
 	if err != nil {
 		return err
 	}
@@ -88,7 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := dynamo.NewKeys(dynamodb.NewFromConfig(awsCfg), table, time.Now, nil).CreateKey(ctx, rec); err != nil {
+	ddb := dynamodb.NewFromConfig(awsCfg)
+	keys := dynamo.NewKeys(ddb, table, time.Now, dynamo.NewEvents(ddb, eventsTable, 0, time.Now))
+	audit := store.Event{KeyID: rec.KeyID, Time: time.Now(), Action: "key.created", Detail: "authctl bootstrap"}
+	if err := keys.CreateKey(ctx, rec, audit); err != nil {
 		return fmt.Errorf("store key: %w", err)
 	}
 	fmt.Fprintf(stderr, "created %s (%s) with scopes %s\n", rec.KeyID, *name, strings.Join(scopeList, " "))
@@ -99,27 +107,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// settings resolves the keys table, pepper secret and key prefix from the environment, falling
-// back to the template (the values every function gets from Globals).
-func settings(tplPath string, params multiFlag) (table, pepper, prefix string, err error) {
-	table, pepper, prefix = os.Getenv("KEYGATE_KEYS_TABLE"), os.Getenv("KEYGATE_PEPPER_SECRET"), os.Getenv("KEYGATE_KEY_PREFIX")
-	if table != "" && pepper != "" && prefix != "" {
-		return table, pepper, prefix, nil
+// settings resolves the keys and tokens tables, pepper secret and key prefix from the
+// environment, falling back to the template (the values every function gets from Globals).
+func settings(tplPath string, params multiFlag) (table, events, pepper, prefix string, err error) {
+	table, events = os.Getenv("KEYGATE_KEYS_TABLE"), os.Getenv("KEYGATE_TOKENS_TABLE")
+	pepper, prefix = os.Getenv("KEYGATE_PEPPER_SECRET"), os.Getenv("KEYGATE_KEY_PREFIX")
+	if table != "" && events != "" && pepper != "" && prefix != "" {
+		return table, events, pepper, prefix, nil
 	}
 	overrides := map[string]string{}
 	for _, p := range params {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok {
-			return "", "", "", fmt.Errorf("-param %q: want Key=Value", p)
+			return "", "", "", "", fmt.Errorf("-param %q: want Key=Value", p)
 		}
 		overrides[k] = v
 	}
 	tpl, err := samtpl.Load(tplPath, samtpl.Options{Parameters: overrides})
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	if len(tpl.Functions) == 0 {
-		return "", "", "", errors.New("template has no functions")
+		return "", "", "", "", errors.New("template has no functions")
 	}
 	env := tpl.Functions[0].Env
 	pick := func(cur, name string) string {
@@ -128,7 +137,8 @@ func settings(tplPath string, params multiFlag) (table, pepper, prefix string, e
 		}
 		return env[name]
 	}
-	return pick(table, "KEYGATE_KEYS_TABLE"), pick(pepper, "KEYGATE_PEPPER_SECRET"), pick(prefix, "KEYGATE_KEY_PREFIX"), nil
+	return pick(table, "KEYGATE_KEYS_TABLE"), pick(events, "KEYGATE_TOKENS_TABLE"),
+		pick(pepper, "KEYGATE_PEPPER_SECRET"), pick(prefix, "KEYGATE_KEY_PREFIX"), nil
 }
 
 type multiFlag []string
