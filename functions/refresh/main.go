@@ -11,5 +11,9 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	lambda.Start(httpx.Lambda(d.Log, authapi.RefreshRouter().Serve))
+	h := &authapi.RefreshHandler{
+		Keys: d.KeyAuth, KeyByID: d.Keys, Issuer: d.Issuer(), Limiter: d.Limiter, Tokens: d.Tokens,
+		Audit: d.Events, Settings: d.Settings(), Now: d.Now,
+	}
+	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
 }

@@ -11,5 +11,6 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	lambda.Start(httpx.Lambda(d.Log, authapi.RevokeRouter().Serve))
+	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: boot.MustVerifier(d), Now: d.Now}
+	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
 }

@@ -11,6 +11,6 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	h := &authapi.ValidateHandler{Keys: d.KeyAuth, Tokens: boot.MustVerifier(d)}
+	h := &authapi.ValidateHandler{Keys: d.KeyAuth, KeyByID: d.Keys, Tokens: d.Tokens, Access: boot.MustVerifier(d), Now: d.Now}
 	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
 }

@@ -32,6 +32,7 @@ type Error struct {
 	RequiredScope string
 	RetryAfter    int // seconds; rendered in the body and as a Retry-After header when > 0
 	Allow         []string
+	Extra         map[string]string // more response headers (e.g. X-RateLimit-*)
 	Cause         error
 }
 
@@ -80,6 +81,9 @@ func (e *Error) Body() []byte {
 // WWW-Authenticate).
 func (e *Error) Headers() map[string]string {
 	h := map[string]string{}
+	for k, v := range e.Extra {
+		h[k] = v
+	}
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = strconv.Itoa(e.RetryAfter)
 	}
@@ -90,6 +94,19 @@ func (e *Error) Headers() map[string]string {
 		h["WWW-Authenticate"] = "Bearer"
 	}
 	return h
+}
+
+// WithHeaders returns a copy of e that also sends headers.
+func (e *Error) WithHeaders(headers map[string]string) *Error {
+	c := *e
+	c.Extra = make(map[string]string, len(e.Extra)+len(headers))
+	for k, v := range e.Extra {
+		c.Extra[k] = v
+	}
+	for k, v := range headers {
+		c.Extra[k] = v
+	}
+	return &c
 }
 
 // From maps any error to an *Error: an *Error anywhere in the chain is used as is; anything

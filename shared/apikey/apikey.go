@@ -118,6 +118,15 @@ func (h *Hasher) Hash(key string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
 }
 
+// Derive returns the base64url HMAC-SHA-256 of data under the pepper in the domain label, for
+// other server-side derivations (refresh-token successors) that must not collide with Hash.
+func (h *Hasher) Derive(label, data string) string {
+	m := hmac.New(sha256.New, h.pepper)
+	m.Write([]byte("keygate\x00" + label + "\x00"))
+	m.Write([]byte(data))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // Equal compares two hashes in constant time.
 func Equal(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
 

@@ -1,9 +1,9 @@
-// Package authapi implements the public /v1/auth endpoints: token (API key → access token),
-// validate, refresh and revoke.
+// Package authapi implements the public /v1/auth endpoints: token (API key → access and refresh
+// token), refresh, validate and revoke.
 //
 // Handlers read as a straight line (decode → parse key without I/O → one lookup → verify →
-// sign) and return *apierr.Error values; httpx renders them. Keys and tokens never reach a log
-// or an error message.
+// rate limit → sign → one transactional write) and return *apierr.Error values; httpx renders
+// them. Keys and tokens never reach a log, an audit event or an error message.
 package authapi
 
 import (
@@ -12,19 +12,31 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/policy"
+	"github.com/keygate/keygate/shared/ratelimit"
+	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
 )
 
-// KeyAuthenticator checks a presented API key.
+// KeyAuthenticator checks a presented API key and yields the pepper's hasher.
 type KeyAuthenticator interface {
 	Authenticate(ctx context.Context, raw string, source netip.Addr) (store.Key, error)
+	Hasher(ctx context.Context) (*apikey.Hasher, error)
+}
+
+// KeyReader reads a key's current record by id.
+type KeyReader interface {
+	KeyByID(ctx context.Context, id string) (store.Key, error)
 }
 
 // TokenIssuer signs access tokens.
@@ -37,10 +49,33 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*token.Claims, error)
 }
 
-// Limits are the per-stage bounds on token lifetimes.
-type Limits struct {
-	DefaultTTL time.Duration
-	MaxTTL     time.Duration
+// Limiter spends a key's per-minute budget.
+type Limiter interface {
+	Take(ctx context.Context, keyID string, limit int) (ratelimit.Decision, error)
+}
+
+// Auditor records failed attempts on known keys.
+type Auditor interface {
+	AppendEvent(ctx context.Context, e store.Event) error
+}
+
+// Tokens stores refresh-token families and revoked access tokens.
+type Tokens interface {
+	CreateFamily(ctx context.Context, fam refresh.Family, first refresh.Token, touch *dynamo.Touch, audit ...store.Event) error
+	RefreshToken(ctx context.Context, hash string) (refresh.Token, error)
+	Family(ctx context.Context, id string) (refresh.Family, error)
+	Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error
+	RevokeFamily(ctx context.Context, id string, audit ...store.Event) error
+	DenyAccessToken(ctx context.Context, jti string, exp time.Time, audit ...store.Event) error
+	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+}
+
+// Settings are the per-stage token lifetimes.
+type Settings struct {
+	AccessTTL    time.Duration
+	MaxAccessTTL time.Duration
+	RefreshTTL   time.Duration
+	RefreshGrace time.Duration
 }
 
 var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -69,8 +104,8 @@ func mapTokenErr(err error) error {
 	}
 }
 
-// checkScopes validates requested scopes against the known set and the key's grant. An empty
-// request means all of the key's scopes. admin:full on the key grants any scope.
+// checkScopes validates requested scopes against the known set and the scopes held. An empty
+// request means all held scopes. admin:full held grants any scope.
 func checkScopes(requested, held []string) ([]string, error) {
 	if len(requested) == 0 {
 		return slices.Clone(held), nil
@@ -90,30 +125,67 @@ func checkScopes(requested, held []string) ([]string, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, apierr.InvalidScope("Unknown scopes: " + quoteList(unknown) + ". Valid scopes: " + quoteList(policy.All) + ".")
+		return nil, apierr.InvalidScope("Unknown scopes: " + quoteList(unknown) + ". Valid scopes: " + strings.Join(policy.All, ", ") + ".")
 	}
 	if len(notHeld) > 0 {
-		return nil, apierr.InvalidScope("The API key does not hold the scopes " + quoteList(notHeld) + "; request a subset of the key's scopes.")
+		return nil, apierr.InvalidScope("Not granted: " + quoteList(notHeld) + ". Request a subset of the scopes you hold.")
 	}
 	return out, nil
 }
 
 func quoteList(ss []string) string {
-	out := ""
+	q := make([]string, len(ss))
 	for i, s := range ss {
-		if i > 0 {
-			out += ", "
-		}
 		if len(s) > 64 { // never echo large input back
 			s = s[:64] + "…"
 		}
-		out += `"` + s + `"`
+		q[i] = strconv.Quote(s)
 	}
-	return out
+	return strings.Join(q, ", ")
 }
 
-// sourceIP is the caller's address from API Gateway's request context.
+// sourceIP is the caller's address from API Gateway's request context (never X-Forwarded-For).
 func sourceIP(r *httpx.Request) netip.Addr {
 	ip, _ := httpx.SourceIP(r)
 	return ip
+}
+
+// event builds an audit record for the request. Never a secret.
+func event(r *httpx.Request, keyID, action, detail string, now time.Time) store.Event {
+	return store.Event{
+		KeyID: keyID, Time: now, Action: action, ActorKeyID: keyID,
+		SourceIP: r.RequestContext.Identity.SourceIP, RequestID: r.RequestContext.RequestID, Detail: detail,
+	}
+}
+
+// rateLimited spends one request of k's budget; a refusal is audited and becomes a 429.
+func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, k store.Key, action string, now time.Time) (ratelimit.Decision, error) {
+	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
+	if err != nil {
+		return d, apierr.Unavailable(err)
+	}
+	if !d.Allowed {
+		_ = a.AppendEvent(ctx, event(r, k.KeyID, action+".failed", "rate_limit_exceeded", now))
+		return d, apierr.RateLimited(d.RetryAfter(now))
+	}
+	return d, nil
+}
+
+// withHeaders merges headers into resp.
+func withHeaders(resp *httpx.Response, headers map[string]string) *httpx.Response {
+	if resp.Headers == nil {
+		resp.Headers = map[string]string{}
+	}
+	for k, v := range headers {
+		resp.Headers[k] = v
+	}
+	return resp
+}
+
+// withRate attaches the rate-limit headers of d to an error response (429 included).
+func withRate(err error, d ratelimit.Decision) error {
+	if d.Limit == 0 {
+		return err
+	}
+	return apierr.From(err).WithHeaders(d.Headers())
 }

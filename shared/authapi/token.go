@@ -2,18 +2,32 @@ package authapi
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/token"
 )
 
-// TokenHandler serves POST /v1/auth/token.
+// TokenHandler serves POST /v1/auth/token. A warm request costs three DynamoDB round trips
+// (key GetItem, rate-limit UpdateItem, one TransactWriteItems for refresh token, family, audit
+// event and last use) and no Secrets Manager call.
 type TokenHandler struct {
-	Keys   KeyAuthenticator
-	Issuer TokenIssuer
-	Limits Limits
+	Keys     KeyAuthenticator
+	Issuer   TokenIssuer
+	Limiter  Limiter
+	Tokens   Tokens
+	Audit    Auditor
+	Settings Settings
+	Now      func() time.Time
+	Random   io.Reader
 }
 
 type tokenRequest struct {
@@ -24,10 +38,11 @@ type tokenRequest struct {
 }
 
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
-	Scope       string `json:"scope"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
 }
 
 // Router returns the routes of the token function.
@@ -37,7 +52,8 @@ func (h *TokenHandler) Router() *httpx.Router {
 	return &rt
 }
 
-// Token exchanges an API key (JSON api_key or Authorization: Bearer) for an access token.
+// Token exchanges an API key (JSON api_key or Authorization: Bearer) for an access token and a
+// refresh token.
 func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
 	var req tokenRequest
 	if r.Body != "" {
@@ -55,11 +71,12 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 	case key == "":
 		return nil, apierr.MissingCredentials()
 	}
-	ttl := h.Limits.DefaultTTL
+	ttl := h.Settings.AccessTTL
 	if req.ExpiresIn != nil {
 		ttl = time.Duration(*req.ExpiresIn) * time.Second
-		if *req.ExpiresIn < 60 || ttl > h.Limits.MaxTTL {
-			return nil, apierr.InvalidRequest("expires_in must be between 60 and " + itoa(int(h.Limits.MaxTTL/time.Second)) + " seconds.")
+		if *req.ExpiresIn < 60 || ttl > h.Settings.MaxAccessTTL {
+			return nil, apierr.InvalidRequest("expires_in must be a whole number of seconds from 60 to " +
+				strconv.Itoa(int(h.Settings.MaxAccessTTL/time.Second)) + ".")
 		}
 	}
 	customer := ""
@@ -69,29 +86,67 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 			return nil, apierr.InvalidRequest("customer_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 		}
 	}
-	if len(req.Scopes) > 0 {
-		// Checked against the known set before any lookup; checked against the key below.
-		if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil {
-			return nil, err
-		}
+	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil { // known scopes, before any I/O
+		return nil, err
 	}
 
+	now := h.Now()
 	k, err := h.Keys.Authenticate(ctx, key, sourceIP(r))
+	if err == keyauth.ErrIPNotAllowed {
+		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.issue.failed", "ip_not_allowed", now))
+	}
 	if err != nil {
 		return nil, mapKeyErr(err)
 	}
 	scopes, err := checkScopes(req.Scopes, k.Scopes)
 	if err != nil {
+		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.issue.failed", "invalid_scope", now))
 		return nil, err
 	}
-	access, claims, err := h.Issuer.Issue(ctx, grantFor(k, customer, scopes, ttl))
+	limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.issue", now)
+	if err != nil {
+		return nil, withRate(err, limit)
+	}
+
+	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
+		KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer, Scopes: scopes,
+		Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
+	})
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}
-	return httpx.JSON(http.StatusOK, tokenResponse{
-		AccessToken: access,
-		TokenType:   "Bearer",
-		ExpiresIn:   int(ttl / time.Second),
-		Scope:       claims.Scope,
+	plain, err := refresh.New(h.Random)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	famID, err := refresh.NewFamilyID(h.Random)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	exp := now.Add(h.Settings.RefreshTTL)
+	first := refresh.Token{
+		Hash: refresh.Hash(plain), FamilyID: famID, KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer,
+		Scopes: scopes, Status: refresh.StatusActive, CreatedAt: now, ExpiresAt: exp,
+	}
+	var touch *dynamo.Touch
+	if now.Sub(k.LastUsedAt) >= time.Minute {
+		touch = &dynamo.Touch{KeyID: k.KeyID, Hash: k.Hash, At: now}
+	}
+	audit := event(r, k.KeyID, "token.issued", "family="+famID, now)
+	err = h.Tokens.CreateFamily(ctx, refresh.Family{ID: famID, KeyID: k.KeyID, Status: refresh.StatusActive, ExpiresAt: exp}, first, touch, audit)
+	if err == store.ErrConflict {
+		// The key changed under us (rotated or revoked between read and write): ask for a retry.
+		return nil, apierr.Unavailable(err)
+	}
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	resp, err := httpx.JSON(http.StatusOK, tokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
+		RefreshToken: plain, Scope: claims.Scope,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return withHeaders(resp, limit.Headers()), nil
 }

@@ -2,12 +2,14 @@ package authapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/store"
 )
 
 // ValidateHandler serves GET /v1/auth/validate.
@@ -15,10 +17,14 @@ import (
 // An invalid credential is a 401 in the error shape rather than RFC 7662's 200 {active:false}:
 // this endpoint is called by the credential's own holder (as in the InnoAI guide) to test it,
 // not by a resource server introspecting someone else's token, and a 401 is what every other
-// endpoint answers for the same credential.
+// endpoint answers for the same credential. Unlike the authorizer it reads the key and the
+// deny-list on every call, so it reflects a revocation at once.
 type ValidateHandler struct {
-	Keys   KeyAuthenticator
-	Tokens TokenVerifier
+	Keys    KeyAuthenticator
+	KeyByID KeyReader
+	Tokens  Tokens
+	Access  TokenVerifier
+	Now     func() time.Time
 }
 
 type validateResponse struct {
@@ -56,9 +62,26 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 		}
 		return httpx.JSON(http.StatusOK, resp)
 	}
-	c, err := h.Tokens.Verify(ctx, cred)
+	c, err := h.Access.Verify(ctx, cred)
 	if err != nil {
 		return nil, mapTokenErr(err)
+	}
+	now := h.Now()
+	k, err := h.KeyByID.KeyByID(ctx, c.KeyID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.TokenGenValid(c.KeyGen, now)) {
+		return nil, apierr.InvalidToken()
+	}
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	// Access tokens are not bound to the key's allowed_ips: they are minted for other callers
+	// (browsers, services) than the backend holding the key. See README "IP allowlists".
+	denied, err := h.Tokens.AccessTokenDenied(ctx, c.ID)
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	if denied {
+		return nil, apierr.InvalidToken()
 	}
 	return httpx.JSON(http.StatusOK, validateResponse{
 		Valid: true, KeyID: c.KeyID, Scopes: c.Scopes(), RateLimit: c.RateLimit, Tier: c.Tier,

@@ -19,9 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/config"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
@@ -36,6 +38,9 @@ type Deps struct {
 	Secrets  *secretsmanager.Client
 	Keyring  *keyring.Keyring
 	Keys     *dynamo.Keys
+	Events   *dynamo.Events
+	Tokens   *dynamo.Tokens
+	Limiter  *ratelimit.Limiter
 	KeyAuth  *keyauth.Authenticator
 }
 
@@ -56,7 +61,10 @@ func Load(ctx context.Context) (*Deps, error) {
 	d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	d.Secrets = secretsmanager.NewFromConfig(awsCfg)
 	d.Keyring = keyring.New(d.Secrets, cfg.SigningSecret, keyring.Options{Now: d.Now})
-	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now, dynamo.NewEvents(d.DynamoDB, cfg.TokensTable, 0, d.Now))
+	d.Events = dynamo.NewEvents(d.DynamoDB, cfg.TokensTable, 0, d.Now)
+	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now, d.Events)
+	d.Tokens = dynamo.NewTokens(d.DynamoDB, cfg.TokensTable, cfg.KeysTable, d.Now, d.Events)
+	d.Limiter = ratelimit.New(d.DynamoDB, cfg.TokensTable, d.Now)
 	pepper := secret.NewLazy(d.Secrets, cfg.PepperSecret, func(b []byte) error {
 		_, err := apikey.NewHasher(b)
 		return err
@@ -123,4 +131,17 @@ func MustVerifier(d *Deps) *token.Verifier {
 		os.Exit(1)
 	}
 	return v
+}
+
+// Settings are the token lifetimes of the stage.
+func (d *Deps) Settings() authapi.Settings {
+	return authapi.Settings{
+		AccessTTL: d.Config.AccessTokenTTL, MaxAccessTTL: d.Config.MaxAccessTokenTTL,
+		RefreshTTL: d.Config.RefreshTokenTTL, RefreshGrace: d.Config.RefreshGrace,
+	}
+}
+
+// Issuer returns the access-token issuer of the stage.
+func (d *Deps) Issuer() *token.Issuer {
+	return token.NewIssuer(d.Keyring, d.Config.Issuer, d.Config.Audience, d.Now)
 }

@@ -26,6 +26,7 @@ type Config struct {
 	AccessTokenTTL    time.Duration
 	MaxAccessTokenTTL time.Duration
 	RefreshTokenTTL   time.Duration
+	RefreshGrace      time.Duration
 	KeysTable         string
 	TokensTable       string
 	SigningSecret     string
@@ -65,6 +66,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AccessTokenTTL:    seconds("KEYGATE_ACCESS_TOKEN_TTL", 3600, 60, 86400),
 		MaxAccessTokenTTL: seconds("KEYGATE_MAX_ACCESS_TOKEN_TTL", 86400, 60, 86400),
 		RefreshTokenTTL:   seconds("KEYGATE_REFRESH_TOKEN_TTL", 30*86400, 3600, 90*86400),
+		RefreshGrace:      seconds("KEYGATE_REFRESH_GRACE", 10, 0, 60),
 		KeysTable:         req("KEYGATE_KEYS_TABLE"),
 		TokensTable:       req("KEYGATE_TOKENS_TABLE"),
 		SigningSecret:     req("KEYGATE_SIGNING_SECRET"),

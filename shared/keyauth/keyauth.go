@@ -72,7 +72,8 @@ func (a *Authenticator) Hasher(ctx context.Context) (*apikey.Hasher, error) {
 }
 
 // Authenticate returns the stored key for raw if it is valid and usable from source. A key with
-// an allowlist is refused when source is unknown (zero).
+// an allowlist is refused when source is unknown (zero); with ErrIPNotAllowed the key is
+// returned too, so the refused attempt can be audited.
 func (a *Authenticator) Authenticate(ctx context.Context, raw string, source netip.Addr) (store.Key, error) {
 	if err := apikey.Parse(raw, a.prefix); err != nil {
 		return store.Key{}, ErrInvalid
@@ -93,7 +94,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string, source net
 		return store.Key{}, ErrInvalid
 	}
 	if !IPAllowed(k.AllowedIPs, source) {
-		return store.Key{}, ErrIPNotAllowed
+		return k, ErrIPNotAllowed // the key, so callers can audit the refused attempt
 	}
 	return k, nil
 }

@@ -1,0 +1,147 @@
+package authapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/token"
+)
+
+// RefreshHandler serves POST /v1/auth/refresh: single-use rotation of refresh tokens with
+// reuse detection.
+type RefreshHandler struct {
+	Keys     KeyAuthenticator // for the pepper (successor derivation)
+	KeyByID  KeyReader
+	Issuer   TokenIssuer
+	Limiter  Limiter
+	Tokens   Tokens
+	Audit    Auditor
+	Settings Settings
+	Now      func() time.Time
+}
+
+type refreshRequest struct {
+	RefreshToken string   `json:"refresh_token"`
+	Scopes       []string `json:"scopes"`
+}
+
+// Router returns the routes of the refresh function.
+func (h *RefreshHandler) Router() *httpx.Router {
+	var rt httpx.Router
+	rt.Handle(http.MethodPost, "/v1/auth/refresh", h.Refresh)
+	return &rt
+}
+
+func invalidGrant() error {
+	return apierr.InvalidGrant("The refresh token is invalid, expired or revoked. Get a new one from POST /v1/auth/token.")
+}
+
+// Refresh spends a refresh token and returns a new access token and its successor.
+func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	var req refreshRequest
+	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		return nil, err
+	}
+	if req.RefreshToken == "" {
+		return nil, apierr.InvalidRequest("refresh_token is required.")
+	}
+	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil {
+		return nil, err
+	}
+	if refresh.Check(req.RefreshToken) != nil {
+		return nil, invalidGrant() // an access token or garbage: no lookup
+	}
+	now := h.Now()
+	hash := refresh.Hash(req.RefreshToken)
+	parent, err := h.Tokens.RefreshToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !now.Before(parent.ExpiresAt)) {
+		return nil, invalidGrant()
+	}
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	fam, err := h.Tokens.Family(ctx, parent.FamilyID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && fam.Status != refresh.StatusActive) {
+		return nil, invalidGrant()
+	}
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	k, err := h.KeyByID.KeyByID(ctx, parent.KeyID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.TokenGenValid(parent.KeyGen, now)) {
+		_ = h.Audit.AppendEvent(ctx, event(r, parent.KeyID, "token.refresh.failed", "key_revoked_or_rotated", now))
+		return nil, invalidGrant()
+	}
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	if !keyauth.IPAllowed(k.AllowedIPs, sourceIP(r)) {
+		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.refresh.failed", "ip_not_allowed", now))
+		return nil, apierr.IPNotAllowed()
+	}
+	scopes, err := checkScopes(req.Scopes, parent.Scopes) // scopes may only narrow
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := h.Keys.Hasher(ctx)
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	successor := refresh.Successor(hasher, req.RefreshToken)
+	child := refresh.Token{
+		Hash: refresh.Hash(successor), FamilyID: parent.FamilyID, KeyID: parent.KeyID, KeyGen: parent.KeyGen,
+		CustomerID: parent.CustomerID, Scopes: scopes, Status: refresh.StatusActive,
+		CreatedAt: now, ExpiresAt: now.Add(h.Settings.RefreshTTL),
+	}
+
+	if parent.Status == refresh.StatusActive {
+		limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.refresh", now)
+		if err != nil {
+			return nil, withRate(err, limit)
+		}
+		err = h.Tokens.Rotate(ctx, parent, child, event(r, k.KeyID, "token.refreshed", "family="+parent.FamilyID, now))
+		switch {
+		case err == nil:
+			return h.respond(ctx, k, parent, scopes, successor, limit.Headers())
+		case !errors.Is(err, store.ErrConflict):
+			return nil, apierr.Unavailable(err)
+		}
+		// Lost a race with a concurrent refresh of the same token: read what won.
+		if parent, err = h.Tokens.RefreshToken(ctx, hash); err != nil {
+			return nil, invalidGrant()
+		}
+	}
+	// A spent token: inside the grace window a retry gets the same successor; after it, reuse
+	// means the token leaked, so the whole family goes.
+	if parent.Status == refresh.StatusUsed && parent.SuccessorHash == child.Hash && now.Sub(parent.UsedAt) <= h.Settings.RefreshGrace {
+		return h.respond(ctx, k, parent, scopes, successor, nil)
+	}
+	_ = h.Tokens.RevokeFamily(ctx, parent.FamilyID, event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now))
+	return nil, apierr.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
+}
+
+func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent refresh.Token, scopes []string, successor string, headers map[string]string) (*httpx.Response, error) {
+	ttl := h.Settings.AccessTTL
+	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
+		KeyID: k.KeyID, KeyGen: parent.KeyGen, CustomerID: parent.CustomerID, Scopes: scopes,
+		Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
+	})
+	if err != nil {
+		return nil, apierr.Unavailable(err)
+	}
+	resp, err := httpx.JSON(http.StatusOK, tokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
+		RefreshToken: successor, Scope: claims.Scope,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return withHeaders(resp, headers), nil
+}

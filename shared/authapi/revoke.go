@@ -1,0 +1,88 @@
+package authapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/store"
+)
+
+// RevokeHandler serves POST /v1/auth/revoke (RFC 7009): the API key that owns a token revokes
+// it. A refresh token takes its whole family with it; an access token's id goes on a deny-list
+// until the token expires. Unknown tokens, and tokens of other keys, get 200 as well, so the
+// endpoint tells nobody which tokens exist.
+type RevokeHandler struct {
+	Keys   KeyAuthenticator
+	Tokens Tokens
+	Access TokenVerifier
+	Now    func() time.Time
+}
+
+type revokeRequest struct {
+	Token         string `json:"token"`
+	TokenTypeHint string `json:"token_type_hint"`
+}
+
+// Router returns the routes of the revoke function.
+func (h *RevokeHandler) Router() *httpx.Router {
+	var rt httpx.Router
+	rt.Handle(http.MethodPost, "/v1/auth/revoke", h.Revoke)
+	return &rt
+}
+
+// Revoke revokes the token in the body on behalf of the API key in Authorization: Bearer.
+func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+	var req revokeRequest
+	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		return nil, err
+	}
+	if req.Token == "" {
+		return nil, apierr.InvalidRequest("token is required: the refresh or access token to revoke.")
+	}
+	if req.TokenTypeHint != "" && req.TokenTypeHint != "refresh_token" && req.TokenTypeHint != "access_token" {
+		return nil, apierr.InvalidRequest(`token_type_hint must be "refresh_token" or "access_token".`)
+	}
+	cred, ok := httpx.Bearer(r)
+	if !ok {
+		return nil, apierr.MissingCredentials()
+	}
+	k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
+	if err != nil {
+		return nil, mapKeyErr(err)
+	}
+	now := h.Now()
+	if refresh.Check(req.Token) == nil {
+		rt, err := h.Tokens.RefreshToken(ctx, refresh.Hash(req.Token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, apierr.Unavailable(err)
+		case rt.KeyID == k.KeyID:
+			err := h.Tokens.RevokeFamily(ctx, rt.FamilyID, event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID, now))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, apierr.Unavailable(err)
+			}
+		}
+		return httpx.JSON(http.StatusOK, struct{}{})
+	}
+	c, err := h.Access.Verify(ctx, req.Token)
+	switch {
+	case err == nil && c.KeyID == k.KeyID:
+		if err := h.Tokens.DenyAccessToken(ctx, c.ID, c.ExpiresAt.Time, event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
+			return nil, apierr.Unavailable(err)
+		}
+	case err != nil && !isInvalid(err):
+		return nil, apierr.Unavailable(err)
+	}
+	return httpx.JSON(http.StatusOK, struct{}{})
+}
+
+func isInvalid(err error) bool {
+	var e *apierr.Error
+	return errors.As(mapTokenErr(err), &e) && e.Status == http.StatusUnauthorized
+}

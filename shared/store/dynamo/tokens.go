@@ -1,0 +1,301 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/store"
+)
+
+// TokensAPI is the part of the DynamoDB client the token store uses.
+type TokensAPI interface {
+	API
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// Tokens stores refresh-token families and revoked access-token ids in the tokens table:
+// "rt#<hash>" (one refresh token), "fam#<id>" (its family), "jti#<id>" (a revoked access
+// token), each with sk = its kind and a ttl.
+type Tokens struct {
+	api       TokensAPI
+	table     string
+	keysTable string
+	now       func() time.Time
+	events    *Events
+}
+
+// NewTokens returns a token store on table. keysTable is where Touch records last use.
+func NewTokens(api TokensAPI, table, keysTable string, now func() time.Time, events *Events) *Tokens {
+	return &Tokens{api: api, table: table, keysTable: keysTable, now: now, events: events}
+}
+
+type rtItem struct {
+	PK            string   `dynamodbav:"pk"`
+	SK            string   `dynamodbav:"sk"`
+	FamilyID      string   `dynamodbav:"family_id"`
+	KeyID         string   `dynamodbav:"key_id"`
+	KeyGen        int64    `dynamodbav:"key_gen"`
+	CustomerID    string   `dynamodbav:"customer_id,omitempty"`
+	Scopes        []string `dynamodbav:"scopes"`
+	Status        string   `dynamodbav:"status"`
+	CreatedAt     int64    `dynamodbav:"created_at"`
+	ExpiresAt     int64    `dynamodbav:"expires_at"`
+	UsedAt        int64    `dynamodbav:"used_at,omitempty"`
+	SuccessorHash string   `dynamodbav:"successor_hash,omitempty"`
+	TTL           int64    `dynamodbav:"ttl"`
+}
+
+type famItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	KeyID     string `dynamodbav:"key_id"`
+	Status    string `dynamodbav:"status"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+	TTL       int64  `dynamodbav:"ttl"`
+}
+
+func rtKey(hash string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "rt#" + hash}, "sk": &types.AttributeValueMemberS{Value: "rt"},
+	}
+}
+
+func famKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "fam#" + id}, "sk": &types.AttributeValueMemberS{Value: "fam"},
+	}
+}
+
+func jtiKey(jti string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "jti#" + jti}, "sk": &types.AttributeValueMemberS{Value: "jti"},
+	}
+}
+
+func toRT(t refresh.Token) rtItem {
+	it := rtItem{
+		PK: "rt#" + t.Hash, SK: "rt", FamilyID: t.FamilyID, KeyID: t.KeyID, KeyGen: t.KeyGen,
+		CustomerID: t.CustomerID, Scopes: t.Scopes, Status: t.Status, CreatedAt: unix(t.CreatedAt),
+		ExpiresAt: unix(t.ExpiresAt), UsedAt: unix(t.UsedAt), SuccessorHash: t.SuccessorHash,
+		TTL: unix(t.ExpiresAt),
+	}
+	if it.Scopes == nil {
+		it.Scopes = []string{}
+	}
+	return it
+}
+
+func n(v int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+// Touch describes a last_used_at update of a key, written with a token issuance at most once
+// a minute.
+type Touch struct {
+	KeyID string
+	Hash  string
+	At    time.Time
+}
+
+// CreateFamily stores a new family and its first token, the audit events and, when touch is
+// set, the key's last use, in one transaction (one round trip).
+func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first refresh.Token, touch *Touch, audit ...store.Event) error {
+	rt, err := attributevalue.MarshalMap(toRT(first))
+	if err != nil {
+		return fmt.Errorf("marshal refresh token: %w", err)
+	}
+	fi, err := attributevalue.MarshalMap(famItem{
+		PK: "fam#" + fam.ID, SK: "fam", KeyID: fam.KeyID, Status: fam.Status,
+		ExpiresAt: unix(fam.ExpiresAt), TTL: unix(fam.ExpiresAt),
+	})
+	if err != nil {
+		return fmt.Errorf("marshal family: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(s.table), Item: fi, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: rt, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+	}
+	if touch != nil {
+		items = append(items, s.touchItems(*touch)...)
+	}
+	items, err = s.withAudit(items, audit)
+	if err != nil {
+		return err
+	}
+	return s.transact(ctx, items, "create refresh family")
+}
+
+func (s *Tokens) touchItems(t Touch) []types.TransactWriteItem {
+	upd := func(pk string) types.TransactWriteItem {
+		return types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(s.keysTable),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
+			UpdateExpression:          aws.String("SET last_used_at = :t"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": n(t.At.Unix())},
+		}}
+	}
+	return []types.TransactWriteItem{upd(headPK(t.KeyID)), upd(hashPK(t.Hash))}
+}
+
+func (s *Tokens) withAudit(items []types.TransactWriteItem, audit []store.Event) ([]types.TransactWriteItem, error) {
+	for _, e := range audit {
+		if s.events == nil {
+			return nil, errors.New("audit events need an events store")
+		}
+		put, err := s.events.EventItem(e)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, types.TransactWriteItem{Put: put})
+	}
+	return items, nil
+}
+
+func (s *Tokens) transact(ctx context.Context, items []types.TransactWriteItem, what string) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return store.ErrConflict
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// RefreshToken reads the token stored under hash (strongly consistent); expired tokens are
+// store.ErrNotFound.
+func (s *Tokens) RefreshToken(ctx context.Context, hash string) (refresh.Token, error) {
+	var it rtItem
+	if err := s.get(ctx, rtKey(hash), &it); err != nil {
+		return refresh.Token{}, err
+	}
+	return refresh.Token{
+		Hash: hash, FamilyID: it.FamilyID, KeyID: it.KeyID, KeyGen: it.KeyGen, CustomerID: it.CustomerID,
+		Scopes: it.Scopes, Status: it.Status, CreatedAt: fromUnix(it.CreatedAt), ExpiresAt: fromUnix(it.ExpiresAt),
+		UsedAt: fromUnix(it.UsedAt), SuccessorHash: it.SuccessorHash,
+	}, nil
+}
+
+// Family reads a family; expired families are store.ErrNotFound.
+func (s *Tokens) Family(ctx context.Context, id string) (refresh.Family, error) {
+	var it famItem
+	if err := s.get(ctx, famKey(id), &it); err != nil {
+		return refresh.Family{}, err
+	}
+	return refresh.Family{ID: id, KeyID: it.KeyID, Status: it.Status, ExpiresAt: fromUnix(it.ExpiresAt)}, nil
+}
+
+func (s *Tokens) get(ctx context.Context, key map[string]types.AttributeValue, dst any) error {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get token item: %w", err)
+	}
+	if out.Item == nil || expired(out.Item, s.now()) {
+		return store.ErrNotFound
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, dst); err != nil {
+		return fmt.Errorf("unmarshal token item: %w", err)
+	}
+	return nil
+}
+
+// Rotate spends parent and stores child as its successor in one transaction, conditioned on
+// parent still being active: of any number of concurrent rotations exactly one succeeds, the
+// others get store.ErrConflict. The family's expiry follows the child's.
+func (s *Tokens) Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error {
+	now := s.now()
+	ci, err := attributevalue.MarshalMap(toRT(child))
+	if err != nil {
+		return fmt.Errorf("marshal refresh token: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName:           aws.String(s.table),
+			Key:                 rtKey(parent.Hash),
+			UpdateExpression:    aws.String("SET #s = :used, used_at = :now, successor_hash = :succ"),
+			ConditionExpression: aws.String("#s = :active"),
+			ExpressionAttributeNames: map[string]string{
+				"#s": "status",
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":used": &types.AttributeValueMemberS{Value: refresh.StatusUsed}, ":now": n(now.Unix()),
+				":succ":   &types.AttributeValueMemberS{Value: child.Hash},
+				":active": &types.AttributeValueMemberS{Value: refresh.StatusActive},
+			},
+		}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: ci, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Update: &types.Update{
+			TableName:                 aws.String(s.table),
+			Key:                       famKey(parent.FamilyID),
+			UpdateExpression:          aws.String("SET expires_at = :e, #t = :e"),
+			ConditionExpression:       aws.String("#s = :active"),
+			ExpressionAttributeNames:  map[string]string{"#s": "status", "#t": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": n(child.ExpiresAt.Unix()), ":active": &types.AttributeValueMemberS{Value: refresh.StatusActive}},
+		}},
+	}
+	items, err = s.withAudit(items, audit)
+	if err != nil {
+		return err
+	}
+	return s.transact(ctx, items, "rotate refresh token")
+}
+
+// RevokeFamily marks a family revoked: every token in it stops working.
+func (s *Tokens) RevokeFamily(ctx context.Context, id string, audit ...store.Event) error {
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       famKey(id),
+		UpdateExpression:          aws.String("SET #s = :r"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: refresh.StatusRevoked}},
+	}}}
+	items, err := s.withAudit(items, audit)
+	if err != nil {
+		return err
+	}
+	err = s.transact(ctx, items, "revoke family")
+	if errors.Is(err, store.ErrConflict) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// DenyAccessToken puts an access token's id on the deny-list until the token would expire.
+func (s *Tokens) DenyAccessToken(ctx context.Context, jti string, exp time.Time, audit ...store.Event) error {
+	item := jtiKey(jti)
+	item["ttl"] = n(exp.Unix())
+	items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.table), Item: item}}}
+	items, err := s.withAudit(items, audit)
+	if err != nil {
+		return err
+	}
+	return s.transact(ctx, items, "deny access token")
+}
+
+// AccessTokenDenied reports whether jti is on the deny-list (and not yet past its expiry).
+func (s *Tokens) AccessTokenDenied(ctx context.Context, jti string) (bool, error) {
+	var it struct {
+		PK string `dynamodbav:"pk"`
+	}
+	err := s.get(ctx, jtiKey(jti), &it)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
