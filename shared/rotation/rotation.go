@@ -73,6 +73,10 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 	}
 	tokenStages, known := stages[ev.ClientRequestToken]
 	if slices.Contains(tokenStages, secret.StageCurrent) {
+		// Already current: a retried finishSecret, or the first key of an empty secret.
+		if ev.Step == StepFinish && slices.Contains(tokenStages, secret.StagePending) {
+			return r.clearPending(ctx, ev)
+		}
 		r.Log.InfoContext(ctx, "version already current; nothing to do", slog.String("step", ev.Step))
 		return nil
 	}
@@ -84,7 +88,7 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 	}
 	switch ev.Step {
 	case StepCreate:
-		return r.create(ctx, ev)
+		return r.create(ctx, ev, hasCurrent(stages))
 	case StepSet:
 		return nil // the key lives only in Secrets Manager: there is no other system to update
 	case StepTest:
@@ -104,8 +108,20 @@ func (r *Rotator) versionStages(ctx context.Context, id string) (map[string][]st
 	return out.VersionIdsToStages, nil
 }
 
+func hasCurrent(stages map[string][]string) bool {
+	for _, ss := range stages {
+		if slices.Contains(ss, secret.StageCurrent) {
+			return true
+		}
+	}
+	return false
+}
+
 // create stores a new key as AWSPENDING under the request token, unless a valid one is there.
-func (r *Rotator) create(ctx context.Context, ev Event) error {
+// The first key of an empty secret (created by the template without a value) is made AWSCURRENT
+// at once as well: there is no older key to keep signing with, and Secrets Manager attaches
+// AWSCURRENT to a secret's first version anyway.
+func (r *Rotator) create(ctx context.Context, ev Event, secretHasCurrent bool) error {
 	pending, err := r.pending(ctx, ev)
 	if err == nil {
 		if _, perr := signkey.Parse(pending.Value); perr == nil {
@@ -122,7 +138,7 @@ func (r *Rotator) create(ctx context.Context, ev Event) error {
 		SecretId:           aws.String(ev.SecretID),
 		ClientRequestToken: aws.String(ev.ClientRequestToken),
 		SecretString:       aws.String(string(value)),
-		VersionStages:      []string{secret.StagePending},
+		VersionStages:      versionStages(secretHasCurrent),
 	})
 	if err != nil {
 		return fmt.Errorf("rotation: put pending version: %w", err)
@@ -188,6 +204,14 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
 		return fmt.Errorf("rotation: promote pending version: %w", err)
 	}
+	if err := r.clearPending(ctx, ev); err != nil {
+		return err
+	}
+	r.Log.InfoContext(ctx, "signing key rotated")
+	return nil
+}
+
+func (r *Rotator) clearPending(ctx context.Context, ev Event) error {
 	if _, err := r.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(ev.SecretID),
 		VersionStage:        aws.String(secret.StagePending),
@@ -195,6 +219,12 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	}); err != nil {
 		return fmt.Errorf("rotation: clear AWSPENDING: %w", err)
 	}
-	r.Log.InfoContext(ctx, "signing key rotated")
 	return nil
+}
+
+func versionStages(secretHasCurrent bool) []string {
+	if secretHasCurrent {
+		return []string{secret.StagePending}
+	}
+	return []string{secret.StagePending, secret.StageCurrent}
 }

@@ -1,0 +1,300 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/dynamo"
+)
+
+// The end-to-end suite runs the real bootstraps behind the local API Gateway against DynamoDB
+// Local and moto, as `make run` does. It needs the emulators (KEYGATE_DYNAMODB_ENDPOINT,
+// KEYGATE_SECRETS_ENDPOINT) and the host binaries (KEYGATE_LOCAL_BIN); `make test` provides all
+// three. Without them it skips, unless KEYGATE_REQUIRE_EMULATORS=1 makes that a failure.
+
+var (
+	api       *httptest.Server // the local API Gateway
+	stack     *localstack.Stack
+	ddbCalls  *callCounter // DynamoDB requests the functions made, by operation
+	logs      syncBuffer   // everything the functions printed
+	adminKey  string
+	setupErr  error
+	skipCause string
+)
+
+func TestMain(m *testing.M) {
+	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
+	if ddb == "" || sm == "" || bin == "" {
+		skipCause = "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)"
+		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
+			fmt.Fprintln(os.Stderr, "e2e: "+skipCause)
+			os.Exit(1)
+		}
+		os.Exit(m.Run())
+	}
+	code := func() int {
+		proxy, counter, err := countingProxy(ddb)
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer proxy.Close()
+		ddbCalls = counter
+		ctx := context.Background()
+		stack, err = localstack.Start(ctx, localstack.Options{
+			Template:  filepath.Join("..", "..", "template.yaml"),
+			Params:    map[string]string{"Stage": "local", "RefreshGrace": "2", "AuthorizerCacheTTL": "300"},
+			BinDir:    bin,
+			DynamoDB:  proxy.URL,
+			Secrets:   sm,
+			Provision: true,
+			Logs:      &logs,
+			Quiet:     true,
+		})
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer stack.Close()
+		api = httptest.NewServer(stack.Gateway)
+		defer api.Close()
+		adminKey, setupErr = bootstrapKey(ctx, []string{"admin:full"})
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// need skips or fails the test when the stack is not there.
+func need(t *testing.T) {
+	t.Helper()
+	if skipCause != "" {
+		t.Skip(skipCause)
+	}
+	if setupErr != nil {
+		t.Fatalf("local stack setup failed: %v\nfunction logs:\n%s", setupErr, logs.String())
+	}
+}
+
+// bootstrapKey creates a key directly in DynamoDB, as `authctl bootstrap` does.
+func bootstrapKey(ctx context.Context, scopes []string) (string, error) {
+	env := stack.Env("KeysFunction")
+	pepper, err := secret.Read(ctx, stack.Secrets, env["KEYGATE_PEPPER_SECRET"], secret.StageCurrent)
+	if err != nil {
+		return "", err
+	}
+	h, err := apikey.NewHasher(pepper.Value)
+	if err != nil {
+		return "", err
+	}
+	plain, rec, err := keymint.Mint(env["KEYGATE_KEY_PREFIX"], h, keymint.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "admin"}, rand.Reader, time.Now())
+	if err != nil {
+		return "", err
+	}
+	events := dynamo.NewEvents(stack.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
+	keys := dynamo.NewKeys(stack.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
+	return plain, keys.CreateKey(ctx, rec, store.Event{KeyID: rec.KeyID, Action: "key.created", Detail: "e2e bootstrap"})
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// errorCode returns error.code of an error-shaped body, failing if the shape is wrong.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var b struct {
+		Error map[string]any `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &b); err != nil || b.Error == nil {
+		t.Fatalf("status %d body is not the error shape: %s", r.Status, r.Body)
+	}
+	for _, k := range []string{"code", "message", "type"} {
+		if s, _ := b.Error[k].(string); s == "" {
+			t.Fatalf("error shape lacks %q: %s", k, r.Body)
+		}
+	}
+	return b.Error["code"].(string)
+}
+
+// call sends one request to the local API; bearer may be empty.
+func call(t *testing.T, method, path, bearer string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if raw != nil {
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, api.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: out}
+}
+
+// expect fails unless r has the status (and, for errors, the code).
+func expect(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.errorCode(t); got != code {
+			t.Fatalf("error code = %q, want %q; body %s", got, code, r.Body)
+		}
+	}
+}
+
+// createKey creates a key through the admin API and returns the plain key and its id.
+func createKey(t *testing.T, spec map[string]any) (string, string) {
+	t.Helper()
+	if spec["name"] == nil {
+		spec["name"] = t.Name()
+	}
+	r := call(t, http.MethodPost, "/v1/keys", adminKey, spec)
+	expect(t, r, http.StatusCreated, "")
+	m := r.json(t)
+	return m["key"].(string), m["key_id"].(string)
+}
+
+// tokenFor exchanges key for a token pair.
+func tokenFor(t *testing.T, key string, body map[string]any) (access, refreshTok string) {
+	t.Helper()
+	if body == nil {
+		body = map[string]any{}
+	}
+	body["api_key"] = key
+	r := call(t, http.MethodPost, "/v1/auth/token", "", body)
+	expect(t, r, http.StatusOK, "")
+	m := r.json(t)
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+// syncBuffer collects logs from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// callCounter counts DynamoDB operations by X-Amz-Target (e.g. "GetItem").
+type callCounter struct {
+	mu    sync.Mutex
+	ops   map[string]int
+	total atomic.Int64
+}
+
+func (c *callCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.ops))
+	for k, v := range c.ops {
+		out[k] = v
+	}
+	return out
+}
+
+// diff returns the operations counted since before.
+func (c *callCounter) since(before map[string]int) (map[string]int, int) {
+	now := c.snapshot()
+	d, total := map[string]int{}, 0
+	for k, v := range now {
+		if v-before[k] > 0 {
+			d[k] = v - before[k]
+			total += v - before[k]
+		}
+	}
+	return d, total
+}
+
+// countingProxy is a reverse proxy in front of DynamoDB Local that counts each operation the
+// functions' real SDK clients send.
+func countingProxy(target string) (*httptest.Server, *callCounter, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &callCounter{ops: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(op, '.'); i >= 0 {
+			op = op[i+1:]
+		}
+		c.mu.Lock()
+		c.ops[op]++
+		c.mu.Unlock()
+		c.total.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	return srv, c, nil
+}

@@ -1,0 +1,4 @@
+package lambdarun
+
+// ParseErrorBody exposes the /error body parser to the fuzz test.
+var ParseErrorBody = parseErrorBody

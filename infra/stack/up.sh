@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Starts a named local stack: DynamoDB Local and moto server (Secrets Manager), in the background.
+#
+# Usage: up.sh NAME DDB_PORT SM_PORT
+#
+# Runs install.sh first. State lives in ${KEYGATE_STATE_DIR:-<repo>/.stack}/NAME/: pid and port
+# files plus dynamodb.log and moto.log. Waits until each emulator answers HTTP (at most
+# ${KEYGATE_STACK_TIMEOUT:-60} s each). Idempotent: emulators of NAME that already run healthy on
+# the same ports are left alone. On any failure (port taken, emulator died or never answered) it
+# names the service, port and log, stops whatever this run started and exits non-zero.
+#
+# On success stdout carries exactly two eval-able lines:
+#   KEYGATE_DYNAMODB_ENDPOINT=http://127.0.0.1:DDB_PORT
+#   KEYGATE_SECRETS_ENDPOINT=http://127.0.0.1:SM_PORT
+# Everything else goes to stderr. Stop with down.sh NAME.
+set -euo pipefail
+# Job control must be off so a background child is not a process-group leader: then `setsid`
+# calls setsid(2) and execs in place instead of forking, and $! is the emulator's own PID
+# (java / python), which is what down.sh must signal.
+set +m
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() { sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
+
+if [[ $# -ne 3 ]]; then
+	usage
+	ks_die "expected 3 arguments, got $#"
+fi
+NAME=$1
+ks_check_name "$NAME"
+ks_check_port DDB_PORT "$2"
+ks_check_port SM_PORT "$3"
+[[ $2 != "$3" ]] || ks_die "DDB_PORT and SM_PORT must differ (both are $2)"
+declare -A PORT=([dynamodb]=$2 [moto]=$3)
+TIMEOUT=${KEYGATE_STACK_TIMEOUT:-60}
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || ks_die "KEYGATE_STACK_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
+
+# eval of an empty string succeeds, so check install.sh's status before eval'ing its output.
+env_lines="$("$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || ks_die "install.sh failed"
+eval "$env_lines"
+: "${KEYGATE_VENV:?install.sh did not print KEYGATE_VENV}" "${KEYGATE_DDB_DIR:?install.sh did not print KEYGATE_DDB_DIR}"
+ks_need java setsid
+
+STATE="$KEYGATE_STATE_DIR/$NAME"
+mkdir -p "$STATE"
+# One up.sh/down.sh at a time per stack name; other names proceed in parallel.
+ks_lock "$STATE/.lock" 180
+
+STARTED=()    # services this run started: the only ones it may stop on failure
+SUCCESS=false # set at the very end; the EXIT trap undoes a partial start otherwise
+
+stop_started() {
+	local svc pid
+	for svc in "${STARTED[@]}"; do
+		pid="$(ks_read_pid "$STATE/$svc.pid")"
+		ks_svc_markers "$svc" "${PORT[$svc]}"
+		ks_stop_pid "$pid" "$(ks_svc_label "$svc")" "${KS_MARKERS[@]}" || true
+		rm -f "$STATE/$svc.pid" "$STATE/$svc.port"
+	done
+	STARTED=()
+}
+on_exit() {
+	$SUCCESS && return 0
+	if ((${#STARTED[@]})); then
+		ks_log "stack '$NAME' did not come up; stopping what this run started: ${STARTED[*]}"
+		stop_started
+	fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# fail SVC MESSAGE: the uniform failure report (service, port, log path and its tail).
+fail() {
+	local svc=$1 msg=$2
+	ks_error "$(ks_svc_label "$svc") on port ${PORT[$svc]}: $msg"
+	ks_error "log file: $STATE/$svc.log"
+	ks_tail_log "$STATE/$svc.log"
+	exit 1
+}
+
+probe() {
+	case "$1" in
+	dynamodb) ks_probe_dynamodb "${PORT[dynamodb]}" ;;
+	moto) ks_probe_moto "${PORT[moto]}" ;;
+	esac
+}
+
+# --- phase 1: decide what to start; check every port before starting anything -----------------
+TO_START=()
+for svc in "${KS_SERVICES[@]}"; do
+	label="$(ks_svc_label "$svc")"
+	pid="$(ks_read_pid "$STATE/$svc.pid")"
+	ks_svc_markers "$svc"
+	if ks_pid_matches "$pid" "${KS_MARKERS[@]}"; then
+		old_port="$(ks_read_pid "$STATE/$svc.port")"
+		if [[ $old_port != "${PORT[$svc]}" ]]; then
+			ks_die "$label of stack '$NAME' is already running (pid $pid) on port ${old_port:-?}, not ${PORT[$svc]}; run down.sh $NAME first"
+		fi
+		if probe "$svc"; then
+			ks_log "$label of stack '$NAME' already running (pid $pid, port ${PORT[$svc]})"
+			continue
+		fi
+		ks_warn "$label of stack '$NAME' (pid $pid) runs but does not answer on port ${PORT[$svc]}; restarting it"
+		ks_svc_markers "$svc" "${PORT[$svc]}"
+		ks_stop_pid "$pid" "$label" "${KS_MARKERS[@]}" || ks_die "cannot stop unhealthy $label (pid $pid)"
+	fi
+	rm -f "$STATE/$svc.pid" "$STATE/$svc.port"
+	if ks_port_in_use "${PORT[$svc]}"; then
+		ks_error "$label: port ${PORT[$svc]} is already in use by $(ks_port_owner "${PORT[$svc]}")"
+		ks_error "not starting stack '$NAME' ($label would have logged to $STATE/$svc.log); free the port or pick another"
+		exit 1
+	fi
+	TO_START+=("$svc")
+done
+
+# --- phase 2: start ---------------------------------------------------------------------------
+# Both run in their own session (setsid): a Ctrl-C aimed at the caller's foreground job does
+# not hit them half-way, a closed terminal does not HUP them, and down.sh can signal the whole
+# process group. They run from $STATE so nothing they might write lands in the repo root.
+# {KS_LOCK_FD}>&- keeps the stack lock from being inherited (it would stay held forever).
+start_dynamodb() {
+	local native="$KEYGATE_DDB_DIR/native" native_lib jopts=()
+	native_lib="libsqlite4java-linux-$(ks_sqlite4java_arch).so"
+	if [[ -n ${KEYGATE_DDB_JAVA_OPTS:-} ]]; then read -r -a jopts <<<"$KEYGATE_DDB_JAVA_OPTS"; fi
+	# -inMemory: every stack starts empty and nothing is left on disk.
+	# -sharedDb: one database whatever the (dummy) credentials/region of the client, so a test
+	#   harness and the code under test see the same tables even if their AWS config differs.
+	# -disableTelemetry: it would otherwise try to reach AWS, which this network cannot.
+	# Native SQLite: DynamoDB Local 3.x first tries org.sqlite.lib.path/org.sqlite.lib.name,
+	#   then extracts the copy bundled in its jar to $TMPDIR/sqlite-392-<uuid>-... (left behind
+	#   if the JVM is SIGKILLed), and only then looks at java.library.path. Pointing the org.sqlite
+	#   properties at the installed copy avoids that extraction; the two library.path properties
+	#   are for sqlite4java's own loader and older DynamoDB Local versions.
+	# The DynamoDBLocal jar is named first on the classpath (also covered by lib/*) only so that
+	#   `pgrep -af DynamoDBLocal` finds the process.
+	# DynamoDB Local 3.x has no -host option: it listens on all interfaces.
+	# -port must stay last (see ks_svc_markers).
+	(cd "$STATE" && exec setsid java \
+		"-Dorg.sqlite.lib.path=$native" "-Dorg.sqlite.lib.name=$native_lib" \
+		"-Djava.library.path=$native" "-Dsqlite4java.library.path=$native" \
+		"${jopts[@]}" \
+		-cp "$KEYGATE_DDB_DIR/lib/DynamoDBLocal-$DYNAMODB_LOCAL_VERSION.jar:$KEYGATE_DDB_DIR/lib/*" \
+		"$KS_DDB_MAIN_CLASS" \
+		-inMemory -sharedDb -disableTelemetry -port "${PORT[dynamodb]}") \
+		</dev/null >"$STATE/dynamodb.log" 2>&1 {KS_LOCK_FD}>&- &
+	echo "$!" >"$STATE/dynamodb.pid"
+}
+start_moto() {
+	# PYTHONUNBUFFERED: so the log is current when we show its tail after a failure.
+	(cd "$STATE" && export PYTHONUNBUFFERED=1 && exec setsid "$KEYGATE_VENV/bin/moto_server" \
+		-H 127.0.0.1 -p "${PORT[moto]}") \
+		</dev/null >"$STATE/moto.log" 2>&1 {KS_LOCK_FD}>&- &
+	echo "$!" >"$STATE/moto.pid"
+}
+
+for svc in "${TO_START[@]}"; do
+	ks_log "starting $(ks_svc_label "$svc") for stack '$NAME' on port ${PORT[$svc]} (log: $STATE/$svc.log)"
+	STARTED+=("$svc")
+	"start_$svc"
+	echo "${PORT[$svc]}" >"$STATE/$svc.port"
+done
+
+# --- phase 3: wait until each answers -----------------------------------------------------------
+# ready SVC: 0 = answers, 1 = not yet, 2 = its process is gone (no point waiting).
+ready() {
+	local svc=$1 pid
+	pid="$(ks_read_pid "$STATE/$svc.pid")"
+	ks_svc_markers "$svc" "${PORT[$svc]}"
+	ks_pid_matches "$pid" "${KS_MARKERS[@]}" || return 2
+	probe "$svc"
+}
+for svc in "${TO_START[@]}"; do
+	rc=0
+	ks_wait_until "$TIMEOUT" ready "$svc" || rc=$?
+	case $rc in
+	0) ks_log "$(ks_svc_label "$svc") ready (pid $(ks_read_pid "$STATE/$svc.pid"), port ${PORT[$svc]})" ;;
+	2) fail "$svc" "process exited during startup" ;;
+	*) fail "$svc" "no HTTP answer within ${TIMEOUT}s" ;;
+	esac
+done
+
+SUCCESS=true
+printf 'KEYGATE_DYNAMODB_ENDPOINT=http://127.0.0.1:%s\n' "${PORT[dynamodb]}"
+printf 'KEYGATE_SECRETS_ENDPOINT=http://127.0.0.1:%s\n' "${PORT[moto]}"

@@ -1,0 +1,386 @@
+package authapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/ratelimit"
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/store/memstore"
+	"github.com/keygate/keygate/shared/token"
+)
+
+const (
+	issuer   = "https://auth.keygate.test"
+	audience = "https://api.keygate.test"
+)
+
+var (
+	ctx    = context.Background()
+	pepper = []byte("0123456789abcdef0123456789abcdef")
+	start  = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeSecrets serves the signing key (AWSCURRENT only) or fails.
+type fakeSecrets struct {
+	mu      sync.Mutex
+	current []byte
+	err     error
+}
+
+func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if aws.ToString(in.VersionStage) != secret.StageCurrent {
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
+	}
+	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String("v1"), SecretString: aws.String(string(f.current))}, nil
+}
+
+func (f *fakeSecrets) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+type staticPepper struct{}
+
+func (staticPepper) Get(context.Context) ([]byte, error) { return pepper, nil }
+
+// fakeLimiter allows or refuses every Take, or fails.
+type fakeLimiter struct {
+	mu     sync.Mutex
+	refuse bool
+	err    error
+	now    func() time.Time
+	calls  int
+}
+
+func (l *fakeLimiter) Take(_ context.Context, _ string, limit int) (ratelimit.Decision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.err != nil {
+		return ratelimit.Decision{}, l.err
+	}
+	d := ratelimit.Decision{Allowed: !l.refuse, Limit: limit, Remaining: limit - 1, Reset: l.now().Truncate(time.Minute).Add(time.Minute)}
+	if l.refuse {
+		d.Remaining = 0
+	}
+	return d, nil
+}
+
+// fakeTokens is an in-memory authapi.Tokens.
+type fakeTokens struct {
+	mu       sync.Mutex
+	families map[string]refresh.Family
+	tokens   map[string]refresh.Token
+	denied   map[string]time.Time
+	err      error // returned by every call when set
+}
+
+var _ authapi.Tokens = (*fakeTokens)(nil)
+
+func newFakeTokens() *fakeTokens {
+	return &fakeTokens{families: map[string]refresh.Family{}, tokens: map[string]refresh.Token{}, denied: map[string]time.Time{}}
+}
+
+func (f *fakeTokens) CreateFamily(_ context.Context, fam refresh.Family, first refresh.Token, _ *dynamo.Touch, _ ...store.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.families[fam.ID] = fam
+	f.tokens[first.Hash] = first
+	return nil
+}
+
+func (f *fakeTokens) RefreshToken(_ context.Context, hash string) (refresh.Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return refresh.Token{}, f.err
+	}
+	t, ok := f.tokens[hash]
+	if !ok {
+		return refresh.Token{}, store.ErrNotFound
+	}
+	return t, nil
+}
+
+func (f *fakeTokens) Family(_ context.Context, id string) (refresh.Family, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return refresh.Family{}, f.err
+	}
+	fam, ok := f.families[id]
+	if !ok {
+		return refresh.Family{}, store.ErrNotFound
+	}
+	return fam, nil
+}
+
+func (f *fakeTokens) Rotate(_ context.Context, parent, child refresh.Token, _ ...store.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.tokens[parent.Hash] = parent
+	f.tokens[child.Hash] = child
+	return nil
+}
+
+func (f *fakeTokens) RevokeFamily(_ context.Context, id string, _ ...store.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	fam := f.families[id]
+	fam.Status = refresh.StatusRevoked
+	f.families[id] = fam
+	return nil
+}
+
+func (f *fakeTokens) DenyAccessToken(_ context.Context, jti string, exp time.Time, _ ...store.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.denied[jti] = exp
+	return nil
+}
+
+func (f *fakeTokens) AccessTokenDenied(_ context.Context, jti string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return false, f.err
+	}
+	_, ok := f.denied[jti]
+	return ok, nil
+}
+
+func (f *fakeTokens) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeTokens) familyCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.families)
+}
+
+// One signing key per test binary.
+var (
+	signOnce   sync.Once
+	signSecret []byte
+)
+
+func signingSecret(t testing.TB) []byte {
+	t.Helper()
+	signOnce.Do(func() {
+		var err error
+		if signSecret, err = signkey.Generate(signkey.ES256, rand.Reader, start); err != nil {
+			panic(err)
+		}
+	})
+	return signSecret
+}
+
+// env wires the real handlers with memstore, a real keyring over a fake Secrets Manager, the
+// real Issuer and Verifier, and fakes for the limiter and the token store.
+type env struct {
+	clock    *clock
+	keys     *memstore.Keys
+	sm       *fakeSecrets
+	limiter  *fakeLimiter
+	tokens   *fakeTokens
+	hasher   *apikey.Hasher
+	issuer   *token.Issuer
+	verifier *token.Verifier
+	tokenH   *authapi.TokenHandler
+	validH   *authapi.ValidateHandler
+	logs     *bytes.Buffer
+	log      *slog.Logger
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{clock: &clock{t: start}, sm: &fakeSecrets{current: signingSecret(t)}, tokens: newFakeTokens(), logs: &bytes.Buffer{}}
+	e.keys = memstore.NewKeys(e.clock.Now)
+	e.limiter = &fakeLimiter{now: e.clock.Now}
+	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
+	if e.hasher, err = apikey.NewHasher(pepper); err != nil {
+		t.Fatal(err)
+	}
+	auth := keyauth.New("kg_live", staticPepper{}, e.keys, e.clock.Now)
+	ring := keyring.New(e.sm, "keygate/test/signing", keyring.Options{Now: e.clock.Now})
+	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
+	if e.verifier, err = token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now); err != nil {
+		t.Fatal(err)
+	}
+	settings := authapi.Settings{AccessTTL: time.Hour, MaxAccessTTL: 24 * time.Hour, RefreshTTL: 30 * 24 * time.Hour, RefreshGrace: 10 * time.Second}
+	e.tokenH = &authapi.TokenHandler{Keys: auth, Issuer: e.issuer, Limiter: e.limiter, Tokens: e.tokens, Audit: e.keys,
+		Settings: settings, Now: e.clock.Now, Random: rand.Reader}
+	e.validH = &authapi.ValidateHandler{Keys: auth, KeyByID: e.keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	return e
+}
+
+// addKey stores a live key (scopes customers:read and billing:read unless tweaked) and returns
+// the plain key.
+func (e *env) addKey(t testing.TB, tweak func(*store.Key)) (string, store.Key) {
+	t.Helper()
+	raw, err := apikey.Generate("kg_live", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := apikey.NewKeyID(rand.Reader)
+	k := store.Key{Hash: e.hasher.Hash(raw), KeyID: id, Name: "test", Scopes: []string{"customers:read", "billing:read"},
+		RateLimit: 100, Tier: "pro", Status: store.StatusActive, CreatedAt: start, KeyGen: 1}
+	if tweak != nil {
+		tweak(&k)
+	}
+	if err := e.keys.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.keys.KeyByID(ctx, k.KeyID)
+	if errors.Is(err, store.ErrNotFound) { // already expired
+		return raw, k
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, stored
+}
+
+type response struct {
+	events.APIGatewayProxyResponse
+	Error   map[string]any
+	Payload map[string]any
+}
+
+func (e *env) serve(t testing.TB, h httpx.Handler, ev events.APIGatewayProxyRequest) response {
+	t.Helper()
+	resp, err := httpx.Lambda(e.log, h)(ctx, ev)
+	if err != nil {
+		t.Fatalf("Lambda returned an error (API Gateway would answer 502): %v", err)
+	}
+	r := response{APIGatewayProxyResponse: resp}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, resp.Body)
+	}
+	if eb, ok := body["error"].(map[string]any); ok {
+		r.Error = eb
+	} else {
+		r.Payload = body
+	}
+	return r
+}
+
+func (e *env) token(t testing.TB, ev events.APIGatewayProxyRequest) response {
+	t.Helper()
+	return e.serve(t, e.tokenH.Router().Serve, ev)
+}
+
+func (e *env) validate(t testing.TB, ev events.APIGatewayProxyRequest) response {
+	t.Helper()
+	return e.serve(t, e.validH.Router().Serve, ev)
+}
+
+const sourceIP = "203.0.113.7"
+
+func tokenRequest(body string, headers map[string]string) events.APIGatewayProxyRequest {
+	h := map[string]string{"Content-Type": "application/json"}
+	for k, v := range headers {
+		if v == "" {
+			delete(h, k)
+			continue
+		}
+		h[k] = v
+	}
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/token", Path: "/v1/auth/token", Headers: h, Body: body}
+	ev.RequestContext.RequestID = "req-token"
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	return ev
+}
+
+func validateRequest(credential string) events.APIGatewayProxyRequest {
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "GET", Resource: "/v1/auth/validate", Path: "/v1/auth/validate"}
+	if credential != "" {
+		ev.Headers = map[string]string{"Authorization": "Bearer " + credential}
+	}
+	ev.RequestContext.RequestID = "req-validate"
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	return ev
+}
+
+func jsonBody(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+var errOutage = errors.New("dial tcp 10.0.0.1:443: i/o timeout")
+
+// assertNoLeak fails if any of secrets shows up in s.
+func assertNoLeak(t testing.TB, where, s string, secrets ...string) {
+	t.Helper()
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			t.Errorf("%s contains a credential (%.12s…)", where, sec)
+		}
+	}
+}

@@ -1,0 +1,466 @@
+package authorizer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/authorizer"
+	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/memstore"
+	"github.com/keygate/keygate/shared/token"
+)
+
+const (
+	issuer   = "https://auth.keygate.test"
+	audience = "https://api.keygate.test"
+	stage    = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/prod"
+)
+
+var (
+	ctx    = context.Background()
+	pepper = []byte("0123456789abcdef0123456789abcdef")
+	start  = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// fixture loads an API Gateway REQUEST authorizer event from testdata; credential, when not
+// empty, replaces the CREDENTIAL placeholder of the Authorization header.
+func fixture(t testing.TB, name, credential string) events.APIGatewayCustomAuthorizerRequestTypeRequest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if credential != "" {
+		b = bytes.ReplaceAll(b, []byte("CREDENTIAL"), []byte(credential))
+	}
+	var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fakeSecrets struct {
+	mu      sync.Mutex
+	current []byte
+	err     error
+}
+
+func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if aws.ToString(in.VersionStage) != secret.StageCurrent {
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
+	}
+	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String("v1"), SecretString: aws.String(string(f.current))}, nil
+}
+
+type staticPepper struct{ err error }
+
+func (p staticPepper) Get(context.Context) ([]byte, error) { return pepper, p.err }
+
+// failingFinder is a key store that is down.
+type failingFinder struct{}
+
+func (failingFinder) KeyByHash(context.Context, string) (store.Key, error) {
+	return store.Key{}, errors.New("dynamodb: RequestLimitExceeded")
+}
+
+var (
+	signOnce   sync.Once
+	signSecret []byte
+)
+
+func signingSecret(t testing.TB) []byte {
+	t.Helper()
+	signOnce.Do(func() {
+		var err error
+		if signSecret, err = signkey.Generate(signkey.EdDSA, rand.Reader, start); err != nil {
+			panic(err)
+		}
+	})
+	return signSecret
+}
+
+type env struct {
+	clock  *clock
+	sm     *fakeSecrets
+	keys   *memstore.Keys
+	hasher *apikey.Hasher
+	issuer *token.Issuer
+	authz  *authorizer.Authorizer
+	logs   *bytes.Buffer
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{clock: &clock{t: start}, sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
+	e.keys = memstore.NewKeys(e.clock.Now)
+	var err error
+	if e.hasher, err = apikey.NewHasher(pepper); err != nil {
+		t.Fatal(err)
+	}
+	ring := keyring.New(e.sm, "keygate/test/signing", keyring.Options{Now: e.clock.Now})
+	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
+	v, err := token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.authz = &authorizer.Authorizer{
+		Keys:   keyauth.New("kg_live", staticPepper{}, e.keys, e.clock.Now),
+		Tokens: v,
+		Log:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	return e
+}
+
+func (e *env) addKey(t testing.TB, tweak func(*store.Key)) (string, store.Key) {
+	t.Helper()
+	raw, err := apikey.Generate("kg_live", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := apikey.NewKeyID(rand.Reader)
+	k := store.Key{Hash: e.hasher.Hash(raw), KeyID: id, Name: "test", Scopes: []string{"customers:read"},
+		RateLimit: 120, Tier: "pro", Status: store.StatusActive, CreatedAt: start, KeyGen: 1}
+	if tweak != nil {
+		tweak(&k)
+	}
+	if err := e.keys.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	return raw, k
+}
+
+func (e *env) issue(t testing.TB, g token.Grant) string {
+	t.Helper()
+	if g.TTL == 0 {
+		g.TTL = time.Hour
+	}
+	raw, _, err := e.issuer.Issue(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// assertUnauthorized checks API Gateway's 401 contract: exactly the error "Unauthorized" and
+// no policy.
+func assertUnauthorized(t *testing.T, resp events.APIGatewayCustomAuthorizerResponse, err error) {
+	t.Helper()
+	if err == nil || err.Error() != "Unauthorized" {
+		t.Fatalf("error = %v, want exactly \"Unauthorized\"", err)
+	}
+	if resp.PrincipalID != "" || len(resp.PolicyDocument.Statement) != 0 || resp.Context != nil {
+		t.Errorf("a refusal carries a policy or context: %+v", resp)
+	}
+}
+
+func TestCredentialsThatAreNotAcceptedAreUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	expired := e.issue(t, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Minute})
+	revokedKey, _ := e.addKey(t, func(k *store.Key) { k.Status = store.StatusRevoked })
+	otherIssuer := token.NewIssuer(keyring.New(&fakeSecrets{current: mustGenerate(t)}, "other", keyring.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	forged, _, err := otherIssuer.Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"admin:full"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownKey, _ := apikey.Generate("kg_live", rand.Reader)
+	e.clock.Advance(2 * time.Minute) // the short-lived token is now expired
+
+	tests := []struct {
+		name    string
+		fixture string
+		cred    string
+	}{
+		{"no Authorization header", "request-no-authorization.json", ""},
+		{"a Basic credential", "request-basic.json", ""},
+		{"a garbage bearer token", "request-garbage.json", ""},
+		{"an empty bearer credential", "request-empty-bearer.json", ""},
+		{"an expired token", "request.json", expired},
+		{"a token signed by another key", "request.json", forged},
+		{"alg none", "request.json", "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzY29wZSI6ImFkbWluOmZ1bGwifQ."},
+		{"an unknown API key", "request.json", unknownKey},
+		{"a revoked API key", "request.json", revokedKey},
+		{"a 1 MB credential", "request.json", strings.Repeat("A", 1<<20)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := e.authz.Handle(ctx, fixture(t, tt.fixture, tt.cred))
+			assertUnauthorized(t, resp, err)
+			if tt.cred != "" && strings.Contains(e.logs.String(), tt.cred[:min(len(tt.cred), 40)]) {
+				t.Errorf("the log contains the credential")
+			}
+		})
+	}
+}
+
+func mustGenerate(t testing.TB) []byte {
+	b, err := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAValidAccessTokenGetsAPolicyOfItsScopesAndAFlatContext(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue(t, token.Grant{KeyID: "key_ABCDEFGHIJKLMNOPQRST", KeyGen: 2, CustomerID: "cus_42",
+		Scopes: []string{"customers:read"}, Tier: "pro", RateLimit: 600})
+	for _, fx := range []string{"request.json", "request-lowercase-header.json"} {
+		t.Run(fx, func(t *testing.T) {
+			resp, err := e.authz.Handle(ctx, fixture(t, fx, tok))
+			if err != nil {
+				t.Fatalf("Handle = %v", err)
+			}
+			if resp.PrincipalID != "cus_42" {
+				t.Errorf("principalId = %q, want the subject", resp.PrincipalID)
+			}
+			assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
+			assertFlatContext(t, resp, map[string]string{
+				"key_id": "key_ABCDEFGHIJKLMNOPQRST", "customer_id": "cus_42", "scope": "customers:read",
+				"tier": "pro", "token_type": "access_token", "rate_limit": "600",
+			}, tok)
+		})
+	}
+}
+
+func TestAValidAPIKeyGetsAPolicyOfItsScopes(t *testing.T) {
+	e := newEnv(t)
+	key, k := e.addKey(t, nil)
+	resp, err := e.authz.Handle(ctx, fixture(t, "request.json", key))
+	if err != nil {
+		t.Fatalf("Handle = %v", err)
+	}
+	if resp.PrincipalID != k.KeyID {
+		t.Errorf("principalId = %q, want the key id", resp.PrincipalID)
+	}
+	assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
+	assertFlatContext(t, resp, map[string]string{
+		"key_id": k.KeyID, "customer_id": "", "scope": "customers:read",
+		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
+	}, key)
+}
+
+// The policy depends on the credential only, so the same Allow comes back whatever route is
+// being called (it is cached per Authorization header); the route check is IAM's, by ARN.
+func TestThePolicyDoesNotDependOnTheCalledRoute(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, nil)
+	a, errA := e.authz.Handle(ctx, fixture(t, "request.json", key))
+	b, errB := e.authz.Handle(ctx, fixture(t, "request-admin-route.json", key))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	ja, _ := json.Marshal(a.PolicyDocument)
+	jb, _ := json.Marshal(b.PolicyDocument)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("policies differ by route:\n%s\n%s", ja, jb)
+	}
+	for _, st := range b.PolicyDocument.Statement {
+		for _, r := range st.Resource {
+			if strings.Contains(r, "/v1/keys") || strings.HasSuffix(r, "/*/*") {
+				t.Errorf("a customers:read policy grants %s", r)
+			}
+		}
+	}
+}
+
+func TestAKeyWithNoScopesGetsAnExplicitDeny(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, func(k *store.Key) { k.Scopes = nil })
+	resp, err := e.authz.Handle(ctx, fixture(t, "request.json", key))
+	if err != nil {
+		t.Fatalf("Handle = %v", err)
+	}
+	if len(resp.PolicyDocument.Statement) != 1 || resp.PolicyDocument.Statement[0].Effect != "Deny" {
+		t.Errorf("policy = %+v, want an explicit Deny", resp.PolicyDocument)
+	}
+}
+
+func assertPolicyIsExactly(t *testing.T, doc events.APIGatewayCustomAuthorizerPolicy, resource string, methods []string) {
+	t.Helper()
+	if doc.Version != "2012-10-17" || len(doc.Statement) != 1 {
+		t.Fatalf("policy = %+v", doc)
+	}
+	st := doc.Statement[0]
+	if st.Effect != "Allow" || !slices.Equal(st.Action, []string{"execute-api:Invoke"}) {
+		t.Errorf("statement = %+v", st)
+	}
+	var want []string
+	for _, m := range methods {
+		want = append(want, stage+"/"+m+"/v1/"+resource, stage+"/"+m+"/v1/"+resource+"/*")
+	}
+	got := slices.Clone(st.Resource)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("resources = %v\nwant %v", got, want)
+	}
+}
+
+func assertFlatContext(t *testing.T, resp events.APIGatewayCustomAuthorizerResponse, want map[string]string, credential string) {
+	t.Helper()
+	if len(resp.Context) != len(want) {
+		t.Errorf("context keys = %v, want %v", keys(resp.Context), keys(want))
+	}
+	for k, v := range resp.Context {
+		s, ok := v.(string)
+		if !ok {
+			t.Errorf("context[%q] is a %T; API Gateway wants flat values and backends get strings", k, v)
+			continue
+		}
+		if want[k] != s {
+			t.Errorf("context[%q] = %q, want %q", k, s, want[k])
+		}
+	}
+	b, _ := json.Marshal(resp)
+	if strings.Contains(string(b), credential) {
+		t.Errorf("the response carries the credential")
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestAKeyUsedOutsideItsAllowedIPsIsUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, func(k *store.Key) { k.AllowedIPs = []string{"203.0.113.0/24"} })
+	if _, err := e.authz.Handle(ctx, fixture(t, "request.json", key)); err != nil {
+		t.Fatalf("from inside the allowlist: %v", err)
+	}
+	// X-Forwarded-For in the fixture names 203.0.113.7 too: it must not count.
+	resp, err := e.authz.Handle(ctx, fixture(t, "request-other-source.json", key))
+	assertUnauthorized(t, resp, err)
+}
+
+func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
+	tok := func(e *env) string {
+		return e.issue(t, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}})
+	}
+	tests := []struct {
+		name string
+		cred func(t *testing.T, e *env) string
+	}{
+		{"Secrets Manager down at cold start", func(t *testing.T, e *env) string {
+			c := tok(e)
+			cold := newEnv(t)
+			cold.sm.err = errors.New("dial tcp: i/o timeout")
+			*e = *cold
+			return c
+		}},
+		{"Secrets Manager down beyond MaxStale", func(t *testing.T, e *env) string {
+			c := tok(e)
+			if _, err := e.authz.Handle(ctx, fixture(t, "request.json", c)); err != nil {
+				t.Fatal(err)
+			}
+			e.sm.mu.Lock()
+			e.sm.err = errors.New("ThrottlingException")
+			e.sm.mu.Unlock()
+			e.clock.Advance(time.Hour + time.Second)
+			return e.issueFromStale(t)
+		}},
+		{"the key store down", func(t *testing.T, e *env) string {
+			key, _ := e.addKey(t, nil)
+			e.authz.Keys = keyauth.New("kg_live", staticPepper{}, failingFinder{}, e.clock.Now)
+			return key
+		}},
+		{"the pepper unavailable", func(t *testing.T, e *env) string {
+			key, _ := e.addKey(t, nil)
+			e.authz.Keys = keyauth.New("kg_live", staticPepper{err: errors.New("AccessDeniedException")}, e.keys, e.clock.Now)
+			return key
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			cred := tt.cred(t, e)
+			resp, err := e.authz.Handle(ctx, fixture(t, "request.json", cred))
+			if err == nil || err.Error() == "Unauthorized" {
+				t.Fatalf("error = %v, want a non-Unauthorized error (AUTHORIZER_FAILURE → 503, not cached)", err)
+			}
+			if len(resp.PolicyDocument.Statement) != 0 || resp.PrincipalID != "" {
+				t.Errorf("an outage produced a policy: %+v", resp)
+			}
+			if strings.Contains(e.logs.String(), cred[:min(len(cred), 40)]) {
+				t.Errorf("the log contains the credential")
+			}
+		})
+	}
+}
+
+// issueFromStale returns a token signed with the (still current) key without touching the
+// keyring, for the MaxStale case: the verifier must refuse to use its stale cache.
+func (e *env) issueFromStale(t *testing.T) string {
+	t.Helper()
+	ring := keyring.New(&fakeSecrets{current: signingSecret(t)}, "x", keyring.Options{Now: e.clock.Now})
+	raw, _, err := token.NewIssuer(ring, issuer, audience, e.clock.Now).Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestAMalformedMethodARNIsAnErrorWithoutAPolicy(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, nil)
+	for _, arn := range []string{"", "arn:aws:lambda:us-east-1:123456789012:function:keygate-authorizer", "arn:aws:execute-api:us-east-1:1:api", "*"} {
+		ev := fixture(t, "request.json", key)
+		ev.MethodArn = arn
+		resp, err := e.authz.Handle(ctx, ev)
+		if err == nil || len(resp.PolicyDocument.Statement) != 0 {
+			t.Errorf("methodArn %q: %+v, %v; want an error and no policy", arn, resp, err)
+		}
+	}
+	resp, err := e.authz.Handle(ctx, fixture(t, "request-bad-methodarn.json", key))
+	if err == nil || len(resp.PolicyDocument.Statement) != 0 {
+		t.Errorf("bad-methodarn fixture: %+v, %v", resp, err)
+	}
+}

@@ -1,0 +1,239 @@
+package rotation_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/rotation"
+	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+const secretName = "keygate/test/signing"
+
+var (
+	ctx   = context.Background()
+	start = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+)
+
+func newRotator(sm *fakeSM, alg string) (*rotation.Rotator, *bytes.Buffer) {
+	var logs bytes.Buffer
+	return &rotation.Rotator{
+		API: sm, Alg: alg, Now: func() time.Time { return start }, Random: rand.Reader,
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+	}, &logs
+}
+
+func step(t *testing.T, r *rotation.Rotator, name, tok string) {
+	t.Helper()
+	if err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: tok, Step: name}); err != nil {
+		t.Fatalf("%s(%s): %v", name, tok, err)
+	}
+}
+
+var allSteps = []string{rotation.StepCreate, rotation.StepSet, rotation.StepTest, rotation.StepFinish}
+
+func rotate(t *testing.T, r *rotation.Rotator, tok string) {
+	t.Helper()
+	for _, s := range allSteps {
+		step(t, r, s, tok)
+	}
+}
+
+func want(t *testing.T, sm *fakeSM, expected map[string][]string) {
+	t.Helper()
+	got := sm.stages()
+	for id := range expected {
+		slices.Sort(expected[id])
+	}
+	if fmt.Sprint(got) != fmt.Sprint(expected) {
+		t.Fatalf("stages = %v, want %v", got, expected)
+	}
+}
+
+func TestAFullRotationFromAnEmptySecret(t *testing.T) {
+	for _, alg := range []string{signkey.ES256, signkey.EdDSA} {
+		t.Run(alg, func(t *testing.T) {
+			sm := newFakeSM(secretName)
+			r, logs := newRotator(sm, alg)
+			rotate(t, r, "v1")
+			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
+			k, err := signkey.Parse([]byte(sm.value("v1")))
+			if err != nil {
+				t.Fatalf("AWSCURRENT does not parse: %v", err)
+			}
+			if k.Alg != alg || !k.CreatedAt.Equal(start) {
+				t.Errorf("key alg %s created %v", k.Alg, k.CreatedAt)
+			}
+			// The keyring picks it up.
+			ring := keyring.New(sm, secretName, keyring.Options{})
+			if got, err := ring.Signing(ctx); err != nil || got.Kid != k.Kid {
+				t.Errorf("keyring Signing = %v, %v", got, err)
+			}
+			if strings.Contains(logs.String(), "PRIVATE KEY") || strings.Contains(logs.String(), "MII") {
+				t.Errorf("the rotation log contains private key material")
+			}
+		})
+	}
+}
+
+func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	rotate(t, r, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+
+	rotate(t, r, "v3")
+	want(t, sm, map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent}})
+
+	ring := keyring.New(sm, secretName, keyring.Options{})
+	keys, err := ring.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := signkey.Parse([]byte(sm.value("v2")))
+	k3, _ := signkey.Parse([]byte(sm.value("v3")))
+	if len(keys) != 2 || keys[0].Kid != k3.Kid || keys[1].Kid != k2.Kid {
+		t.Errorf("keyring keys = %v, want [v3, v2]", keys)
+	}
+}
+
+func TestEveryStepIsIdempotent(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+
+	step(t, r, rotation.StepCreate, "v2")
+	pending := sm.value("v2")
+	step(t, r, rotation.StepCreate, "v2")
+	step(t, r, rotation.StepCreate, "v2")
+	if sm.value("v2") != pending {
+		t.Fatalf("a retried createSecret replaced the pending value")
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+
+	for _, s := range []string{rotation.StepSet, rotation.StepTest} {
+		step(t, r, s, "v2")
+		step(t, r, s, "v2")
+		want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+	}
+	step(t, r, rotation.StepFinish, "v2")
+	step(t, r, rotation.StepFinish, "v2")
+	step(t, r, rotation.StepFinish, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	if sm.value("v2") != pending {
+		t.Errorf("the value promoted is not the one created")
+	}
+}
+
+func TestFinishWhenAlreadyCurrentIsANoOp(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	rotate(t, r, "v2")
+	before := sm.count("UpdateSecretVersionStage")
+	puts := sm.count("PutSecretValue")
+	for _, s := range allSteps {
+		step(t, r, s, "v2") // every step of an already-current version is a no-op
+	}
+	if sm.count("UpdateSecretVersionStage") != before || sm.count("PutSecretValue") != puts {
+		t.Errorf("steps on the current version wrote to Secrets Manager")
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+}
+
+func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	for _, s := range []string{rotation.StepSet, rotation.StepTest, rotation.StepFinish} {
+		if err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "nope", Step: s}); err == nil {
+			t.Errorf("%s on an unknown token succeeded", s)
+		}
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
+}
+
+func TestStepsOnAVersionThatIsNotPendingFail(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	rotate(t, r, "v2") // v1 is now AWSPREVIOUS
+	for _, s := range allSteps {
+		if err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "v1", Step: s}); err == nil {
+			t.Errorf("%s on the AWSPREVIOUS version succeeded", s)
+		}
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+}
+
+func TestTestSecretFailsOnAMalformedPendingValue(t *testing.T) {
+	for name, value := range map[string]string{
+		"garbage":              "not json",
+		"empty object":         "{}",
+		"a forged kid":         forgedKid(t),
+		"a weak RSA key label": `{"kid":"x","alg":"RS256","private_key":"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			sm := newFakeSM(secretName)
+			r, _ := newRotator(sm, signkey.EdDSA)
+			rotate(t, r, "v1")
+			if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
+				ClientRequestToken: aws.String("bad"), SecretString: aws.String(value), VersionStages: []string{secret.StagePending}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "bad", Step: rotation.StepTest}); err == nil {
+				t.Fatalf("testSecret accepted a malformed pending value")
+			} else if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("the error carries key material: %v", err)
+			}
+			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "bad": {secret.StagePending}})
+		})
+	}
+}
+
+func forgedKid(t *testing.T) string {
+	a, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	b, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	ka, _ := signkey.Parse(a)
+	kb, _ := signkey.Parse(b)
+	return strings.Replace(string(a), ka.Kid, kb.Kid, 1)
+}
+
+func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "abandoned") // a rotation that never finished
+	rotate(t, r, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+}
+
+func TestBadEventsFail(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "v2")
+	for name, ev := range map[string]rotation.Event{
+		"no secret id":      {ClientRequestToken: "v2", Step: rotation.StepTest},
+		"no token":          {SecretID: secretName, Step: rotation.StepTest},
+		"an unknown step":   {SecretID: secretName, ClientRequestToken: "v2", Step: "deleteSecret"},
+		"an unknown secret": {SecretID: "other", ClientRequestToken: "v2", Step: rotation.StepTest},
+	} {
+		if err := r.Handle(ctx, ev); err == nil {
+			t.Errorf("%s: Handle succeeded", name)
+		}
+	}
+}
