@@ -20,7 +20,8 @@ import (
 //   - moving AWSCURRENT requires RemoveFromVersionId naming its holder, and moves AWSPREVIOUS
 //     onto the version that held AWSCURRENT;
 //   - PutSecretValue with an existing version id is idempotent for the same value and
-//     ResourceExistsException for a different one;
+//     ResourceExistsException for a different one; the first version of a secret always gets
+//     AWSCURRENT, whatever VersionStages says;
 //   - GetSecretValue defaults to AWSCURRENT; id and stage together must match;
 //   - DescribeSecret lists only versions that still carry a label.
 type fakeSM struct {
@@ -131,9 +132,9 @@ func (f *fakeSM) PutSecretValue(_ context.Context, in *secretsmanager.PutSecretV
 		}
 		return &secretsmanager.PutSecretValueOutput{Name: aws.String(f.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages)}, nil
 	}
-	stages := in.VersionStages
-	if len(stages) == 0 {
-		stages = []string{secret.StageCurrent}
+	stages := slices.Clone(in.VersionStages)
+	if len(stages) == 0 || (len(f.versions) == 0 && !slices.Contains(stages, secret.StageCurrent)) {
+		stages = append(stages, secret.StageCurrent)
 	}
 	f.versions[id] = &fakeVersion{value: value}
 	f.order = append(f.order, id)

@@ -67,7 +67,15 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			sm := newFakeSM(secretName)
 			r, logs := newRotator(sm, alg)
-			rotate(t, r, "v1")
+			step(t, r, rotation.StepCreate, "v1")
+			step(t, r, rotation.StepCreate, "v1") // retried
+			step(t, r, rotation.StepSet, "v1")
+			step(t, r, rotation.StepTest, "v1")
+			step(t, r, rotation.StepFinish, "v1")
+			// No AWSPENDING may be left on the current version: the next rotation's createSecret
+			// would take it for its own pending key.
+			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
+			step(t, r, rotation.StepFinish, "v1") // retried
 			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
 			k, err := signkey.Parse([]byte(sm.value("v1")))
 			if err != nil {
@@ -86,6 +94,31 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The fake must model AWS where the rotation depends on it: the first version of a secret gets
+// AWSCURRENT even when only AWSPENDING was asked for.
+func TestTheFakeAttachesAWSCURRENTToAFirstVersion(t *testing.T) {
+	sm := newFakeSM(secretName)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
+		ClientRequestToken: aws.String("v1"), SecretString: aws.String("x"), VersionStages: []string{secret.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent, secret.StagePending}})
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
+		ClientRequestToken: aws.String("v2"), SecretString: aws.String("y"), VersionStages: []string{secret.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+	if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName),
+		VersionStage: aws.String(secret.StageCurrent), MoveToVersionId: aws.String("v2")}); err == nil {
+		t.Errorf("moving AWSCURRENT without RemoveFromVersionId succeeded")
+	}
+	if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName),
+		VersionStage: aws.String(secret.StageCurrent), MoveToVersionId: aws.String("v2"), RemoveFromVersionId: aws.String("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, secret.StagePending}})
 }
 
 func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
