@@ -3,6 +3,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keygate/keygate/shared/boot"
@@ -11,6 +13,6 @@ import (
 )
 
 func main() {
-	log := boot.NewLogger(0)
-	lambda.Start(httpx.Lambda(log, echo.Handle))
+	log := boot.NewLogger(slog.LevelInfo)
+	lambda.Start(httpx.Lambda(log, echo.Router().Serve))
 }

@@ -207,7 +207,11 @@ func (g *Gateway) authorize(ctx context.Context, req *request) authOutcome {
 }
 
 // invokeAuthorizer calls the authorizer function. A cacheable result (a policy or the
-// Unauthorized verdict) comes back as a cacheEntry; anything else as a failure outcome.
+// Unauthorized verdict) comes back as a cacheEntry; anything else as a failure outcome:
+// AUTHORIZER_CONFIGURATION_ERROR for a context value of the wrong type (API Gateway's
+// AuthorizerConfigurationException), AUTHORIZER_FAILURE for any other error, timeout or
+// malformed result. (Field reports say deployed API Gateway also answers a thrown error with
+// AuthorizerConfigurationException; verify on a deployment before relying on the split.)
 func (g *Gateway) invokeAuthorizer(ctx context.Context, az samtpl.Authorizer, req *request, methodARN string) (cacheEntry, authOutcome) {
 	payload, err := json.Marshal(newAuthorizerEvent(req, methodARN))
 	if err != nil {

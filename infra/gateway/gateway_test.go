@@ -37,7 +37,7 @@ func TestRoutesOfTheRealTemplate(t *testing.T) {
 		{"ANY under a parameter", "PUT", "/v1/keys/key_1", "KeysFunction", 200, "/v1/keys/{id}", map[string]string{"id": "key_1"}},
 		{"the dotted jwks path", "GET", "/.well-known/jwks.json", "JwksFunction", 200, "/.well-known/jwks.json", nil},
 		{"a protected backend", "GET", "/v1/customers/c1", "EchoFunction", 200, "/v1/customers/{id}", map[string]string{"id": "c1"}},
-		{"an undefined method without ANY", "PUT", "/v1/customers/c1", "", 404, "", nil},
+		{"an undefined method falls to the resource's ANY", "PUT", "/v1/customers/c1", "EchoFunction", 200, "/v1/customers/{id}", map[string]string{"id": "c1"}},
 		{"an unknown path", "GET", "/v1/nope", "", 404, "", nil},
 		{"a path under the stage name is not served", "GET", "/dev/v1/auth/validate", "", 404, "", nil},
 		{"a trailing slash is another path", "GET", "/v1/keys/", "", 404, "", nil},
@@ -326,7 +326,7 @@ func TestAuthorizerOutcomes(t *testing.T) {
 		}, 503, "service_unavailable", [2]string{}, 1, false},
 		{"a nested context value is AUTHORIZER_CONFIGURATION_ERROR", "t", func(context.Context, []byte) ([]byte, error) {
 			return policyFor("u", "Allow", "*", map[string]any{"scopes": []string{"a"}}), nil
-		}, 500, "internal_error", [2]string{}, 1, false},
+		}, 503, "service_unavailable", [2]string{"Retry-After", "5"}, 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

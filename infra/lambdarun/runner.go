@@ -55,11 +55,13 @@ type Credentials struct {
 	SessionToken    string
 }
 
-// DefaultCredentials are obviously-local dummy values.
-var DefaultCredentials = Credentials{
-	AccessKeyID:     "AKIAKEYGATELOCAL0000",
-	SecretAccessKey: "keygate-local-secret-access-key",
-	SessionToken:    "keygate-local-session-token",
+// DefaultCredentials returns the obviously-local dummy values used when Options has none.
+func DefaultCredentials() Credentials {
+	return Credentials{
+		AccessKeyID:     "AKIAKEYGATELOCAL0000",
+		SecretAccessKey: "keygate-local-secret-access-key",
+		SessionToken:    "keygate-local-session-token",
+	}
 }
 
 // Options configure a Runner. The zero value is usable.
@@ -68,7 +70,7 @@ type Options struct {
 	Region string
 	// AccountID goes into the invoked-function ARN; default 000000000000.
 	AccountID string
-	// Credentials default to DefaultCredentials.
+	// Credentials default to DefaultCredentials().
 	Credentials Credentials
 	// ExtraEnv is added to every function's environment last, so it wins over the template's
 	// (the local stack sets AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SECRETS_MANAGER).
@@ -136,7 +138,7 @@ func New(fns []Function, opts Options) (*Runner, error) {
 		opts.AccountID = DefaultAccountID
 	}
 	if opts.Credentials == (Credentials{}) {
-		opts.Credentials = DefaultCredentials
+		opts.Credentials = DefaultCredentials()
 	}
 	if opts.Logs == nil {
 		opts.Logs = os.Stderr

@@ -62,8 +62,11 @@ var (
 	_ SecretsManager = (*secretsmanager.Client)(nil)
 )
 
-// RotationSteps are the steps Secrets Manager invokes a rotation function with, in order.
-var RotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
+// RotationSteps returns the steps Secrets Manager invokes a rotation function with, in
+// order.
+func RotationSteps() []string {
+	return []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
+}
 
 // RotationEvent is the payload of one rotation step.
 type RotationEvent struct {
@@ -288,7 +291,7 @@ func rotate(ctx context.Context, sm SecretsManager, inv Invoker, s samtpl.Secret
 	if err != nil {
 		return fmt.Errorf("client request token: %w", err)
 	}
-	for _, step := range RotationSteps {
+	for _, step := range RotationSteps() {
 		payload, err := json.Marshal(RotationEvent{SecretID: s.Name, ClientRequestToken: token, Step: step})
 		if err != nil {
 			return err

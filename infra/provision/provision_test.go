@@ -282,7 +282,7 @@ func TestApplyCreatesWhatTheTemplateDeclares(t *testing.T) {
 		t.Fatalf("rotation events = %+v", rot.events)
 	}
 	for i, ev := range rot.events {
-		if ev.Step != provision.RotationSteps[i] || ev.SecretID != signing.Name || ev.ClientRequestToken != rot.events[0].ClientRequestToken ||
+		if ev.Step != provision.RotationSteps()[i] || ev.SecretID != signing.Name || ev.ClientRequestToken != rot.events[0].ClientRequestToken ||
 			len(ev.ClientRequestToken) != 36 || rot.fn[i] != "RotateFunction" {
 			t.Errorf("event %d = %+v to %s", i, ev, rot.fn[i])
 		}

@@ -94,7 +94,7 @@ func TestRealTemplateAPI(t *testing.T) {
 		{"UNAUTHORIZED", 401, map[string]string{"WWW-Authenticate": "Bearer"}, `"code":"invalid_token"`},
 		{"ACCESS_DENIED", 403, nil, `"code":"insufficient_permissions"`},
 		{"AUTHORIZER_FAILURE", 503, map[string]string{"Retry-After": "5"}, `"retry_after":5`},
-		{"AUTHORIZER_CONFIGURATION_ERROR", 500, nil, `"code":"internal_error"`},
+		{"AUTHORIZER_CONFIGURATION_ERROR", 503, map[string]string{"Retry-After": "5"}, `"code":"service_unavailable"`},
 		{"MISSING_AUTHENTICATION_TOKEN", 404, nil, `"code":"not_found"`},
 		{"REQUEST_TOO_LARGE", 413, nil, `"code":"request_too_large"`},
 		{"THROTTLED", 429, map[string]string{"Retry-After": "1"}, `"code":"rate_limit_exceeded"`},

@@ -189,3 +189,23 @@ func withRate(err error, d ratelimit.Decision) error {
 	}
 	return apierr.From(err).WithHeaders(d.Headers())
 }
+
+// presentedKey returns the API key of a request: the api_key body field or the Authorization
+// header. Only a request with neither gets "no credentials"; an empty, oversized or malformed
+// credential is an invalid key, with the same body as every other invalid key.
+func presentedKey(r *httpx.Request, bodyKey *string) (string, error) {
+	header := httpx.Header(r, "Authorization")
+	switch {
+	case bodyKey != nil && header != "":
+		return "", apierr.InvalidRequest("Send the API key once: either in Authorization: Bearer or as api_key, not both.")
+	case bodyKey != nil:
+		return *bodyKey, nil
+	case header != "":
+		if cred, ok := httpx.ParseBearer(header); ok {
+			return cred, nil
+		}
+		return "", apierr.InvalidAPIKey()
+	default:
+		return "", apierr.MissingCredentials()
+	}
+}

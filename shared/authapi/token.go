@@ -31,7 +31,7 @@ type TokenHandler struct {
 }
 
 type tokenRequest struct {
-	APIKey     string   `json:"api_key"`
+	APIKey     *string  `json:"api_key"`
 	CustomerID *string  `json:"customer_id"`
 	Scopes     []string `json:"scopes"`
 	ExpiresIn  *int     `json:"expires_in"`
@@ -61,23 +61,18 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 			return nil, err
 		}
 	}
-	bearer, hasBearer := httpx.Bearer(r)
-	key := req.APIKey
-	switch {
-	case key != "" && hasBearer:
-		return nil, apierr.InvalidRequest("Send the API key once: either in Authorization: Bearer or as api_key, not both.")
-	case key == "" && hasBearer:
-		key = bearer
-	case key == "":
-		return nil, apierr.MissingCredentials()
+	key, err := presentedKey(r, req.APIKey)
+	if err != nil {
+		return nil, err
 	}
 	ttl := h.Settings.AccessTTL
 	if req.ExpiresIn != nil {
-		ttl = time.Duration(*req.ExpiresIn) * time.Second
-		if *req.ExpiresIn < 60 || ttl > h.Settings.MaxAccessTTL {
+		// Compare before converting: a huge value would overflow a Duration.
+		if *req.ExpiresIn < 60 || *req.ExpiresIn > int(h.Settings.MaxAccessTTL/time.Second) {
 			return nil, apierr.InvalidRequest("expires_in must be a whole number of seconds from 60 to " +
 				strconv.Itoa(int(h.Settings.MaxAccessTTL/time.Second)) + ".")
 		}
+		ttl = time.Duration(*req.ExpiresIn) * time.Second
 	}
 	customer := ""
 	if req.CustomerID != nil {

@@ -19,6 +19,22 @@ type response struct {
 	Authorizer map[string]any `json:"authorizer"`
 }
 
+// Router returns the sample routes; other methods on them get 405.
+func Router() *httpx.Router {
+	var rt httpx.Router
+	for _, r := range []struct{ method, resource string }{
+		{http.MethodGet, "/v1/customers"},
+		{http.MethodPost, "/v1/customers"},
+		{http.MethodGet, "/v1/customers/{id}"},
+		{http.MethodDelete, "/v1/customers/{id}"},
+		{http.MethodGet, "/v1/billing"},
+		{http.MethodPost, "/v1/inference/completions"},
+	} {
+		rt.Handle(r.method, r.resource, Handle)
+	}
+	return &rt
+}
+
 // Handle echoes the request's route and authorizer context.
 func Handle(_ context.Context, r *httpx.Request) (*httpx.Response, error) {
 	return httpx.JSON(http.StatusOK, response{

@@ -148,7 +148,11 @@ func describeJSONError(err error) string {
 	case errors.As(err, &syntaxErr):
 		return fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("Unknown field %s; remove it.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(name) > 66 { // never echo large input back
+			name = name[:65] + `…"`
+		}
+		return fmt.Sprintf("Unknown field %s; remove it.", name)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "The body is truncated JSON."
 	default:
@@ -199,10 +203,20 @@ func (rt *Router) Serve(ctx context.Context, r *Request) (*Response, error) {
 // whose cause is logged with the request id only. It never returns a Lambda error, because API
 // Gateway would answer that with a bare 502.
 func Lambda(log *slog.Logger, h Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-		resp, err := h(ctx, &ev)
-		if err != nil {
-			return ErrorResponse(ctx, log, &ev, err), nil
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (out events.APIGatewayProxyResponse, err error) {
+		defer func() {
+			// A panicking handler is a bug; the caller still gets the error shape, and the
+			// container survives for the next request.
+			if p := recover(); p != nil {
+				out, err = ErrorResponse(ctx, log, &ev, apierr.Internal(fmt.Errorf("panic: %v", p))), nil
+			}
+		}()
+		resp, herr := h(ctx, &ev)
+		if herr == nil && resp == nil {
+			herr = apierr.Internal(errors.New("handler returned no response"))
+		}
+		if herr != nil {
+			return ErrorResponse(ctx, log, &ev, herr), nil
 		}
 		return render(resp), nil
 	}

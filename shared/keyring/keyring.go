@@ -35,6 +35,7 @@ const MaxKidLen = 64
 type Options struct {
 	RefreshEvery time.Duration    // default 5 min
 	MaxStale     time.Duration    // default 1 h
+	RetryEvery   time.Duration    // after a failed refresh, serve the stale keys this long before retrying; default 5 s
 	Now          func() time.Time // default time.Now
 }
 
@@ -46,8 +47,9 @@ type Keyring struct {
 
 	snap        atomic.Pointer[snapshot]
 	group       singleflight.Group
-	mu          sync.Mutex // guards lastForced
+	mu          sync.Mutex // guards lastForced and lastFailed
 	lastForced  time.Time
+	lastFailed  time.Time
 	fetchCalled atomic.Int64
 }
 
@@ -65,6 +67,9 @@ func New(api secret.Getter, secretID string, opts Options) *Keyring {
 	}
 	if opts.MaxStale <= 0 {
 		opts.MaxStale = time.Hour
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = 5 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -137,14 +142,29 @@ func (k *Keyring) fresh(ctx context.Context) (*snapshot, error) {
 	if s != nil && now.Sub(s.loadedAt) < k.opts.RefreshEvery {
 		return s, nil
 	}
+	usable := s != nil && now.Sub(s.loadedAt) < k.opts.MaxStale
+	// During an outage, do not make every request pay the SDK's timeouts: retry at most
+	// once per RetryEvery and serve the stale keys meanwhile.
+	if usable && k.recentlyFailed(now) {
+		return s, nil
+	}
 	ns, err := k.load(ctx)
 	if err == nil {
 		return ns, nil
 	}
-	if s != nil && now.Sub(s.loadedAt) < k.opts.MaxStale {
+	k.mu.Lock()
+	k.lastFailed = now
+	k.mu.Unlock()
+	if usable {
 		return s, nil
 	}
 	return nil, err
+}
+
+func (k *Keyring) recentlyFailed(now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.lastFailed.IsZero() && now.Sub(k.lastFailed) < k.opts.RetryEvery
 }
 
 // load reads AWSCURRENT and AWSPREVIOUS once for all concurrent callers.

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"time"
 )
@@ -212,4 +213,30 @@ func members(pub crypto.PublicKey) JWK {
 	default:
 		return JWK{}
 	}
+}
+
+// String, Format, GoString, MarshalJSON and LogValue redact the private key: printing or
+// logging a Key by mistake shows only its public identity.
+func (k Key) String() string {
+	return fmt.Sprintf("signkey.Key{Kid:%s Alg:%s CreatedAt:%s Private:[redacted]}", k.Kid, k.Alg, k.CreatedAt.Format(time.RFC3339))
+}
+
+// Format prints String for every verb.
+func (k Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
+// GoString is String.
+func (k Key) GoString() string { return k.String() }
+
+// MarshalJSON emits only the public identity.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Kid       string    `json:"kid"`
+		Alg       string    `json:"alg"`
+		CreatedAt time.Time `json:"created_at"`
+	}{k.Kid, k.Alg, k.CreatedAt})
+}
+
+// LogValue emits only the public identity.
+func (k Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kid", k.Kid), slog.String("alg", k.Alg))
 }

@@ -155,6 +155,7 @@ func NewVerifier(keys VerificationKeys, issuer, audience string, leeway time.Dur
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(leeway),
 			jwt.WithTimeFunc(now),
+			jwt.WithStrictDecoding(),
 		),
 	}, nil
 }
@@ -190,7 +191,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	default:
 		return nil, ErrInvalid
 	}
-	if c.KeyID == "" || c.ExpiresAt == nil {
+	if c.KeyID == "" || c.ExpiresAt == nil || checkStrict(raw) != nil {
 		return nil, ErrInvalid
 	}
 	return &c, nil

@@ -1,7 +1,8 @@
 // Command localapi serves the project's API locally: it reads template.yaml, runs the real
 // function binaries through the Lambda Runtime API (infra/lambdarun), creates the tables
 // and secrets on the emulators (infra/provision) and answers HTTP like API Gateway
-// (infra/gateway). It exists because `sam local` needs Docker.
+// (infra/gateway), all assembled by infra/localstack exactly as the end-to-end tests
+// assemble them. It exists because `sam local` needs Docker.
 //
 //	localapi -template template.yaml -addr 127.0.0.1:3000 -bin .build/local \
 //	  -dynamodb-endpoint http://127.0.0.1:8000 -secrets-endpoint http://127.0.0.1:5000
@@ -16,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,10 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keygate/keygate/infra/gateway"
-	"github.com/keygate/keygate/infra/lambdarun"
-	"github.com/keygate/keygate/infra/provision"
-	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/infra/localstack"
 )
 
 func main() {
@@ -76,8 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if c.provision && (c.ddb == "" || c.secrets == "") {
-		return config{}, errors.New("provisioning needs -dynamodb-endpoint and -secrets-endpoint (or their KEYGATE_* variables), or -provision=false")
+	if c.ddb == "" || c.secrets == "" {
+		// The functions need the emulators even when provisioning is off.
+		return config{}, errors.New("-dynamodb-endpoint and -secrets-endpoint (or KEYGATE_DYNAMODB_ENDPOINT and KEYGATE_SECRETS_ENDPOINT) are required")
 	}
 	return c, nil
 }
@@ -88,65 +86,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tpl, err := samtpl.Load(c.template, samtpl.Options{Parameters: c.params})
-	if err != nil {
-		return err
-	}
-
-	fns := lambdarun.FromTemplate(tpl, c.bin)
-	for _, fn := range fns {
-		if _, err := os.Stat(fn.Path); err != nil {
-			fmt.Fprintf(stderr, "localapi: warning: %s has no binary at %s yet; its invocations will fail until it is built\n", fn.ID, fn.Path)
-		}
-	}
-	extra := map[string]string{}
-	if c.ddb != "" {
-		extra["AWS_ENDPOINT_URL_DYNAMODB"] = c.ddb
-	}
-	if c.secrets != "" {
-		extra["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = c.secrets
-	}
-	runner, err := lambdarun.New(fns, lambdarun.Options{
-		Region:     tpl.Region,
-		AccountID:  tpl.AccountID,
-		ExtraEnv:   extra,
-		GoCoverDir: os.Getenv("GOCOVERDIR"),
+	o := localstack.Options{
+		Template:   c.template,
+		Params:     c.params,
+		BinDir:     c.bin,
+		DynamoDB:   c.ddb,
+		Secrets:    c.secrets,
+		Provision:  c.provision,
 		Logs:       stderr,
 		Quiet:      c.quiet,
-	})
-	if err != nil {
-		return err
-	}
-	defer runner.Close()
-
-	if c.provision {
-		ddb, sm := provision.NewClients(provision.Endpoints{DynamoDB: c.ddb, SecretsManager: c.secrets}, tpl.Region)
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := provision.Apply(pctx, tpl, ddb, sm, runner)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-
-	cfg := gateway.Config{
-		Template: tpl,
-		Invoker:  runner,
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		GoCoverDir: os.Getenv("GOCOVERDIR"),
 	}
 	if !c.quiet {
-		cfg.AccessLog = stderr
+		o.AccessLog = stderr
 	}
-	gw, err := gateway.New(cfg)
+	stack, err := localstack.Start(ctx, o)
 	if err != nil {
 		return err
 	}
+	defer stack.Close()
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: stack.Gateway, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "keygate local API listening on http://%s\n", ln.Addr())
@@ -161,5 +125,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	return runner.Close()
+	return stack.Close()
 }

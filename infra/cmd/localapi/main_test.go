@@ -71,7 +71,8 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-template", "testdata/template.yaml", "-addr", "127.0.0.1:0", "-bin", bin,
-			"-provision=false", "-dynamodb-endpoint", "http://127.0.0.1:1", "-param", "Stage=e2e"}, outW, stderr)
+			"-provision=false", "-dynamodb-endpoint", "http://127.0.0.1:1", "-secrets-endpoint", "http://127.0.0.1:2",
+			"-param", "Stage=e2e"}, outW, stderr)
 		outW.Close()
 	}()
 
@@ -159,15 +160,17 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 }
 
 func TestFlagErrors(t *testing.T) {
+	endpoints := []string{"-dynamodb-endpoint", "http://127.0.0.1:1", "-secrets-endpoint", "http://127.0.0.1:2"}
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"a parameter without a value", []string{"-param", "Stage", "-provision=false"}, "Key=Value"},
-		{"provisioning without endpoints", []string{"-dynamodb-endpoint", "", "-secrets-endpoint", ""}, "provisioning needs"},
-		{"a stray argument", []string{"-provision=false", "extra"}, "unexpected arguments"},
-		{"an unknown template parameter", []string{"-provision=false", "-template", "testdata/template.yaml", "-param", "Nope=1"}, "no such parameter"},
+		{"a parameter without a value", []string{"-param", "Stage"}, "Key=Value"},
+		{"no endpoints", []string{"-dynamodb-endpoint", "", "-secrets-endpoint", ""}, "are required"},
+		{"a stray argument", append(endpoints, "extra"), "unexpected arguments"},
+		{"an unknown template parameter", append(endpoints, "-provision=false", "-template", "testdata/template.yaml", "-param", "Nope=1"), "no such parameter"},
+		{"a missing binary", append(endpoints, "-provision=false", "-template", "testdata/template.yaml", "-bin", "testdata/nowhere"), "no binary"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

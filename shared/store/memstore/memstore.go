@@ -7,9 +7,10 @@ package memstore
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,9 @@ func (s *Keys) KeyByID(_ context.Context, id string) (store.Key, error) {
 	return clone(k), nil
 }
 
-// ListKeys lists keys newest first.
+// ListKeys lists keys newest first. The cursor names the last key of the previous page
+// (created_at and id, like DynamoDB's LastEvaluatedKey), so keys created meanwhile never show
+// up twice.
 func (s *Keys) ListKeys(_ context.Context, limit int, cursor string) (store.Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,24 +120,76 @@ func (s *Keys) ListKeys(_ context.Context, limit int, cursor string) (store.Page
 			all = append(all, clone(k))
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
-			return all[i].CreatedAt.After(all[j].CreatedAt)
+	sortKey := func(k store.Key) string { return fmt.Sprintf("%020d#%s", k.CreatedAt.Unix(), k.KeyID) }
+	sort.Slice(all, func(i, j int) bool { return sortKey(all[i]) > sortKey(all[j]) })
+	after, err := decodeCursor(cursor, "k")
+	if err != nil {
+		return store.Page{}, err
+	}
+	var page store.Page
+	for _, k := range all {
+		if after != "" && sortKey(k) >= after {
+			continue
 		}
-		return all[i].KeyID > all[j].KeyID
-	})
-	keys, next, err := paginate(all, limit, cursor)
-	return store.Page{Keys: keys, Next: next}, err
+		if len(page.Keys) == limit {
+			page.Next = encodeCursor("k", sortKey(page.Keys[len(page.Keys)-1]))
+			break
+		}
+		page.Keys = append(page.Keys, k)
+	}
+	return page, nil
 }
 
-// ListEvents lists keyID's audit events newest first.
+// ListEvents lists keyID's audit events newest first; a cursor is valid for that key only.
 func (s *Keys) ListEvents(_ context.Context, keyID string, limit int, cursor string) (store.EventPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	evs := slices.Clone(s.events[keyID])
-	slices.Reverse(evs)
-	page, next, err := paginate(evs, limit, cursor)
-	return store.EventPage{Events: page, Next: next}, err
+	scope := "e:" + keyID
+	after, err := decodeCursor(cursor, scope)
+	if err != nil {
+		return store.EventPage{}, err
+	}
+	evs := s.events[keyID]
+	sortKey := func(i int) string { return fmt.Sprintf("%020d#%s#%08d", evs[i].Time.UnixNano(), evs[i].RequestID, i) }
+	idx := make([]int, len(evs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return sortKey(idx[a]) > sortKey(idx[b]) })
+	var page store.EventPage
+	last := ""
+	for _, i := range idx {
+		if after != "" && sortKey(i) >= after {
+			continue
+		}
+		if len(page.Events) == limit {
+			page.Next = encodeCursor(scope, last)
+			break
+		}
+		page.Events = append(page.Events, evs[i])
+		last = sortKey(i)
+	}
+	return page, nil
+}
+
+func encodeCursor(scope, pos string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(scope + "|" + pos))
+}
+
+// decodeCursor returns the position in cursor, which must belong to scope.
+func decodeCursor(cursor, scope string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return "", store.ErrBadCursor
+	}
+	got, pos, ok := strings.Cut(string(b), "|")
+	if !ok || got != scope || pos == "" {
+		return "", store.ErrBadCursor
+	}
+	return pos, nil
 }
 
 // Reads counts key reads (tests assert "zero database reads").
@@ -142,26 +197,6 @@ func (s *Keys) Reads() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reads
-}
-
-// paginate slices items with an opaque offset cursor.
-func paginate[T any](items []T, limit int, cursor string) ([]T, string, error) {
-	off := 0
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil {
-			return nil, "", store.ErrBadCursor
-		}
-		if off, err = strconv.Atoi(string(b)); err != nil || off < 0 || off > len(items) {
-			return nil, "", store.ErrBadCursor
-		}
-	}
-	end := min(off+limit, len(items))
-	next := ""
-	if end < len(items) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
-	}
-	return items[off:end], next, nil
 }
 
 func clone(k store.Key) store.Key {
