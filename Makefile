@@ -15,6 +15,8 @@ RUN_SM_PORT   ?= 8101
 TEST_DDB_PORT ?= 8200
 TEST_SM_PORT  ?= 8201
 
+export SAM_CLI_TELEMETRY := 0
+
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: help run test test-unit lint build build-local bench clean tools
@@ -65,3 +67,10 @@ build-$(1):
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $$(GO) build $$(LAMBDA_FLAGS) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
 endef
 $(foreach fn,$(FUNCTIONS),$(eval $(call LAMBDA_TARGET,$(shell echo $(fn) | sed 's/./\U&/')Function,$(fn))))
+
+# --- deployment (needs AWS credentials; not run in CI)
+ENV ?= dev
+.PHONY: deploy
+deploy: build ## sam deploy --config-env $(ENV) (dev, staging, prod)
+	@eval "$$(bash infra/stack/install.sh --print-env)"; \
+		"$$KEYGATE_VENV/bin/sam" deploy --config-env $(ENV)
