@@ -49,11 +49,11 @@ an admin:full key in .stack/run/admin-key. Try, from the repo root:
   KEY=\$(cat .stack/run/demo-key)
   TOKEN=\$(curl -s -X POST ${base}/v1/auth/token -H "Authorization: Bearer \$KEY" \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  curl -s ${base}/v1/customers -H "Authorization: Bearer \$TOKEN"             # 200 + authorizer context
-  curl -s -X DELETE ${base}/v1/customers/42 -H "Authorization: Bearer \$TOKEN" # 403: needs customers:delete
-  curl -s ${base}/v1/customers                                                # 401 in the error shape
-  curl -s ${base}/v1/auth/validate -H "Authorization: Bearer \$TOKEN"         # what the token carries
-  curl -s ${base}/.well-known/jwks.json                                       # public signing keys
+  curl -s -w '\n' ${base}/v1/customers -H "Authorization: Bearer \$TOKEN"             # 200 + authorizer context
+  curl -s -w '\n' -X DELETE ${base}/v1/customers/42 -H "Authorization: Bearer \$TOKEN" # 403: needs customers:delete
+  curl -s -w '\n' ${base}/v1/customers                                                # 401 in the error shape
+  curl -s -w '\n' ${base}/v1/auth/validate -H "Authorization: Bearer \$TOKEN"         # what the token carries
+  curl -s -w '\n' ${base}/.well-known/jwks.json                                       # public signing keys
 
 MSG
 wait "$api_pid"

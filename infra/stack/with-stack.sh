@@ -23,33 +23,49 @@ NAME=$1 DDB_PORT=$2 SM_PORT=$3
 shift 4
 CMD_DESC="$*"
 
-child=''
-cleaned=false
-# The two handlers below only run from traps, which shellcheck 0.9 reports as unreachable code.
+child='' # PID (and process-group id) of CMD while it runs in the background
+
+# stop_cmd SIGNAL: forward SIGNAL to CMD's whole process group (so e.g. the test binaries that
+# `go test` runs get it too), give the group leader 10 s, then SIGKILL whatever is left of the
+# group: nothing CMD started may keep talking to a stack that is going away.
+# This and the two handlers below only run from traps, which shellcheck 0.9 reports as
+# unreachable code.
+# shellcheck disable=SC2317
+stop_cmd() {
+	local sig=$1 i st
+	kill "-$sig" -- "-$child" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		# CMD is our child, so once it exits it stays a zombie (state Z) until we wait for it.
+		st="$(cat "/proc/$child/stat" 2>/dev/null)" || break
+		st=${st##*) }
+		[[ ${st%% *} == Z ]] && break
+		sleep 0.1
+	done
+	kill -KILL -- "-$child" 2>/dev/null || true
+	wait "$child" 2>/dev/null || true
+	child=''
+}
+
 # shellcheck disable=SC2317
 cleanup() {
-	$cleaned && return 0
-	cleaned=true
 	# Teardown must not be cut short by an impatient second Ctrl-C; down.sh inherits the
 	# ignored signals and is bounded (~10 s worst case).
 	trap '' INT TERM HUP
-	# Only reached with CMD still running when we exit on a signal.
-	if [[ -n $child ]] && kill -0 "$child" 2>/dev/null; then
-		kill -TERM "$child" 2>/dev/null || true
-		wait "$child" 2>/dev/null || true
-	fi
+	[[ -z $child ]] || stop_cmd TERM
 	"$KEYGATE_STACK_SCRIPTS/down.sh" "$NAME" || ks_warn "down.sh $NAME failed; check with: pgrep -af 'DynamoDBLocal|moto_server'"
 }
 # shellcheck disable=SC2317
 on_signal() {
+	local code=$1 sig=$2
 	trap '' INT TERM HUP # see cleanup
-	ks_log "interrupted; stopping '$CMD_DESC' and stack '$NAME'"
-	exit "$1"
+	ks_log "interrupted by SIG$sig; stopping '$CMD_DESC' and stack '$NAME'"
+	[[ -z $child ]] || stop_cmd "$sig"
+	exit "$code"
 }
 trap cleanup EXIT
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
-trap 'on_signal 129' HUP
+trap 'on_signal 130 INT' INT
+trap 'on_signal 143 TERM' TERM
+trap 'on_signal 129 HUP' HUP
 
 # eval of an empty string succeeds, so keep up.sh's status separate from the eval.
 up_rc=0
@@ -58,14 +74,24 @@ env_lines="$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || 
 eval "$env_lines"
 export KEYGATE_DYNAMODB_ENDPOINT KEYGATE_SECRETS_ENDPOINT
 
-# CMD runs in the background and we `wait` for it, because bash only runs traps between
-# commands: with CMD in the foreground a SIGTERM sent to this script alone (CI timeout, kill)
-# would wait for CMD to finish by itself. `<&0` keeps CMD's stdin (bash gives background jobs
-# /dev/null otherwise). Background jobs of a script ignore SIGINT, so on Ctrl-C the trap above
-# forwards SIGTERM to CMD (cleanup) instead.
-"$@" <&0 &
-child=$!
 status=0
-wait "$child" || status=$?
-child=''
+if [[ -t 0 ]]; then
+	# Interactive (stdin is a terminal): run CMD in the foreground so it keeps the terminal
+	# (it may read it, and a Ctrl-C reaches CMD and all its children directly, as usual). bash
+	# runs our INT trap once CMD has exited.
+	"$@" || status=$?
+else
+	# Non-interactive (make test in CI, pipes): run CMD as a background job in its own process
+	# group (set -m) and `wait` for it. Two reasons: bash runs traps only between commands, so
+	# with CMD in the foreground a SIGTERM sent to this script alone (CI timeout, kill) would
+	# first wait for CMD to finish by itself; and a group of its own lets stop_cmd signal CMD
+	# and everything it started. With job control on, the job does not get SIGINT ignored and
+	# `<&0` keeps our stdin (bash gives background jobs /dev/null otherwise).
+	set -m
+	"$@" <&0 &
+	child=$!
+	set +m
+	wait "$child" || status=$?
+	child=''
+fi
 exit "$status"

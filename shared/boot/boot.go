@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -94,19 +95,17 @@ func NewLogger(level slog.Level) *slog.Logger {
 // the standard SDK settings (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER), which
 // is how the local stack points the unchanged code at its emulators.
 func AWSConfig(ctx context.Context) (aws.Config, error) {
-	httpClient := &http.Client{
-		Timeout: 3 * time.Second,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          32,
-			MaxIdleConnsPerHost:   32,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   2 * time.Second,
-			ResponseHeaderTimeout: 3 * time.Second,
-			ForceAttemptHTTP2:     true,
-		},
-	}
+	// A BuildableClient (not a plain http.Client) so that AWS_CA_BUNDLE keeps working.
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(3 * time.Second).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = time.Second; d.KeepAlive = 30 * time.Second }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 32
+			t.MaxIdleConnsPerHost = 32
+			t.IdleConnTimeout = 90 * time.Second
+			t.TLSHandshakeTimeout = 2 * time.Second
+			t.ResponseHeaderTimeout = 3 * time.Second
+		})
 	cfg, err := awsconfig.LoadDefaultConfig(ctx,
 		awsconfig.WithHTTPClient(httpClient),
 		awsconfig.WithRetryer(func() aws.Retryer {
