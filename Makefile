@@ -58,7 +58,8 @@ bench: ## Go benchmarks (no emulators needed)
 tools: ## install the pinned emulators and Python tools (idempotent, cached)
 	@bash infra/stack/install.sh
 
-clean: ## remove build outputs and local state
+clean: ## stop leftover local stacks, remove build outputs and local state
+	-@for s in run test; do bash infra/stack/down.sh $$s >/dev/null 2>&1; done
 	rm -rf .aws-sam .build .stack
 
 # --- sam build (BuildMethod: makefile): one target per function, run by SAM with ARTIFACTS_DIR.

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for the local-stack scripts (install.sh, up.sh, down.sh, with-stack.sh).
-# Source it, don't run it. Everything it defines is prefixed ks_ / KEYGATE_ so it can be sourced
-# from other scripts without clashing.
+# Source it, don't run it. Everything it defines is prefixed ks_ / KS_ / KEYGATE_ (plus the
+# version variables of versions.env), so it can be sourced from other scripts without clashing.
 #
 # Environment knobs (all optional):
 #   KEYGATE_CACHE          where emulators and the venv are installed
@@ -25,6 +25,10 @@ KEYGATE_ROOT="$(cd "$KEYGATE_STACK_SCRIPTS/../.." && pwd -P)"
 KEYGATE_CACHE="${KEYGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}"
 KEYGATE_STATE_DIR="${KEYGATE_STATE_DIR:-$KEYGATE_ROOT/.stack}"
 KEYGATE_PYTHON="${KEYGATE_PYTHON:-python3}"
+# Relative overrides are taken relative to the caller's directory, once: pid files, the venv's
+# absolute script paths and `cd` into the state dir all need a path that stays valid.
+[[ $KEYGATE_CACHE == /* ]] || KEYGATE_CACHE="$PWD/$KEYGATE_CACHE"
+[[ $KEYGATE_STATE_DIR == /* ]] || KEYGATE_STATE_DIR="$PWD/$KEYGATE_STATE_DIR"
 export KEYGATE_ROOT KEYGATE_CACHE KEYGATE_STATE_DIR
 
 # shellcheck source=versions.env
@@ -100,8 +104,8 @@ ks_venv_dir() {
 	printf '%s/venv-%s\n' "$KEYGATE_CACHE" "$key"
 }
 
-# sqlite4java's name for this CPU (it derives it from Java's os.arch: amd64 / aarch64), plus the
-# directory name DynamoDB Local uses for its bundled copy inside the jar.
+# ks_sqlite4java_arch: sqlite4java's name for this CPU (amd64 / aarch64, as it derives it from
+# Java's os.arch), which is part of the native library's file name.
 ks_sqlite4java_arch() {
 	case "$(uname -m)" in
 	x86_64 | amd64) echo amd64 ;;
@@ -166,10 +170,15 @@ ks_stop_pid() {
 	shift 2
 	ks_pid_matches "$pid" "$@" || return 0
 	target=$pid
-	pgid="$(awk '{print $5}' "/proc/$pid/stat" 2>/dev/null || true)"
-	[[ $pgid == "$pid" ]] && target="-$pid"
+	# /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may contain spaces, so cut after ") ".
+	pgid="$(cat "/proc/$pid/stat" 2>/dev/null || true)"
+	pgid=${pgid##*) }
+	read -r _ _ pgid _ <<<"$pgid"
+	if [[ $pgid == "$pid" ]]; then target="-$pid"; fi
 	ks_log "stopping $label (pid $pid)"
 	kill -TERM -- "$target" 2>/dev/null || true
+	# A stopped (SIGSTOP/Ctrl-Z) process would only act on the TERM once continued.
+	kill -CONT -- "$target" 2>/dev/null || true
 	for ((i = 0; i < 50; i++)); do
 		ks_pid_matches "$pid" "$@" || {
 			ks_wait_reaped "$pid"
@@ -235,9 +244,21 @@ ks_port_in_use() {
 ks_port_owner() {
 	local port=$1 out=''
 	if command -v ss >/dev/null 2>&1; then
-		out="$(ss -Htlnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n 1)"
+		# users:(("python3",pid=123,fd=3)) -> python3 (pid 123)
+		out="$(ss -Htlnp "sport = :$port" 2>/dev/null |
+			sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\),.*/\1 (pid \2)/p' | head -n 1)"
 	fi
-	printf '%s\n' "${out:-unknown process}"
+	printf '%s\n' "${out:-another process}"
+}
+
+# ks_port_owned_by PORT PID: true if PID itself listens on PORT. Without this, an emulator that
+# is still starting (and will fail to bind) could be declared ready because some other process
+# grabbed the port after our free-port check and answers the probe. Where ss is missing the
+# answer is "yes" (the probe alone then decides).
+ks_port_owned_by() {
+	local port=$1 pid=$2
+	command -v ss >/dev/null 2>&1 || return 0
+	[[ "$(ss -Htlnp "sport = :$port" 2>/dev/null)" == *"pid=$pid,"* ]]
 }
 
 # ks_http_probe PORT METHOD PATH [HEADER...]: send one HTTP/1.1 request to 127.0.0.1:PORT with

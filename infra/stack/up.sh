@@ -82,8 +82,11 @@ fail() {
 	exit 1
 }
 
-probe() {
-	case "$1" in
+# healthy SVC PID: PID listens on SVC's port and answers HTTP there.
+healthy() {
+	local svc=$1 pid=$2
+	ks_port_owned_by "${PORT[$svc]}" "$pid" || return 1
+	case "$svc" in
 	dynamodb) ks_probe_dynamodb "${PORT[dynamodb]}" ;;
 	moto) ks_probe_moto "${PORT[moto]}" ;;
 	esac
@@ -100,7 +103,7 @@ for svc in "${KS_SERVICES[@]}"; do
 		if [[ $old_port != "${PORT[$svc]}" ]]; then
 			ks_die "$label of stack '$NAME' is already running (pid $pid) on port ${old_port:-?}, not ${PORT[$svc]}; run down.sh $NAME first"
 		fi
-		if probe "$svc"; then
+		if healthy "$svc" "$pid"; then
 			ks_log "$label of stack '$NAME' already running (pid $pid, port ${PORT[$svc]})"
 			continue
 		fi
@@ -171,7 +174,7 @@ ready() {
 	pid="$(ks_read_pid "$STATE/$svc.pid")"
 	ks_svc_markers "$svc" "${PORT[$svc]}"
 	ks_pid_matches "$pid" "${KS_MARKERS[@]}" || return 2
-	probe "$svc"
+	healthy "$svc" "$pid"
 }
 for svc in "${TO_START[@]}"; do
 	rc=0

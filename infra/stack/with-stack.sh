@@ -50,7 +50,9 @@ stop_cmd() {
 cleanup() {
 	# Teardown must not be cut short by an impatient second Ctrl-C; down.sh inherits the
 	# ignored signals and is bounded (~10 s worst case).
-	trap '' INT TERM HUP
+	# A closed stdout (make run | tee, then Ctrl-C) must not kill us with SIGPIPE half-way
+	# through the teardown either.
+	trap '' INT TERM HUP PIPE
 	[[ -z $child ]] || stop_cmd TERM
 	"$KEYGATE_STACK_SCRIPTS/down.sh" "$NAME" || ks_warn "down.sh $NAME failed; check with: pgrep -af 'DynamoDBLocal|moto_server'"
 }
