@@ -27,10 +27,14 @@ help: ## list the targets
 run: build-local ## start the local stack and API on :$(RUN_API_PORT), create a demo key, print curls (Ctrl-C stops all)
 	@RUN_API_PORT=$(RUN_API_PORT) bash infra/stack/with-stack.sh run $(RUN_DDB_PORT) $(RUN_SM_PORT) -- bash infra/run-local.sh
 
+# make test PKGS=./infra/e2e TEST_FLAGS='-run Checksum -v' narrows a run while iterating.
+PKGS ?= ./...
+TEST_FLAGS ?=
+
 test: build-local ## unit + integration tests against DynamoDB Local and moto (started and stopped here)
 	@bash infra/stack/with-stack.sh test $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
-		$(GO) test -count=1 -race ./...
+		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
 
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 ./...

@@ -36,6 +36,7 @@ var (
 	api       *httptest.Server // the local API Gateway
 	stack     *localstack.Stack
 	ddbCalls  *callCounter // DynamoDB requests the functions made, by operation
+	smCalls   *callCounter // Secrets Manager requests the functions made, by operation
 	logs      syncBuffer   // everything the functions printed
 	adminKey  string
 	setupErr  error
@@ -60,13 +61,20 @@ func TestMain(m *testing.M) {
 		}
 		defer proxy.Close()
 		ddbCalls = counter
+		smProxy, smCounter, err := countingProxy(sm)
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer smProxy.Close()
+		smCalls = smCounter
 		ctx := context.Background()
 		stack, err = localstack.Start(ctx, localstack.Options{
 			Template:  filepath.Join("..", "..", "template.yaml"),
 			Params:    map[string]string{"Stage": "local", "RefreshGrace": "2", "AuthorizerCacheTTL": "300"},
 			BinDir:    bin,
 			DynamoDB:  proxy.URL,
-			Secrets:   sm,
+			Secrets:   smProxy.URL,
 			Provision: true,
 			Logs:      &logs,
 			Quiet:     true,
@@ -246,7 +254,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// callCounter counts DynamoDB operations by X-Amz-Target (e.g. "GetItem").
+// callCounter counts AWS JSON-protocol operations (DynamoDB, Secrets Manager) by the operation
+// in X-Amz-Target (e.g. "GetItem", "GetSecretValue").
 type callCounter struct {
 	mu    sync.Mutex
 	ops   map[string]int
@@ -276,7 +285,7 @@ func (c *callCounter) since(before map[string]int) (map[string]int, int) {
 	return d, total
 }
 
-// countingProxy is a reverse proxy in front of DynamoDB Local that counts each operation the
+// countingProxy is a reverse proxy in front of an emulator that counts each operation the
 // functions' real SDK clients send.
 func countingProxy(target string) (*httptest.Server, *callCounter, error) {
 	u, err := url.Parse(target)

@@ -259,14 +259,14 @@ func TestRateLimitIsSharedAndAnswers429(t *testing.T) {
 	}
 }
 
-// A warm token request costs at most three DynamoDB round trips (counted by a proxy in front
-// of DynamoDB Local, so these are the real SDK client's requests).
+// A warm token request costs at most three DynamoDB round trips and no Secrets Manager call
+// (counted by proxies in front of the emulators, so these are the real SDK clients' requests).
 func TestWarmTokenRequestCostsAtMostThreeDynamoDBRoundTrips(t *testing.T) {
 	need(t)
 	key, _ := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
 	tokenFor(t, key, nil) // warm the container and the key's last use
 	for i := 0; i < 3; i++ {
-		before := ddbCalls.snapshot()
+		before, smBefore := ddbCalls.snapshot(), smCalls.snapshot()
 		tokenFor(t, key, nil)
 		ops, total := ddbCalls.since(before)
 		if total > 3 {
@@ -275,5 +275,47 @@ func TestWarmTokenRequestCostsAtMostThreeDynamoDBRoundTrips(t *testing.T) {
 		if ops["GetItem"] != 1 || ops["UpdateItem"] != 1 || ops["TransactWriteItems"] != 1 {
 			t.Fatalf("unexpected DynamoDB calls %v", ops)
 		}
+		if sm, n := smCalls.since(smBefore); n != 0 {
+			t.Fatalf("warm token request made %d Secrets Manager calls: %v", n, sm)
+		}
+	}
+}
+
+// A key whose checksum does not match is refused before any storage is touched, on every path
+// that accepts a key: token, validate, and the authorizer of a protected route.
+func TestBadChecksumCostsZeroDynamoDBCalls(t *testing.T) {
+	need(t)
+	key, _ := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
+	tokenFor(t, key, nil) // warm the containers: cold starts may read secrets, not keys
+	call(t, "GET", "/v1/auth/validate", key, nil)
+	call(t, "GET", "/v1/customers/c1", key, nil)
+	bad := []byte(key)
+	last := len(bad) - 1
+	if bad[last] == 'a' {
+		bad[last] = 'b'
+	} else {
+		bad[last] = 'a'
+	}
+	for _, tc := range []struct {
+		name, method, path, bearer string
+		body                       any
+		status                     int
+		code                       string
+	}{
+		{"token, key in body", "POST", "/v1/auth/token", "", map[string]any{"api_key": string(bad)}, 401, "invalid_api_key"},
+		{"token, key as bearer", "POST", "/v1/auth/token", string(bad), map[string]any{}, 401, "invalid_api_key"},
+		{"validate", "GET", "/v1/auth/validate", string(bad), nil, 401, ""},
+		{"authorizer", "GET", "/v1/customers/c2", string(bad), nil, 401, "invalid_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ddbCalls.snapshot()
+			r := call(t, tc.method, tc.path, tc.bearer, tc.body)
+			if r.Status != tc.status || (tc.code != "" && r.errorCode(t) != tc.code) {
+				t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, tc.status, tc.code)
+			}
+			if ops, n := ddbCalls.since(before); n != 0 {
+				t.Fatalf("bad checksum made %d DynamoDB calls: %v", n, ops)
+			}
+		})
 	}
 }
