@@ -1,0 +1,40 @@
+package authapi_test
+
+import (
+	"crypto/rand"
+	"testing"
+
+	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/signkey"
+)
+
+// BenchmarkTokenWarm measures the token endpoint's warm path in process: the Lambda adapter,
+// body decoding, key parse + checksum + HMAC, the (in-memory) key lookup, rate limit and token
+// store, refresh-token minting and the JWT signature, per signing algorithm. Storage round trips
+// are what a deployed request adds on top (≈3 DynamoDB calls, see the e2e round-trip test).
+func BenchmarkTokenWarm(b *testing.B) {
+	for _, alg := range []string{signkey.RS256, signkey.ES256, signkey.EdDSA} {
+		b.Run(alg, func(b *testing.B) {
+			e := newEnv(b)
+			sk, err := signkey.Generate(alg, rand.Reader, start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.sm.current = sk
+			key, _ := e.addKey(b, nil)
+			ev := tokenRequest(jsonBody(map[string]any{"api_key": key, "scopes": []string{"customers:read"}}), nil)
+			h := httpx.Lambda(e.log, e.tokenH.Router().Serve)
+			if resp, err := h(ctx, ev); err != nil || resp.StatusCode != 200 {
+				b.Fatalf("warm-up: %v %d %s", err, resp.StatusCode, resp.Body)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := h(ctx, ev)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("%v %d", err, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
