@@ -1,6 +1,8 @@
 // Package jwksapi serves GET /.well-known/jwks.json: the public halves of the keys verifiers
-// must accept (AWSCURRENT and AWSPREVIOUS). It never serves private material: it renders
-// signkey.JWK values, which have no private members.
+// must accept (AWSCURRENT and AWSPREVIOUS) and of the next key once the rotation has tested it
+// (AWSPENDING labelled KEYGATE_TESTED), so a verifier caching the JWKS for its max-age already
+// knows a key when it starts signing. It never serves private material: it renders signkey.JWK
+// values, which have no private members.
 package jwksapi
 
 import (
@@ -12,13 +14,13 @@ import (
 	"github.com/keygate/keygate/shared/signkey"
 )
 
-// Keys lists the verification keys.
-type Keys interface {
-	Keys(ctx context.Context) ([]*signkey.Key, error)
+// Publisher lists the keys to publish; *keyring.Keyring is one.
+type Publisher interface {
+	Published(ctx context.Context) ([]*signkey.Key, error)
 }
 
 // Handler serves the JWKS.
-type Handler struct{ Keys Keys }
+type Handler struct{ Keys Publisher }
 
 type jwks struct {
 	Keys []signkey.JWK `json:"keys"`
@@ -33,7 +35,7 @@ func (h *Handler) Router() *httpx.Router {
 
 // JWKS renders the public keys, cacheable for five minutes (the keyring's refresh interval).
 func (h *Handler) JWKS(ctx context.Context, _ *httpx.Request) (*httpx.Response, error) {
-	keys, err := h.Keys.Keys(ctx)
+	keys, err := h.Keys.Published(ctx)
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}

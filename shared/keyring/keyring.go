@@ -1,5 +1,7 @@
 // Package keyring holds the JWT signing keys of one Secrets Manager secret in memory: the
-// AWSCURRENT version signs, AWSCURRENT and AWSPREVIOUS verify, AWSPENDING is never used.
+// AWSCURRENT version signs, AWSCURRENT and AWSPREVIOUS verify, AWSPENDING is never used. The
+// version labelled KEYGATE_TESTED (a pending key that passed the rotation's testSecret) is only
+// published, so outside verifiers learn it before it signs; it never signs or verifies here.
 //
 // Keys are loaded on first use and refreshed on access once the refresh interval has passed, so
 // a warm container verifies tokens without network I/O. An unknown kid triggers at most one
@@ -54,10 +56,11 @@ type Keyring struct {
 }
 
 type snapshot struct {
-	current  *signkey.Key
-	byKid    map[string]*signkey.Key
-	ordered  []*signkey.Key // current first
-	loadedAt time.Time
+	current   *signkey.Key
+	byKid     map[string]*signkey.Key
+	ordered   []*signkey.Key // current first
+	published []*signkey.Key // ordered, then the tested pending key
+	loadedAt  time.Time
 }
 
 // New returns a keyring for secretID. Nothing is fetched until first use.
@@ -111,13 +114,23 @@ func (k *Keyring) Verification(ctx context.Context, kid string) (*signkey.Key, e
 	return nil, ErrUnknownKid
 }
 
-// Keys returns the verification keys, AWSCURRENT first (for the JWKS).
+// Keys returns the verification keys (AWSCURRENT and AWSPREVIOUS), AWSCURRENT first.
 func (k *Keyring) Keys(ctx context.Context) ([]*signkey.Key, error) {
 	s, err := k.fresh(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.ordered, nil
+}
+
+// Published returns the keys to publish in the JWKS: the verification keys (AWSCURRENT
+// first), then the pending key once the rotation has tested it (KEYGATE_TESTED).
+func (k *Keyring) Published(ctx context.Context) ([]*signkey.Key, error) {
+	s, err := k.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.published, nil
 }
 
 // Fetches reports how many times the keyring read Secrets Manager (for tests and benchmarks).
@@ -167,12 +180,23 @@ func (k *Keyring) recentlyFailed(now time.Time) bool {
 	return !k.lastFailed.IsZero() && now.Sub(k.lastFailed) < k.opts.RetryEvery
 }
 
-// load reads AWSCURRENT and AWSPREVIOUS once for all concurrent callers.
+// load reads AWSCURRENT, AWSPREVIOUS and KEYGATE_TESTED once for all concurrent callers. The
+// three reads run in parallel, so a cold start pays one Secrets Manager round trip.
 func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 	v, err, _ := k.group.Do("load", func() (any, error) {
 		k.fetchCalled.Add(1)
-		cur, err := secret.Read(ctx, k.api, k.secretID, secret.StageCurrent)
-		if err != nil {
+		stages := [...]string{secret.StageCurrent, secret.StagePrevious, secret.StageTested}
+		var (
+			got  [len(stages)]secret.Version
+			errs [len(stages)]error
+			wg   sync.WaitGroup
+		)
+		for i, stage := range stages {
+			wg.Go(func() { got[i], errs[i] = secret.Read(ctx, k.api, k.secretID, stage) })
+		}
+		wg.Wait()
+		cur, prev, tested := got[0], got[1], got[2]
+		if err := errs[0]; err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		curKey, err := signkey.Parse(cur.Value)
@@ -185,8 +209,7 @@ func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 			ordered:  []*signkey.Key{curKey},
 			loadedAt: k.opts.Now(),
 		}
-		prev, err := secret.Read(ctx, k.api, k.secretID, secret.StagePrevious)
-		switch {
+		switch err := errs[1]; {
 		case errors.Is(err, secret.ErrNotFound):
 			// First key ever: nothing to verify old tokens with.
 		case err != nil:
@@ -196,6 +219,16 @@ func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 			if pk, perr := signkey.Parse(prev.Value); perr == nil && pk.Kid != curKey.Kid {
 				s.byKid[pk.Kid] = pk
 				s.ordered = append(s.ordered, pk)
+			}
+		}
+		s.published = s.ordered
+		// The tested pending key is advisory: missing, unreadable or malformed, it is left
+		// out and nothing else is affected. It never enters byKid.
+		if errs[2] == nil {
+			if tk, perr := signkey.Parse(tested.Value); perr == nil {
+				if _, dup := s.byKid[tk.Kid]; !dup {
+					s.published = append(s.ordered[:len(s.ordered):len(s.ordered)], tk)
+				}
 			}
 		}
 		k.snap.Store(s)

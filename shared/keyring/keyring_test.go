@@ -525,3 +525,83 @@ func BenchmarkVerificationByKid(b *testing.B) {
 		sinkKey = k
 	}
 }
+
+// The pending key the rotation has tested is published (JWKS) ahead of use, never used.
+func TestATestedPendingKeyIsPublishedOnly(t *testing.T) {
+	tested := newSecret(t)
+	f := newFixture(t)
+	f.sm.set(secret.StageTested, tested)
+	pub, err := f.ring.Published(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kids(pub), []string{kidOf(t, f.cur), kidOf(t, f.old), kidOf(t, tested)}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Published = %v, want [current, previous, tested]", got)
+	}
+	if keys, _ := f.ring.Keys(ctx); len(keys) != 2 {
+		t.Errorf("Keys (verification) = %v, want only current and previous", kids(keys))
+	}
+	if got := f.ring.Fetches(); got != 1 {
+		t.Errorf("Fetches = %d, want 1 (the tested key comes with the same load)", got)
+	}
+	if _, err := f.ring.Verification(ctx, kidOf(t, tested)); !errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("the tested pending key verifies (err %v)", err)
+	}
+	if k, _ := f.ring.Signing(ctx); k == nil || k.Kid != kidOf(t, f.cur) {
+		t.Errorf("Signing = %v, want AWSCURRENT", k)
+	}
+	if f.sm.count(secret.StagePending) != 0 {
+		t.Errorf("the keyring read AWSPENDING")
+	}
+}
+
+func TestABadTestedKeyIsLeftOutAndChangesNothingElse(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		value  []byte // nil: no such version
+		err    error
+		dupCur bool
+	}{
+		{"no tested version", nil, nil, false},
+		{"an empty value", []byte(" "), nil, false},
+		{"garbage", []byte("not json"), nil, false},
+		{"a forged kid", nil, nil, false},
+		{"the current key itself", nil, nil, true},
+		{"a read error", newSecret(t), errThrottled, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			switch {
+			case tt.dupCur:
+				f.sm.set(secret.StageTested, f.cur)
+			case tt.name == "a forged kid":
+				f.sm.set(secret.StageTested, forgedKid(t, newSecret(t)))
+			default:
+				f.sm.set(secret.StageTested, tt.value)
+			}
+			f.sm.fail(secret.StageTested, tt.err)
+			pub, err := f.ring.Published(ctx)
+			if err != nil {
+				t.Fatalf("Published = %v", err)
+			}
+			if got, want := kids(pub), []string{kidOf(t, f.cur), kidOf(t, f.old)}; strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("Published = %v, want [current, previous]", got)
+			}
+			if _, err := f.ring.Signing(ctx); err != nil {
+				t.Errorf("Signing = %v", err)
+			}
+		})
+	}
+}
+
+// Published must not alias Keys: appending the tested key may not show up in the verification
+// list through a shared backing array.
+func TestPublishedDoesNotLeakIntoVerificationKeys(t *testing.T) {
+	f := newFixture(t)
+	f.sm.set(secret.StageTested, newSecret(t))
+	pub, _ := f.ring.Published(ctx)
+	keys, _ := f.ring.Keys(ctx)
+	if len(pub) != 3 || len(keys) != 2 || len(keys[:cap(keys)]) != 2 {
+		t.Errorf("Published %d keys, Keys %d (cap %d); want 3, 2 and a capped slice", len(pub), len(keys), cap(keys))
+	}
+}

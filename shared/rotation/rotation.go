@@ -2,8 +2,10 @@
 // four steps createSecret, setSecret, testSecret and finishSecret, each safe to retry.
 //
 // createSecret stores a freshly generated key as AWSPENDING under the request token; testSecret
-// proves it signs and verifies; finishSecret moves AWSCURRENT to it (Secrets Manager moves the
-// old current to AWSPREVIOUS). Private keys are never logged.
+// proves it signs and verifies, then attaches keygate's own label KEYGATE_TESTED to it so the
+// JWKS publishes its public half before it signs anything; finishSecret moves AWSCURRENT to it
+// (Secrets Manager moves the old current to AWSPREVIOUS) and removes AWSPENDING and
+// KEYGATE_TESTED. Private keys are never logged.
 package rotation
 
 import (
@@ -74,8 +76,8 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 	tokenStages, known := stages[ev.ClientRequestToken]
 	if slices.Contains(tokenStages, secret.StageCurrent) {
 		// Already current: a retried finishSecret, or the first key of an empty secret.
-		if ev.Step == StepFinish && slices.Contains(tokenStages, secret.StagePending) {
-			return r.clearPending(ctx, ev)
+		if ev.Step == StepFinish {
+			return r.clearLabels(ctx, ev, stages)
 		}
 		r.Log.InfoContext(ctx, "version already current; nothing to do", slog.String("step", ev.Step))
 		return nil
@@ -88,11 +90,14 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 	}
 	switch ev.Step {
 	case StepCreate:
-		return r.create(ctx, ev, hasCurrent(stages))
+		return r.create(ctx, ev, stages)
 	case StepSet:
 		return nil // the key lives only in Secrets Manager: there is no other system to update
 	case StepTest:
-		return r.test(ctx, ev)
+		if err := r.test(ctx, ev); err != nil {
+			return err
+		}
+		return r.markTested(ctx, ev, stages)
 	case StepFinish:
 		return r.finish(ctx, ev, stages)
 	default:
@@ -108,20 +113,28 @@ func (r *Rotator) versionStages(ctx context.Context, id string) (map[string][]st
 	return out.VersionIdsToStages, nil
 }
 
-func hasCurrent(stages map[string][]string) bool {
-	for _, ss := range stages {
-		if slices.Contains(ss, secret.StageCurrent) {
-			return true
+// holder returns the version carrying label, or "".
+func holder(stages map[string][]string, label string) string {
+	for id, ss := range stages {
+		if slices.Contains(ss, label) {
+			return id
 		}
 	}
-	return false
+	return ""
 }
 
 // create stores a new key as AWSPENDING under the request token, unless a valid one is there.
 // The first key of an empty secret (created by the template without a value) is made AWSCURRENT
 // at once as well: there is no older key to keep signing with, and Secrets Manager attaches
 // AWSCURRENT to a secret's first version anyway.
-func (r *Rotator) create(ctx context.Context, ev Event, secretHasCurrent bool) error {
+func (r *Rotator) create(ctx context.Context, ev Event, stages map[string][]string) error {
+	// A KEYGATE_TESTED left on the pending key of an abandoned rotation would keep publishing
+	// a key that will never sign.
+	if h := holder(stages, secret.StageTested); h != "" && h != ev.ClientRequestToken {
+		if err := r.removeLabel(ctx, ev.SecretID, secret.StageTested, h); err != nil {
+			return err
+		}
+	}
 	pending, err := r.pending(ctx, ev)
 	if err == nil {
 		if _, perr := signkey.Parse(pending.Value); perr == nil {
@@ -138,7 +151,7 @@ func (r *Rotator) create(ctx context.Context, ev Event, secretHasCurrent bool) e
 		SecretId:           aws.String(ev.SecretID),
 		ClientRequestToken: aws.String(ev.ClientRequestToken),
 		SecretString:       aws.String(string(value)),
-		VersionStages:      versionStages(secretHasCurrent),
+		VersionStages:      versionStages(holder(stages, secret.StageCurrent) != ""),
 	})
 	if err != nil {
 		return fmt.Errorf("rotation: put pending version: %w", err)
@@ -185,14 +198,31 @@ func (r *Rotator) test(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// finish makes the pending version current and clears AWSPENDING.
-func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]string) error {
-	current := ""
-	for id, ss := range stages {
-		if slices.Contains(ss, secret.StageCurrent) {
-			current = id
-		}
+// markTested attaches KEYGATE_TESTED to the pending version (moving it off any other version,
+// which Secrets Manager requires to be named), so the JWKS starts publishing the key.
+func (r *Rotator) markTested(ctx context.Context, ev Event, stages map[string][]string) error {
+	h := holder(stages, secret.StageTested)
+	if h == ev.ClientRequestToken {
+		return nil // a retried testSecret
 	}
+	in := &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId:        aws.String(ev.SecretID),
+		VersionStage:    aws.String(secret.StageTested),
+		MoveToVersionId: aws.String(ev.ClientRequestToken),
+	}
+	if h != "" {
+		in.RemoveFromVersionId = aws.String(h)
+	}
+	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
+		return fmt.Errorf("rotation: label the tested version: %w", err)
+	}
+	r.Log.InfoContext(ctx, "pending signing key tested; published ahead of use")
+	return nil
+}
+
+// finish makes the pending version current and clears AWSPENDING and KEYGATE_TESTED.
+func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]string) error {
+	current := holder(stages, secret.StageCurrent)
 	in := &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:        aws.String(ev.SecretID),
 		VersionStage:    aws.String(secret.StageCurrent),
@@ -204,20 +234,37 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
 		return fmt.Errorf("rotation: promote pending version: %w", err)
 	}
-	if err := r.clearPending(ctx, ev); err != nil {
+	if err := r.clearLabels(ctx, ev, stages); err != nil {
 		return err
 	}
 	r.Log.InfoContext(ctx, "signing key rotated")
 	return nil
 }
 
-func (r *Rotator) clearPending(ctx context.Context, ev Event) error {
+// clearLabels removes AWSPENDING from the rotated version and KEYGATE_TESTED from whichever
+// version has it, after (or on a retry of) finishSecret. Labels already gone are skipped, so a
+// retried finishSecret on a clean secret writes nothing.
+func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][]string) error {
+	if slices.Contains(stages[ev.ClientRequestToken], secret.StagePending) {
+		if err := r.removeLabel(ctx, ev.SecretID, secret.StagePending, ev.ClientRequestToken); err != nil {
+			return err
+		}
+	}
+	if h := holder(stages, secret.StageTested); h != "" {
+		if err := r.removeLabel(ctx, ev.SecretID, secret.StageTested, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Rotator) removeLabel(ctx context.Context, secretID, label, versionID string) error {
 	if _, err := r.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId:            aws.String(ev.SecretID),
-		VersionStage:        aws.String(secret.StagePending),
-		RemoveFromVersionId: aws.String(ev.ClientRequestToken),
+		SecretId:            aws.String(secretID),
+		VersionStage:        aws.String(label),
+		RemoveFromVersionId: aws.String(versionID),
 	}); err != nil {
-		return fmt.Errorf("rotation: clear AWSPENDING: %w", err)
+		return fmt.Errorf("rotation: remove %s: %w", label, err)
 	}
 	return nil
 }

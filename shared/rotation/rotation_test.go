@@ -157,11 +157,12 @@ func TestEveryStepIsIdempotent(t *testing.T) {
 	}
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
 
-	for _, s := range []string{rotation.StepSet, rotation.StepTest} {
-		step(t, r, s, "v2")
-		step(t, r, s, "v2")
-		want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
-	}
+	step(t, r, rotation.StepSet, "v2")
+	step(t, r, rotation.StepSet, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+	step(t, r, rotation.StepTest, "v2")
+	step(t, r, rotation.StepTest, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}})
 	step(t, r, rotation.StepFinish, "v2")
 	step(t, r, rotation.StepFinish, "v2")
 	step(t, r, rotation.StepFinish, "v2")
@@ -269,4 +270,99 @@ func TestBadEventsFail(t *testing.T) {
 			t.Errorf("%s: Handle succeeded", name)
 		}
 	}
+}
+
+// testSecret labels the proven pending key KEYGATE_TESTED so the JWKS publishes it before it
+// signs; the keyring publishes it but neither signs nor verifies with it; finishSecret removes
+// the label.
+func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "v2")
+	step(t, r, rotation.StepSet, "v2")
+	k1, _ := signkey.Parse([]byte(sm.value("v1")))
+	k2, _ := signkey.Parse([]byte(sm.value("v2")))
+
+	ring := keyring.New(sm, secretName, keyring.Options{})
+	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid}) {
+		t.Fatalf("before testSecret Published = %v, %v; want only the current key", kidList(pub), err)
+	}
+
+	step(t, r, rotation.StepTest, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}})
+	ring = keyring.New(sm, secretName, keyring.Options{})
+	pub, err := ring.Published(ctx)
+	if err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid, k2.Kid}) {
+		t.Fatalf("after testSecret Published = %v, %v; want [current, tested pending]", kidList(pub), err)
+	}
+	if s, _ := ring.Signing(ctx); s == nil || s.Kid != k1.Kid {
+		t.Errorf("the keyring signs with %v, want the current key", s)
+	}
+	if _, err := ring.Verification(ctx, k2.Kid); err == nil {
+		t.Errorf("the tested pending key verifies tokens before finishSecret")
+	}
+
+	step(t, r, rotation.StepFinish, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	ring = keyring.New(sm, secretName, keyring.Options{})
+	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k2.Kid, k1.Kid}) {
+		t.Errorf("after finishSecret Published = %v, %v; want [new current, previous]", kidList(pub), err)
+	}
+}
+
+func kidList(keys []*signkey.Key) []string {
+	out := []string{}
+	for _, k := range keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "v2")
+	step(t, r, rotation.StepTest, "v2")
+	// finishSecret died right after promoting: AWSPENDING and KEYGATE_TESTED are still on v2.
+	if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName),
+		VersionStage: aws.String(secret.StageCurrent), MoveToVersionId: aws.String("v2"), RemoveFromVersionId: aws.String("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, secret.StagePending, secret.StageTested}})
+	step(t, r, rotation.StepFinish, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+}
+
+func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "abandoned")
+	step(t, r, rotation.StepTest, "abandoned") // then the rotation never finished
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "abandoned": {secret.StagePending, secret.StageTested}})
+
+	step(t, r, rotation.StepCreate, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+	step(t, r, rotation.StepTest, "v2")
+	step(t, r, rotation.StepFinish, "v2")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+}
+
+// Secrets Manager refuses to attach a label held by another version unless that version is
+// named in RemoveFromVersionId; testSecret must name it.
+func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "a")
+	step(t, r, rotation.StepTest, "a")
+	value, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
+		ClientRequestToken: aws.String("b"), SecretString: aws.String(string(value)), VersionStages: []string{secret.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, r, rotation.StepTest, "b")
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "b": {secret.StagePending, secret.StageTested}})
 }

@@ -21,6 +21,11 @@ const (
 	StageCurrent  = "AWSCURRENT"
 	StagePrevious = "AWSPREVIOUS"
 	StagePending  = "AWSPENDING"
+	// StageTested is keygate's own staging label, not one of Secrets Manager's: the rotation
+	// function attaches it to the AWSPENDING version once testSecret has proven that key, and
+	// finishSecret removes it. The keyring publishes that version's public key in the JWKS, so
+	// outside verifiers learn the next key before it signs, and never signs or verifies with it.
+	StageTested = "KEYGATE_TESTED"
 )
 
 // ErrNotFound means the secret or the requested stage does not exist.
