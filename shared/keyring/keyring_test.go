@@ -605,3 +605,21 @@ func TestPublishedDoesNotLeakIntoVerificationKeys(t *testing.T) {
 		t.Errorf("Published %d keys, Keys %d (cap %d); want 3, 2 and a capped slice", len(pub), len(keys), cap(keys))
 	}
 }
+
+// An unknown kid inside the refresh interval costs a map miss, not a Secrets Manager call.
+func BenchmarkVerificationOfAnUnknownKid(b *testing.B) {
+	f := newFixture(b)
+	if _, err := f.ring.Verification(ctx, "forged-kid"); !errors.Is(err, keyring.ErrUnknownKid) { // warm + the one forced refresh
+		b.Fatal(err)
+	}
+	fetches := f.ring.Fetches()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.ring.Verification(ctx, "forged-kid"); !errors.Is(err, keyring.ErrUnknownKid) {
+			b.Fatal(err)
+		}
+	}
+	if f.ring.Fetches() != fetches {
+		b.Fatalf("unknown kids caused %d more Secrets Manager loads", f.ring.Fetches()-fetches)
+	}
+}
