@@ -104,6 +104,18 @@ ks_venv_dir() {
 	printf '%s/venv-%s\n' "$KEYGATE_CACHE" "$key"
 }
 
+# The interop verifiers' node_modules (infra/interop) are keyed by the lock file and node's major
+# version: a changed pin or another node yields a new directory, never a half-upgraded one.
+ks_node_dir() {
+	local major key
+	major="$(node -p 'process.versions.node.split(".")[0]')" || ks_die "cannot run node"
+	key="$({
+		cat "$KEYGATE_ROOT/infra/interop/package.json" "$KEYGATE_ROOT/infra/interop/package-lock.json"
+		printf 'node %s\n' "$major"
+	} | sha256sum | cut -c1-12)"
+	printf '%s/node-%s\n' "$KEYGATE_CACHE" "$key"
+}
+
 # ks_sqlite4java_arch: sqlite4java's name for this CPU (amd64 / aarch64, as it derives it from
 # Java's os.arch), which is part of the native library's file name.
 ks_sqlite4java_arch() {
