@@ -14,12 +14,13 @@ RUN_DDB_PORT  ?= 8100
 RUN_SM_PORT   ?= 8101
 TEST_DDB_PORT ?= 8200
 TEST_SM_PORT  ?= 8201
+TEST_STACK    ?= test
 
 export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: help run test test-unit lint build build-local bench clean tools
+.PHONY: help run test test-unit lint build build-local bench clean tools rotate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -27,12 +28,19 @@ help: ## list the targets
 run: build-local ## start the local stack and API on :$(RUN_API_PORT), create a demo key, print curls (Ctrl-C stops all)
 	@RUN_API_PORT=$(RUN_API_PORT) bash infra/stack/with-stack.sh run $(RUN_DDB_PORT) $(RUN_SM_PORT) -- bash infra/run-local.sh
 
+# Against a running `make run`: the emulator cannot invoke our Lambda, so authctl plays Secrets
+# Manager's part and drives the real RotateFunction through the local Lambda Invoke API (:3001).
+rotate: ## rotate the signing key of the stack make run serves now (prints the new kid)
+	@AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$(RUN_SM_PORT) AWS_REGION=us-east-1 \
+		AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+		$(GO) run ./infra/cmd/authctl signing-keys rotate -lambda-endpoint http://127.0.0.1:3001
+
 # make test PKGS=./infra/e2e TEST_FLAGS='-run Checksum -v' narrows a run while iterating.
 PKGS ?= ./...
 TEST_FLAGS ?=
 
 test: build-local ## unit + integration tests against DynamoDB Local and moto (started and stopped here)
-	@bash infra/stack/with-stack.sh test $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
+	@bash infra/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
 

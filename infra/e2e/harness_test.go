@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,13 @@ import (
 // Local and moto, as `make run` does. It needs the emulators (KEYGATE_DYNAMODB_ENDPOINT,
 // KEYGATE_SECRETS_ENDPOINT) and the host binaries (KEYGATE_LOCAL_BIN); `make test` provides all
 // three. Without them it skips, unless KEYGATE_REQUIRE_EMULATORS=1 makes that a failure.
+
+// The e2e stack's revocation bounds (seconds): a revocation reaches every protected route
+// within their sum.
+const (
+	authorizerCacheTTL = 2
+	revocationMaxAge   = 1
+)
 
 var (
 	api       *httptest.Server // the local API Gateway
@@ -70,8 +78,10 @@ func TestMain(m *testing.M) {
 		smCalls = smCounter
 		ctx := context.Background()
 		stack, err = localstack.Start(ctx, localstack.Options{
-			Template:  filepath.Join("..", "..", "template.yaml"),
-			Params:    map[string]string{"Stage": "local", "RefreshGrace": "2", "AuthorizerCacheTTL": "300"},
+			Template: filepath.Join("..", "..", "template.yaml"),
+			Params: map[string]string{"Stage": "local", "RefreshGrace": "2",
+				// Caching stays on, with bounds short enough to watch a revocation take effect.
+				"AuthorizerCacheTTL": strconv.Itoa(authorizerCacheTTL), "RevocationMaxAge": strconv.Itoa(revocationMaxAge)},
 			BinDir:    bin,
 			DynamoDB:  proxy.URL,
 			Secrets:   smProxy.URL,

@@ -310,10 +310,10 @@ func TestAuthorizerOutcomes(t *testing.T) {
 		{"Unauthorized from the authorizer is 401", "t", unauthorized, 401, "invalid_token", [2]string{"WWW-Authenticate", "Bearer"}, 1, false},
 		{"an Allow reaches the backend", "t", allowAll, 200, "", [2]string{}, 1, true},
 		{"an explicit Deny is 403", "t", func(context.Context, []byte) ([]byte, error) {
-			return policyFor("u", "Deny", "*", nil), nil
-		}, 403, "insufficient_permissions", [2]string{}, 1, false},
+			return policyFor("u", "Deny", "*", denyContext("ip_not_allowed")), nil
+		}, 403, "ip_not_allowed", [2]string{}, 1, false},
 		{"a policy for another route is 403", "t", func(context.Context, []byte) ([]byte, error) {
-			return policyFor("u", "Allow", "arn:aws:execute-api:*:*:*/dev/GET/v1/billing", nil), nil
+			return policyFor("u", "Allow", "arn:aws:execute-api:*:*:*/dev/GET/v1/billing", denyContext("insufficient_permissions")), nil
 		}, 403, "insufficient_permissions", [2]string{}, 1, false},
 		{"another function error is AUTHORIZER_FAILURE", "t", func(context.Context, []byte) ([]byte, error) {
 			return nil, &lambdarun.FunctionError{Type: "errorString", Message: "dynamodb unavailable"}
@@ -368,10 +368,13 @@ func TestAuthorizerEvent(t *testing.T) {
 	}
 }
 
-// A policy cached for one token is applied to whichever route that token calls next.
-func TestAuthorizerCacheAppliesTheCachedPolicyToEveryRoute(t *testing.T) {
+// The template's identity sources are the Authorization header, the source IP and the route,
+// so a result is cached per credential, address and route; the cached policy is evaluated
+// against the method ARN of each request all the same.
+func TestAuthorizerCacheIsPerCredentialAndRoute(t *testing.T) {
 	onlyCustomers := func(context.Context, []byte) ([]byte, error) {
-		return policyFor("u", "Allow", "arn:aws:execute-api:us-east-1:000000000000:keygatelcl/dev/GET/v1/customers", nil), nil
+		return policyFor("u", "Allow", "arn:aws:execute-api:us-east-1:000000000000:keygatelcl/dev/GET/v1/customers",
+			denyContext("insufficient_permissions")), nil
 	}
 	e := newEnv(t, map[string]handlerFunc{"AuthorizerFunction": onlyCustomers})
 	steps := []struct {
@@ -379,16 +382,20 @@ func TestAuthorizerCacheAppliesTheCachedPolicyToEveryRoute(t *testing.T) {
 		status, invoked     int
 	}{
 		{"GET", "/v1/customers", "tok-a", 200, 1},
-		{"GET", "/v1/billing", "tok-a", 403, 1},   // cached policy, other route: denied without invoking
-		{"GET", "/v1/customers", "tok-a", 200, 1}, // still cached
-		{"GET", "/v1/billing", "tok-b", 403, 2},   // another token is another cache entry
-		{"GET", "/v1/customers", "tok-b", 200, 2},
+		{"GET", "/v1/billing", "tok-a", 403, 2},   // another route is another cache entry
+		{"GET", "/v1/customers", "tok-a", 200, 2}, // cached
+		{"GET", "/v1/billing", "tok-a", 403, 2},   // cached Deny for this route
+		{"GET", "/v1/billing", "tok-b", 403, 3},   // another token is another cache entry
+		{"GET", "/v1/customers", "tok-b", 200, 4},
 	}
 	for i, s := range steps {
 		w := e.do(t, s.method, s.path, s.token, nil)
 		if w.Code != s.status || e.inv.count("AuthorizerFunction") != s.invoked {
 			t.Fatalf("step %d %s %s %s: status %d invoked %d, want %d %d", i, s.method, s.path, s.token, w.Code,
 				e.inv.count("AuthorizerFunction"), s.status, s.invoked)
+		}
+		if s.status == 403 && errorCode(t, w.Body.String()) != "insufficient_permissions" {
+			t.Fatalf("step %d: body %s", i, w.Body)
 		}
 	}
 	log := e.accessLog()
@@ -397,15 +404,20 @@ func TestAuthorizerCacheAppliesTheCachedPolicyToEveryRoute(t *testing.T) {
 	}
 }
 
+// denyContext is the context keygate's authorizer sets for the ACCESS_DENIED response.
+func denyContext(code string) map[string]any {
+	return map[string]any{"deny_code": code, "deny_message": "no", "deny_type": "authorization_error", "required_scope": "billing:read"}
+}
+
 func TestAuthorizerCacheExpires(t *testing.T) {
 	e := newEnv(t, map[string]handlerFunc{"AuthorizerFunction": allowAll})
 	e.do(t, "GET", "/v1/customers", "tok", nil)
-	e.clock.Advance(299 * time.Second)
+	e.clock.Advance(29 * time.Second)
 	e.do(t, "GET", "/v1/customers", "tok", nil)
 	if n := e.inv.count("AuthorizerFunction"); n != 1 {
 		t.Fatalf("invoked %d times within the TTL", n)
 	}
-	e.clock.Advance(time.Second) // 300 s: expired
+	e.clock.Advance(time.Second) // 30 s, the template's default: expired
 	e.do(t, "GET", "/v1/customers", "tok", nil)
 	if n := e.inv.count("AuthorizerFunction"); n != 2 {
 		t.Errorf("invoked %d times after the TTL, want 2", n)
@@ -445,7 +457,7 @@ func TestUnauthorizedIsCachedButFailuresAreNot(t *testing.T) {
 	if w := e.do(t, "GET", "/v1/customers", "tok", nil); w.Code != 401 {
 		t.Fatalf("second: %d", w.Code)
 	}
-	if w := e.do(t, "GET", "/v1/billing", "tok", nil); w.Code != 401 {
+	if w := e.do(t, "GET", "/v1/customers", "tok", nil); w.Code != 401 {
 		t.Fatalf("third: %d", w.Code)
 	}
 	if calls != 2 {

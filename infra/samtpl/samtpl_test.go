@@ -79,7 +79,7 @@ func TestRealTemplateAPI(t *testing.T) {
 	}
 	want := samtpl.Authorizer{
 		Name: "KeygateAuthorizer", FunctionID: "AuthorizerFunction", PayloadType: "REQUEST",
-		IdentityHeaders: []string{"Authorization"}, IdentityContext: []string{"identity.sourceIp"}, TTL: 300 * time.Second,
+		IdentityHeaders: []string{"Authorization"}, IdentityContext: []string{"identity.sourceIp", "httpMethod", "resourcePath"}, TTL: 30 * time.Second,
 	}
 	if got := api.Authorizers["KeygateAuthorizer"]; !reflect.DeepEqual(got, want) {
 		t.Errorf("authorizer = %+v, want %+v", got, want)
@@ -92,7 +92,7 @@ func TestRealTemplateAPI(t *testing.T) {
 		bodyContains string
 	}{
 		{"UNAUTHORIZED", 401, map[string]string{"WWW-Authenticate": "Bearer"}, `"code":"invalid_token"`},
-		{"ACCESS_DENIED", 403, nil, `"code":"insufficient_permissions"`},
+		{"ACCESS_DENIED", 403, nil, `"code":"$context.authorizer.deny_code"`},
 		{"AUTHORIZER_FAILURE", 503, map[string]string{"Retry-After": "5"}, `"retry_after":5`},
 		{"AUTHORIZER_CONFIGURATION_ERROR", 503, map[string]string{"Retry-After": "5"}, `"code":"service_unavailable"`},
 		{"MISSING_AUTHENTICATION_TOKEN", 404, nil, `"code":"not_found"`},

@@ -66,8 +66,8 @@ type Tokens interface {
 	Family(ctx context.Context, id string) (refresh.Family, error)
 	Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error
 	RevokeFamily(ctx context.Context, id string, audit ...store.Event) error
-	DenyAccessToken(ctx context.Context, jti string, exp time.Time, audit ...store.Event) error
-	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+	DenyAccessToken(ctx context.Context, keyID, jti string, exp time.Time, audit ...store.Event) error
+	AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error)
 }
 
 // Settings are the per-stage token lifetimes.

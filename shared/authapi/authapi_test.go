@@ -396,7 +396,7 @@ func TestValidateRefusesBadCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_ = e.tokens.DenyAccessToken(ctx, c.ID, c.ExpiresAt.Time)
+			_ = e.tokens.DenyAccessToken(ctx, c.KeyID, c.ID, c.ExpiresAt.Time)
 			return tok
 		}, 401, "invalid_token"},
 		{"an unknown API key", func(*testing.T, *env) string { k, _ := apikey.Generate("kg_live", rand.Reader); return k }, 401, "invalid_api_key"},

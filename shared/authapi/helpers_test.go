@@ -187,7 +187,7 @@ func (f *fakeTokens) RevokeFamily(_ context.Context, id string, _ ...store.Event
 	return nil
 }
 
-func (f *fakeTokens) DenyAccessToken(_ context.Context, jti string, exp time.Time, _ ...store.Event) error {
+func (f *fakeTokens) DenyAccessToken(_ context.Context, _, jti string, exp time.Time, _ ...store.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -197,7 +197,7 @@ func (f *fakeTokens) DenyAccessToken(_ context.Context, jti string, exp time.Tim
 	return nil
 }
 
-func (f *fakeTokens) AccessTokenDenied(_ context.Context, jti string) (bool, error) {
+func (f *fakeTokens) AccessTokenDenied(_ context.Context, _, jti string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -73,7 +73,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 	c, err := h.Access.Verify(ctx, req.Token)
 	switch {
 	case err == nil && c.KeyID == k.KeyID:
-		if err := h.Tokens.DenyAccessToken(ctx, c.ID, c.ExpiresAt.Time, event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
+		if err := h.Tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Time, event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
 			return nil, apierr.Unavailable(err)
 		}
 	case err != nil && !isInvalid(err):

@@ -76,7 +76,7 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 	}
 	// Access tokens are not bound to the key's allowed_ips: they are minted for other callers
 	// (browsers, services) than the backend holding the key. See README "IP allowlists".
-	denied, err := h.Tokens.AccessTokenDenied(ctx, c.ID)
+	denied, err := h.Tokens.AccessTokenDenied(ctx, c.KeyID, c.ID)
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}

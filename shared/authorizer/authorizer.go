@@ -3,27 +3,39 @@
 // ARNs the credential's scopes allow (see package policy), plus a flat context for backends.
 //
 // Outcomes follow API Gateway's contract: the error "Unauthorized" → 401; a policy without the
-// called method → 403; any other error → AUTHORIZER_FAILURE (mapped to 503), so an outage never
-// yields an Allow, nor a Deny that API Gateway would cache. The token is never logged nor put
-// into the context.
+// called method → 403 (ACCESS_DENIED, whose gateway response reads deny_code, deny_message
+// and required_scope from this context); any other error → AUTHORIZER_FAILURE (mapped to 503),
+// so an outage never yields an Allow, nor a Deny that API Gateway would cache. The token is
+// never logged nor put into the context.
+//
+// The warm path does no network I/O: a token verified once is remembered (bounded, keyed by a
+// hash of the token, until it expires or for at most the revocation interval), API-key lookups
+// are cached, and revocation state comes from package revocation's per-container cache.
 package authorizer
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/policy"
+	"github.com/keygate/keygate/shared/revocation"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
+	"github.com/keygate/keygate/shared/ttlcache"
 )
 
 // ErrUnauthorized is the exact error API Gateway turns into a 401.
@@ -31,6 +43,9 @@ var ErrUnauthorized = errors.New("Unauthorized")
 
 // errUnavailable is returned when a dependency fails; API Gateway answers AUTHORIZER_FAILURE.
 var errUnavailable = errors.New("authorizer: dependency unavailable")
+
+// MaxHeaderBytes bounds the Authorization header before anything parses it.
+const MaxHeaderBytes = token.MaxBytes + len("Bearer ")
 
 // KeyAuthenticator checks API keys.
 type KeyAuthenticator interface {
@@ -42,11 +57,37 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*token.Claims, error)
 }
 
-// Authorizer handles authorizer events.
+// RevocationChecker says whether a verified access token was revoked since it was minted
+// (its key revoked or rotated past its generation, or the token itself).
+type RevocationChecker interface {
+	Token(ctx context.Context, keyID string, gen int64, jti string) error
+}
+
+// Authorizer handles authorizer events. Keys, Tokens, Revoked and Log are required.
 type Authorizer struct {
-	Keys   KeyAuthenticator
-	Tokens TokenVerifier
-	Log    *slog.Logger
+	Keys    KeyAuthenticator
+	Tokens  TokenVerifier
+	Revoked RevocationChecker
+	Log     *slog.Logger
+	Now     func() time.Time // default time.Now
+	// Remember is how long a verified token is trusted without re-verifying its signature
+	// (capped by its expiry); a signing key dropped from the keyring stops verifying within
+	// it. Default 60 s.
+	Remember time.Duration
+	// MaxCached bounds the verified-token cache. Default 10,000 (about 5 MB).
+	MaxCached int
+
+	once     sync.Once
+	seed     maphash.Seed
+	verified *ttlcache.Cache[uint64, *verifiedToken]
+}
+
+// verifiedToken is a token whose signature and claims were checked.
+type verifiedToken struct {
+	raw       string // compared in full on a hit: the map key is a non-cryptographic hash
+	principal principal
+	jti       string
+	keyGen    int64
 }
 
 // principal is what a verified credential grants.
@@ -56,18 +97,48 @@ type principal struct {
 	rateLimit                              int
 }
 
+func (a *Authorizer) init() {
+	a.once.Do(func() {
+		if a.Now == nil {
+			a.Now = time.Now
+		}
+		if a.Remember <= 0 {
+			a.Remember = time.Minute
+		}
+		if a.MaxCached <= 0 {
+			a.MaxCached = 10_000
+		}
+		a.seed = maphash.MakeSeed()
+		a.verified = ttlcache.New[uint64, *verifiedToken](a.MaxCached)
+	})
+}
+
+// denial is why a route is refused for an authenticated caller, rendered by the ACCESS_DENIED
+// gateway response from the context keys deny_code, deny_message, deny_type and
+// required_scope.
+type denial struct{ err *apierr.Error }
+
 // Handle authorizes one request.
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	a.init()
+	if a.Keys == nil || a.Tokens == nil || a.Revoked == nil {
+		a.Log.ErrorContext(ctx, "authorizer is missing a dependency")
+		return events.APIGatewayCustomAuthorizerResponse{}, errUnavailable
+	}
 	stageARN, err := policy.StageARN(ev.MethodArn)
 	if err != nil {
 		a.Log.ErrorContext(ctx, "bad methodArn", slog.String("request_id", ev.RequestContext.RequestID))
 		return events.APIGatewayCustomAuthorizerResponse{}, err
 	}
-	cred, ok := httpx.ParseBearer(header(ev.Headers, "Authorization"))
+	h := header(ev.Headers, "Authorization")
+	if len(h) > MaxHeaderBytes {
+		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
+	}
+	cred, ok := httpx.ParseBearer(h)
 	if !ok {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
-	p, err := a.authenticate(ctx, cred, ev)
+	p, deny, err := a.authenticate(ctx, cred, ev)
 	if err != nil {
 		if !errors.Is(err, ErrUnauthorized) {
 			a.Log.ErrorContext(ctx, "authorizer dependency failed",
@@ -76,40 +147,75 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		}
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
+	required := policy.Required(ev.HTTPMethod, ev.Resource)
+	doc := policy.Document(stageARN, p.scopes)
+	if deny.err != nil {
+		doc = policy.DenyAll(stageARN)
+	} else {
+		deny.err = apierr.InsufficientPermissions(required)
+	}
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    p.id,
-		PolicyDocument: policy.Document(stageARN, p.scopes),
+		PolicyDocument: doc,
 		Context: map[string]any{
-			"key_id":      p.keyID,
-			"customer_id": p.customerID,
-			"scope":       strings.Join(p.scopes, " "),
-			"tier":        p.tier,
-			"token_type":  p.tokenType,
-			"rate_limit":  strconv.Itoa(p.rateLimit),
+			"key_id":         p.keyID,
+			"customer_id":    p.customerID,
+			"scope":          strings.Join(p.scopes, " "),
+			"tier":           p.tier,
+			"token_type":     p.tokenType,
+			"rate_limit":     strconv.Itoa(p.rateLimit),
+			"required_scope": required,
+			// Only shown if API Gateway refuses the route (ACCESS_DENIED); see the template.
+			"deny_code":    deny.err.Code,
+			"deny_message": deny.err.Message,
+			"deny_type":    deny.err.Type,
 		},
 	}, nil
 }
 
-func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (principal, error) {
+func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (principal, denial, error) {
 	if apikey.LooksLikeKey(cred) {
 		ip, _ := netip.ParseAddr(ev.RequestContext.Identity.SourceIP)
 		k, err := a.Keys.Authenticate(ctx, cred, ip)
+		p := principal{id: k.KeyID, keyID: k.KeyID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes, rateLimit: k.RateLimit}
 		switch {
-		case errors.Is(err, keyauth.ErrInvalid), errors.Is(err, keyauth.ErrIPNotAllowed):
-			return principal{}, ErrUnauthorized
+		case errors.Is(err, keyauth.ErrIPNotAllowed):
+			return p, denial{apierr.IPNotAllowed()}, nil
+		case errors.Is(err, keyauth.ErrInvalid):
+			return principal{}, denial{}, ErrUnauthorized
 		case err != nil:
-			return principal{}, err
+			return principal{}, denial{}, err
 		}
-		return principal{id: k.KeyID, keyID: k.KeyID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes, rateLimit: k.RateLimit}, nil
+		return p, denial{}, nil
 	}
-	c, err := a.Tokens.Verify(ctx, cred)
-	switch {
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
-		return principal{}, ErrUnauthorized
+	now := a.Now()
+	h := maphash.String(a.seed, cred)
+	v, ok := a.verified.Get(h, now)
+	if !ok || subtle.ConstantTimeCompare([]byte(v.raw), []byte(cred)) != 1 {
+		c, err := a.Tokens.Verify(ctx, cred)
+		switch {
+		case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
+			return principal{}, denial{}, ErrUnauthorized
+		case err != nil:
+			return principal{}, denial{}, err
+		}
+		v = &verifiedToken{raw: cred, jti: c.ID, keyGen: c.KeyGen, principal: principal{
+			id: c.Subject, keyID: c.KeyID, customerID: c.CustomerID, tier: c.Tier, tokenType: "access_token",
+			scopes: c.Scopes(), rateLimit: c.RateLimit,
+		}}
+		until := now.Add(a.Remember)
+		if exp := c.ExpiresAt.Time; exp.Before(until) {
+			until = exp
+		}
+		a.verified.Put(h, v, until, now)
+	}
+	switch err := a.Revoked.Token(ctx, v.principal.keyID, v.keyGen, v.jti); {
+	case errors.Is(err, revocation.ErrRevoked):
+		return principal{}, denial{}, ErrUnauthorized
 	case err != nil:
-		return principal{}, err
+		return principal{}, denial{}, err
 	}
-	return principal{id: c.Subject, keyID: c.KeyID, customerID: c.CustomerID, tier: c.Tier, tokenType: "access_token", scopes: c.Scopes(), rateLimit: c.RateLimit}, nil
+	return v.principal, denial{}, nil
 }
 
 func header(h map[string]string, name string) string {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +21,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/revocation"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signkey"
 	"github.com/keygate/keygate/shared/store"
@@ -125,6 +128,8 @@ func signingSecret(t testing.TB) []byte {
 
 type env struct {
 	clock  *clock
+	denied *fakeDenied
+	verify *countingVerifier
 	sm     *fakeSecrets
 	keys   *memstore.Keys
 	hasher *apikey.Hasher
@@ -147,12 +152,83 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.denied = &fakeDenied{m: map[string]map[string]time.Time{}}
+	e.verify = &countingVerifier{v: v}
+	opts := revocation.Options{MaxAge: maxAge, Now: e.clock.Now}
 	e.authz = &authorizer.Authorizer{
-		Keys:   keyauth.New("kg_live", staticPepper{}, e.keys, e.clock.Now),
-		Tokens: v,
-		Log:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Keys:     keyauth.New("kg_live", staticPepper{}, revocation.NewKeyCache(e.keys, opts), e.clock.Now),
+		Tokens:   e.verify,
+		Revoked:  revocation.NewChecker(e.keys, e.denied, opts),
+		Log:      slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:      e.clock.Now,
+		Remember: maxAge,
 	}
 	return e
+}
+
+// maxAge is the revocation bound the tests run with.
+const maxAge = 30 * time.Second
+
+// fakeDenied is the deny-list store.
+type fakeDenied struct {
+	mu  sync.Mutex
+	m   map[string]map[string]time.Time
+	err error
+}
+
+func (f *fakeDenied) DeniedTokens(_ context.Context, keyID string) (map[string]time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := map[string]time.Time{}
+	for j, e := range f.m[keyID] {
+		out[j] = e
+	}
+	return out, nil
+}
+
+func (f *fakeDenied) deny(keyID, jti string, exp time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m[keyID] == nil {
+		f.m[keyID] = map[string]time.Time{}
+	}
+	f.m[keyID][jti] = exp
+}
+
+// countingVerifier counts full verifications (signature checks).
+type countingVerifier struct {
+	v     *token.Verifier
+	calls atomic.Int64
+}
+
+func (c *countingVerifier) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+	c.calls.Add(1)
+	return c.v.Verify(ctx, raw)
+}
+
+// tokenFor stores a key with scopes and issues a token minted from it.
+func (e *env) tokenFor(t testing.TB, g token.Grant, scopes ...string) (string, store.Key) {
+	t.Helper()
+	_, k := e.addKey(t, func(k *store.Key) { k.Scopes = scopes })
+	g.KeyID, g.KeyGen, g.Scopes = k.KeyID, k.KeyGen, scopes
+	return e.issue(t, g), k
+}
+
+// withDeny adds the context keys the ACCESS_DENIED gateway response reads.
+func withDeny(m map[string]string, required, code string) map[string]string {
+	m["required_scope"] = required
+	m["deny_code"] = code
+	switch code {
+	case "insufficient_permissions":
+		m["deny_message"] = apierr.InsufficientPermissions("").Message
+	case "ip_not_allowed":
+		m["deny_message"] = apierr.IPNotAllowed().Message
+	}
+	m["deny_type"] = apierr.TypeAuthorization
+	return m
 }
 
 func (e *env) addKey(t testing.TB, tweak func(*store.Key)) (string, store.Key) {
@@ -246,8 +322,7 @@ func mustGenerate(t testing.TB) []byte {
 
 func TestAValidAccessTokenGetsAPolicyOfItsScopesAndAFlatContext(t *testing.T) {
 	e := newEnv(t)
-	tok := e.issue(t, token.Grant{KeyID: "key_ABCDEFGHIJKLMNOPQRST", KeyGen: 2, CustomerID: "cus_42",
-		Scopes: []string{"customers:read"}, Tier: "pro", RateLimit: 600})
+	tok, k := e.tokenFor(t, token.Grant{CustomerID: "cus_42", Tier: "pro", RateLimit: 600}, "customers:read")
 	for _, fx := range []string{"request.json", "request-lowercase-header.json"} {
 		t.Run(fx, func(t *testing.T) {
 			resp, err := e.authz.Handle(ctx, fixture(t, fx, tok))
@@ -258,10 +333,10 @@ func TestAValidAccessTokenGetsAPolicyOfItsScopesAndAFlatContext(t *testing.T) {
 				t.Errorf("principalId = %q, want the subject", resp.PrincipalID)
 			}
 			assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
-			assertFlatContext(t, resp, map[string]string{
-				"key_id": "key_ABCDEFGHIJKLMNOPQRST", "customer_id": "cus_42", "scope": "customers:read",
+			assertFlatContext(t, resp, withDeny(map[string]string{
+				"key_id": k.KeyID, "customer_id": "cus_42", "scope": "customers:read",
 				"tier": "pro", "token_type": "access_token", "rate_limit": "600",
-			}, tok)
+			}, "customers:read", "insufficient_permissions"), tok)
 		})
 	}
 }
@@ -277,10 +352,10 @@ func TestAValidAPIKeyGetsAPolicyOfItsScopes(t *testing.T) {
 		t.Errorf("principalId = %q, want the key id", resp.PrincipalID)
 	}
 	assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
-	assertFlatContext(t, resp, map[string]string{
+	assertFlatContext(t, resp, withDeny(map[string]string{
 		"key_id": k.KeyID, "customer_id": "", "scope": "customers:read",
 		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
-	}, key)
+	}, "customers:read", "insufficient_permissions"), key)
 }
 
 // The policy depends on the credential only, so the same Allow comes back whatever route is
@@ -370,20 +445,34 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-func TestAKeyUsedOutsideItsAllowedIPsIsUnauthorized(t *testing.T) {
+// Outside its allowlist a key gets an explicit Deny of everything whose context makes the
+// ACCESS_DENIED gateway response a 403 ip_not_allowed (API Gateway caches it per source IP,
+// an identity source).
+func TestAKeyUsedOutsideItsAllowedIPsIsDeniedWithIPNotAllowed(t *testing.T) {
 	e := newEnv(t)
-	key, _ := e.addKey(t, func(k *store.Key) { k.AllowedIPs = []string{"203.0.113.0/24"} })
+	key, k := e.addKey(t, func(k *store.Key) { k.AllowedIPs = []string{"203.0.113.0/24"} })
 	if _, err := e.authz.Handle(ctx, fixture(t, "request.json", key)); err != nil {
 		t.Fatalf("from inside the allowlist: %v", err)
 	}
 	// X-Forwarded-For in the fixture names 203.0.113.7 too: it must not count.
 	resp, err := e.authz.Handle(ctx, fixture(t, "request-other-source.json", key))
-	assertUnauthorized(t, resp, err)
+	if err != nil {
+		t.Fatalf("Handle = %v", err)
+	}
+	if len(resp.PolicyDocument.Statement) != 1 || resp.PolicyDocument.Statement[0].Effect != "Deny" ||
+		!slices.Equal(resp.PolicyDocument.Statement[0].Resource, []string{stage + "/*/*"}) {
+		t.Errorf("policy = %+v, want an explicit Deny of everything", resp.PolicyDocument)
+	}
+	assertFlatContext(t, resp, withDeny(map[string]string{
+		"key_id": k.KeyID, "customer_id": "", "scope": "customers:read",
+		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
+	}, "customers:read", "ip_not_allowed"), key)
 }
 
 func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 	tok := func(e *env) string {
-		return e.issue(t, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}})
+		c, _ := e.tokenFor(t, token.Grant{}, "customers:read")
+		return c
 	}
 	tests := []struct {
 		name string
@@ -411,6 +500,11 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 			key, _ := e.addKey(t, nil)
 			e.authz.Keys = keyauth.New("kg_live", staticPepper{}, failingFinder{}, e.clock.Now)
 			return key
+		}},
+		{"the revocation store down", func(t *testing.T, e *env) string {
+			c, _ := e.tokenFor(t, token.Grant{}, "customers:read")
+			e.denied.err = errors.New("ProvisionedThroughputExceededException")
+			return c
 		}},
 		{"the pepper unavailable", func(t *testing.T, e *env) string {
 			key, _ := e.addKey(t, nil)

@@ -63,6 +63,10 @@ func errBadARN(ev events.APIGatewayCustomAuthorizerRequestTypeRequest) error {
 
 var errNever = errors.New("never returned")
 
+type notRevoked struct{}
+
+func (notRevoked) Token(context.Context, string, int64, string) error { return nil }
+
 // FuzzHandle: an event JSON in; Handle never panics, never returns a policy together with an
 // error, and never returns an Allow unless a credential checker accepted the credential.
 func FuzzHandle(f *testing.F) {
@@ -87,7 +91,7 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		var accepted atomic.Bool
-		a := &authorizer.Authorizer{Keys: oracleKeys{&accepted}, Tokens: oracleTokens{&accepted}, Log: log}
+		a := &authorizer.Authorizer{Keys: oracleKeys{&accepted}, Tokens: oracleTokens{&accepted}, Revoked: notRevoked{}, Log: log}
 		resp, err := a.Handle(context.Background(), ev)
 		allows := false
 		for _, st := range resp.PolicyDocument.Statement {

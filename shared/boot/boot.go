@@ -21,10 +21,12 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/authorizer"
 	"github.com/keygate/keygate/shared/config"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/ratelimit"
+	"github.com/keygate/keygate/shared/revocation"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
@@ -43,6 +45,7 @@ type Deps struct {
 	Tokens   *dynamo.Tokens
 	Limiter  *ratelimit.Limiter
 	KeyAuth  *keyauth.Authenticator
+	Pepper   keyauth.Pepper // the API-key HMAC pepper, fetched once on first use
 }
 
 // Load reads the configuration and builds the clients. It does no network I/O: secrets are
@@ -66,11 +69,11 @@ func Load(ctx context.Context) (*Deps, error) {
 	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now, d.Events)
 	d.Tokens = dynamo.NewTokens(d.DynamoDB, cfg.TokensTable, cfg.KeysTable, d.Now, d.Events)
 	d.Limiter = ratelimit.New(d.DynamoDB, cfg.TokensTable, d.Now)
-	pepper := secret.NewLazy(d.Secrets, cfg.PepperSecret, func(b []byte) error {
+	d.Pepper = secret.NewLazy(d.Secrets, cfg.PepperSecret, func(b []byte) error {
 		_, err := apikey.NewHasher(b)
 		return err
 	})
-	d.KeyAuth = keyauth.New(cfg.KeyPrefix, pepper, d.Keys, d.Now)
+	d.KeyAuth = keyauth.New(cfg.KeyPrefix, d.Pepper, d.Keys, d.Now)
 	return d, nil
 }
 
@@ -130,6 +133,21 @@ func MustVerifier(d *Deps) *token.Verifier {
 		os.Exit(1)
 	}
 	return v
+}
+
+// Authorizer wires the REQUEST authorizer: API-key lookups and revocation state are cached
+// per container for the stage's RevocationMaxAge, so a warm container authorizes a known
+// credential without network I/O and learns of revocations within that bound.
+func Authorizer(d *Deps) *authorizer.Authorizer {
+	opts := revocation.Options{MaxAge: d.Config.RevocationMaxAge, Now: d.Now}
+	return &authorizer.Authorizer{
+		Keys:     keyauth.New(d.Config.KeyPrefix, d.Pepper, revocation.NewKeyCache(d.Keys, opts), d.Now),
+		Tokens:   MustVerifier(d),
+		Revoked:  revocation.NewChecker(d.Keys, d.Tokens, opts),
+		Log:      d.Log,
+		Now:      d.Now,
+		Remember: d.Config.RevocationMaxAge,
+	}
 }
 
 // Settings are the token lifetimes of the stage.

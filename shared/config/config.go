@@ -27,12 +27,14 @@ type Config struct {
 	MaxAccessTokenTTL time.Duration
 	RefreshTokenTTL   time.Duration
 	RefreshGrace      time.Duration
-	KeysTable         string
-	TokensTable       string
-	SigningSecret     string
-	PepperSecret      string
-	SigningAlg        string
-	LogLevel          slog.Level
+	// RevocationMaxAge bounds how stale the authorizer's view of revocations may be.
+	RevocationMaxAge time.Duration
+	KeysTable        string
+	TokensTable      string
+	SigningSecret    string
+	PepperSecret     string
+	SigningAlg       string
+	LogLevel         slog.Level
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -67,6 +69,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxAccessTokenTTL: seconds("KEYGATE_MAX_ACCESS_TOKEN_TTL", 86400, 60, 86400),
 		RefreshTokenTTL:   seconds("KEYGATE_REFRESH_TOKEN_TTL", 30*86400, 3600, 90*86400),
 		RefreshGrace:      seconds("KEYGATE_REFRESH_GRACE", 10, 0, 60),
+		RevocationMaxAge:  seconds("KEYGATE_REVOCATION_MAX_AGE", 30, 1, 60),
 		KeysTable:         req("KEYGATE_KEYS_TABLE"),
 		TokensTable:       req("KEYGATE_TOKENS_TABLE"),
 		SigningSecret:     req("KEYGATE_SIGNING_SECRET"),

@@ -121,13 +121,17 @@ func Document(stageARN string, scopes []string) events.APIGatewayCustomAuthorize
 		}
 	}
 	if len(resources) == 0 {
-		doc.Statement = []events.IAMPolicyStatement{{
-			Action: []string{"execute-api:Invoke"}, Effect: "Deny", Resource: []string{stageARN + "/*/*"},
-		}}
-		return doc
+		return DenyAll(stageARN)
 	}
 	doc.Statement = []events.IAMPolicyStatement{allow(resources...)}
 	return doc
+}
+
+// DenyAll is an explicit Deny of every method under stageARN.
+func DenyAll(stageARN string) events.APIGatewayCustomAuthorizerPolicy {
+	return events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{{
+		Action: []string{"execute-api:Invoke"}, Effect: "Deny", Resource: []string{stageARN + "/*/*"},
+	}}}
 }
 
 func allow(resources ...string) events.IAMPolicyStatement {

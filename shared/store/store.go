@@ -16,6 +16,9 @@ var (
 	ErrConflict = errors.New("store: conflicting write")
 	// ErrBadCursor means a pagination cursor was not one the store produced.
 	ErrBadCursor = errors.New("store: invalid pagination cursor")
+	// ErrTooManyDenied means a key's deny-list is longer than a reader will hold; callers
+	// fail closed.
+	ErrTooManyDenied = errors.New("store: too many revoked access tokens for one key")
 )
 
 // Key statuses.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,8 +24,9 @@ type TokensAPI interface {
 }
 
 // Tokens stores refresh-token families and revoked access-token ids in the tokens table:
-// "rt#<hash>" (one refresh token), "fam#<id>" (its family), "jti#<id>" (a revoked access
-// token), each with sk = its kind and a ttl.
+// "rt#<hash>" (one refresh token) and "fam#<id>" (its family), each with sk = its kind, and
+// "deny#<key_id>" / "jti#<id>" (a revoked access token, grouped under its API key so that the
+// authorizer reads a key's whole deny-list in one Query), each with a ttl.
 type Tokens struct {
 	api       TokensAPI
 	table     string
@@ -75,9 +77,9 @@ func famKey(id string) map[string]types.AttributeValue {
 	}
 }
 
-func jtiKey(jti string) map[string]types.AttributeValue {
+func denyKey(keyID, jti string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "jti#" + jti}, "sk": &types.AttributeValueMemberS{Value: "jti"},
+		"pk": &types.AttributeValueMemberS{Value: "deny#" + keyID}, "sk": &types.AttributeValueMemberS{Value: "jti#" + jti},
 	}
 }
 
@@ -276,9 +278,9 @@ func (s *Tokens) RevokeFamily(ctx context.Context, id string, audit ...store.Eve
 	return err
 }
 
-// DenyAccessToken puts an access token's id on the deny-list until the token would expire.
-func (s *Tokens) DenyAccessToken(ctx context.Context, jti string, exp time.Time, audit ...store.Event) error {
-	item := jtiKey(jti)
+// DenyAccessToken puts an access token's id on its key's deny-list until the token would expire.
+func (s *Tokens) DenyAccessToken(ctx context.Context, keyID, jti string, exp time.Time, audit ...store.Event) error {
+	item := denyKey(keyID, jti)
 	item["ttl"] = n(exp.Unix())
 	items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.table), Item: item}}}
 	items, err := s.withAudit(items, audit)
@@ -288,14 +290,64 @@ func (s *Tokens) DenyAccessToken(ctx context.Context, jti string, exp time.Time,
 	return s.transact(ctx, items, "deny access token")
 }
 
-// AccessTokenDenied reports whether jti is on the deny-list (and not yet past its expiry).
-func (s *Tokens) AccessTokenDenied(ctx context.Context, jti string) (bool, error) {
+// AccessTokenDenied reports whether jti is on keyID's deny-list (and not yet past its expiry).
+func (s *Tokens) AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error) {
 	var it struct {
 		PK string `dynamodbav:"pk"`
 	}
-	err := s.get(ctx, jtiKey(jti), &it)
+	err := s.get(ctx, denyKey(keyID, jti), &it)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// MaxDenied bounds how many revoked, unexpired access tokens one key's deny-list returns. A key
+// whose owner revoked more than that within one token lifetime gets store.ErrTooManyDenied, and
+// callers fail closed (the answer is then "revoke or rotate the key instead").
+const MaxDenied = 1000
+
+// DeniedTokens returns keyID's revoked access tokens that have not expired yet, jti → expiry.
+// It is one strongly consistent Query (paged past 1 MB only for very long lists).
+func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error) {
+	now := s.now()
+	out := map[string]time.Time{}
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: "deny#" + keyID},
+		},
+		ProjectionExpression:     aws.String("sk, #ttl"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ConsistentRead:           aws.Bool(true),
+	}
+	for {
+		page, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("query deny-list: %w", err)
+		}
+		for _, item := range page.Items {
+			if expired(item, now) {
+				continue // TTL deletion lags; an expired entry is absent
+			}
+			sk, _ := item["sk"].(*types.AttributeValueMemberS)
+			ttl, _ := item["ttl"].(*types.AttributeValueMemberN)
+			if sk == nil || ttl == nil {
+				continue
+			}
+			exp, err := strconv.ParseInt(ttl.Value, 10, 64)
+			if err != nil {
+				continue
+			}
+			out[strings.TrimPrefix(sk.Value, "jti#")] = time.Unix(exp, 0)
+		}
+		if len(out) > MaxDenied {
+			return nil, store.ErrTooManyDenied
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }

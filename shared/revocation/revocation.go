@@ -1,0 +1,172 @@
+// Package revocation lets the authorizer honour key revocation, key rotation and access-token
+// revocation without a storage read per request.
+//
+// What it knows about an API key (status, generation, rotation grace, expiry and the key's list
+// of revoked access tokens) is cached per Lambda container and re-read at most once per MaxAge
+// (default 60 s) per key, so a revocation or rotation takes effect within MaxAge of being
+// written. API Gateway's authorizer cache sits in front of this and adds its own TTL: the
+// end-to-end bound is AuthorizerCacheTTL + RevocationMaxAge (see the README).
+//
+// Reads that fail are never cached and never answered from an entry older than MaxAge: the
+// caller gets the error and fails closed (503), so an outage can delay a request but never
+// extend a revoked credential's life beyond the bound.
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/ttlcache"
+)
+
+// ErrRevoked means the credential's key is revoked, expired, unknown or rotated past the
+// token's generation, or the token itself was revoked. Callers answer 401.
+var ErrRevoked = errors.New("revocation: credential no longer valid")
+
+// KeyReader reads a key by id.
+type KeyReader interface {
+	KeyByID(ctx context.Context, id string) (store.Key, error)
+}
+
+// DenyLister lists a key's revoked, unexpired access tokens (jti → expiry).
+type DenyLister interface {
+	DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error)
+}
+
+// HashFinder looks a key up by the hash of its secret.
+type HashFinder interface {
+	KeyByHash(ctx context.Context, hash string) (store.Key, error)
+}
+
+// Options tune the caches; zero values take the defaults.
+type Options struct {
+	MaxAge     time.Duration    // how stale an answer may be; default 60 s
+	MaxEntries int              // per cache; default 10,000
+	Now        func() time.Time // default time.Now
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxAge <= 0 {
+		o.MaxAge = time.Minute
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 10_000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// keyState is what the Checker remembers about one key.
+type keyState struct {
+	key    store.Key
+	found  bool
+	denied map[string]time.Time
+}
+
+// Checker answers whether an access token is still good. Safe for concurrent use.
+type Checker struct {
+	keys   KeyReader
+	denied DenyLister
+	opts   Options
+	cache  *ttlcache.Cache[string, *keyState]
+	group  singleflight.Group
+}
+
+// NewChecker returns a Checker reading keys and deny-lists from the stores.
+func NewChecker(keys KeyReader, denied DenyLister, opts Options) *Checker {
+	opts = opts.withDefaults()
+	return &Checker{keys: keys, denied: denied, opts: opts, cache: ttlcache.New[string, *keyState](opts.MaxEntries)}
+}
+
+// Token returns nil if a token minted from keyID at generation gen with id jti is still good,
+// ErrRevoked if not, or a dependency error.
+func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti string) error {
+	now := c.opts.Now()
+	st, ok := c.cache.Get(keyID, now)
+	if !ok {
+		v, err, _ := c.group.Do(keyID, func() (any, error) { return c.load(ctx, keyID) })
+		if err != nil {
+			return err
+		}
+		st = v.(*keyState)
+	}
+	if !st.found || !st.key.TokenGenValid(gen, now) {
+		return ErrRevoked
+	}
+	if exp, ok := st.denied[jti]; ok && now.Before(exp) {
+		return ErrRevoked
+	}
+	return nil
+}
+
+func (c *Checker) load(ctx context.Context, keyID string) (*keyState, error) {
+	now := c.opts.Now()
+	k, err := c.keys.KeyByID(ctx, keyID)
+	st := &keyState{key: k, found: err == nil}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("revocation: read key: %w", err)
+	default:
+		if st.denied, err = c.denied.DeniedTokens(ctx, keyID); err != nil {
+			return nil, fmt.Errorf("revocation: read deny-list: %w", err)
+		}
+	}
+	c.cache.Put(keyID, st, now.Add(c.opts.MaxAge), now)
+	return st, nil
+}
+
+// KeyCache is a HashFinder that remembers lookups (found or not) for MaxAge, so an API key
+// presented to the authorizer again costs no storage read; revocation, rotation and changes
+// to the key reach it within MaxAge. Errors are not remembered.
+type KeyCache struct {
+	next  HashFinder
+	opts  Options
+	cache *ttlcache.Cache[string, lookup]
+	group singleflight.Group
+}
+
+type lookup struct {
+	key   store.Key
+	found bool
+}
+
+// NewKeyCache wraps next.
+func NewKeyCache(next HashFinder, opts Options) *KeyCache {
+	opts = opts.withDefaults()
+	return &KeyCache{next: next, opts: opts, cache: ttlcache.New[string, lookup](opts.MaxEntries)}
+}
+
+// KeyByHash returns the key with this hash, from memory when it was read within MaxAge.
+func (c *KeyCache) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
+	now := c.opts.Now()
+	l, ok := c.cache.Get(hash, now)
+	if !ok {
+		v, err, _ := c.group.Do(hash, func() (any, error) {
+			k, err := c.next.KeyByHash(ctx, hash)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return nil, err
+			}
+			l := lookup{key: k, found: err == nil}
+			c.cache.Put(hash, l, now.Add(c.opts.MaxAge), now)
+			return l, nil
+		})
+		if err != nil {
+			return store.Key{}, err
+		}
+		l = v.(lookup)
+	}
+	if !l.found {
+		return store.Key{}, store.ErrNotFound
+	}
+	return l.key, nil
+}

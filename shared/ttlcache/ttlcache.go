@@ -1,0 +1,79 @@
+// Package ttlcache is a small bounded in-memory cache whose entries expire: the authorizer's
+// per-container memory of verified tokens, key lookups and revocation state.
+//
+// It is deliberately simple: one map under a RWMutex, a hard entry limit, and eviction of
+// expired entries (then of arbitrary ones) only when the limit is hit, so a flood of distinct
+// credentials costs bounded memory and the common hit is one read-locked map lookup.
+package ttlcache
+
+import (
+	"sync"
+	"time"
+)
+
+// Cache maps K to V until each entry's expiry. The zero value is not usable; call New.
+type Cache[K comparable, V any] struct {
+	mu  sync.RWMutex
+	m   map[K]entry[V]
+	max int
+}
+
+type entry[V any] struct {
+	v       V
+	expires time.Time
+}
+
+// New returns a cache holding at most max entries (at least 1).
+func New[K comparable, V any](max int) *Cache[K, V] {
+	if max < 1 {
+		max = 1
+	}
+	return &Cache[K, V]{m: make(map[K]entry[V]), max: max}
+}
+
+// Get returns k's value if present and not expired at now.
+func (c *Cache[K, V]) Get(k K, now time.Time) (V, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || !now.Before(e.expires) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Put stores v under k until expires. When the cache is full it first drops expired entries,
+// then arbitrary ones (Go's map iteration order), until there is room.
+func (c *Cache[K, V]) Put(k K, v V, expires, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for key, e := range c.m {
+			if !now.Before(e.expires) {
+				delete(c.m, key)
+			}
+		}
+		for key := range c.m {
+			if len(c.m) < c.max {
+				break
+			}
+			delete(c.m, key)
+		}
+	}
+	c.m[k] = entry[V]{v: v, expires: expires}
+}
+
+// Delete removes k.
+func (c *Cache[K, V]) Delete(k K) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+// Len is the number of entries held, expired or not.
+func (c *Cache[K, V]) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -1,0 +1,96 @@
+package ttlcache_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/shared/ttlcache"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestEntriesExpire(t *testing.T) {
+	c := ttlcache.New[string, int](10)
+	c.Put("a", 1, t0.Add(time.Minute), t0)
+	tests := []struct {
+		at   time.Time
+		want bool
+	}{
+		{t0, true},
+		{t0.Add(59 * time.Second), true},
+		{t0.Add(time.Minute), false}, // expiry is exclusive
+		{t0.Add(time.Hour), false},
+	}
+	for _, tt := range tests {
+		v, ok := c.Get("a", tt.at)
+		if ok != tt.want || (ok && v != 1) {
+			t.Errorf("Get at %v = %d, %v; want hit %v", tt.at.Sub(t0), v, ok, tt.want)
+		}
+	}
+	if _, ok := c.Get("missing", t0); ok {
+		t.Error("a missing key was found")
+	}
+}
+
+func TestTheLimitHoldsAndExpiredEntriesGoFirst(t *testing.T) {
+	c := ttlcache.New[int, int](3)
+	c.Put(1, 1, t0.Add(time.Second), t0) // expires first
+	c.Put(2, 2, t0.Add(time.Hour), t0)
+	c.Put(3, 3, t0.Add(time.Hour), t0)
+	now := t0.Add(2 * time.Second)
+	c.Put(4, 4, now.Add(time.Hour), now)
+	if c.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", c.Len())
+	}
+	for _, k := range []int{2, 3, 4} {
+		if _, ok := c.Get(k, now); !ok {
+			t.Errorf("live entry %d was evicted while an expired one could go", k)
+		}
+	}
+	for i := 5; i < 1000; i++ {
+		c.Put(i, i, now.Add(time.Hour), now)
+		if c.Len() > 3 {
+			t.Fatalf("Len = %d after %d puts, limit 3", c.Len(), i)
+		}
+	}
+	if v, ok := c.Get(999, now); !ok || v != 999 {
+		t.Error("the newest entry is not there")
+	}
+}
+
+func TestReplacingAnEntryDoesNotEvict(t *testing.T) {
+	c := ttlcache.New[int, int](2)
+	c.Put(1, 1, t0.Add(time.Hour), t0)
+	c.Put(2, 2, t0.Add(time.Hour), t0)
+	c.Put(2, 20, t0.Add(time.Hour), t0)
+	if v, ok := c.Get(1, t0); !ok || v != 1 {
+		t.Error("updating entry 2 evicted entry 1")
+	}
+	if v, _ := c.Get(2, t0); v != 20 {
+		t.Errorf("entry 2 = %d, want 20", v)
+	}
+	c.Delete(2)
+	if _, ok := c.Get(2, t0); ok {
+		t.Error("deleted entry still there")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	c := ttlcache.New[int, int](64)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				c.Put(g*10000+i, i, t0.Add(time.Minute), t0)
+				c.Get(g*10000+i/2, t0)
+			}
+		}(g)
+	}
+	wg.Wait()
+	if c.Len() > 64 {
+		t.Fatalf("Len = %d over the limit", c.Len())
+	}
+}
