@@ -55,5 +55,7 @@ an admin:full key in .stack/run/admin-key. Try, from the repo root:
   curl -s -w '\n' ${base}/v1/auth/validate -H "Authorization: Bearer \$TOKEN"         # what the token carries
   curl -s -w '\n' ${base}/.well-known/jwks.json                                       # public signing keys
 
+  make rotate    # rotate the signing key now: new tokens get a new kid, old ones keep verifying
+
 MSG
 wait "$api_pid"

@@ -2,6 +2,11 @@
 //
 //	authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]
 //	authctl keys create|list|get|update|rotate|revoke|events …   (run "authctl keys" for help)
+//	authctl signing-keys rotate [-lambda-endpoint URL] …       (run "authctl signing-keys" for help)
+//
+// signing-keys rotate rotates the JWT signing key on demand: deployed through Secrets Manager's
+// RotateSecret; locally (-lambda-endpoint) authctl plays Secrets Manager's part and invokes the
+// real RotateFunction's four steps through the local Lambda Invoke API.
 //
 // keys talks to the /v1/keys admin API with an admin:full credential. bootstrap creates an API key directly in DynamoDB (the first admin key of a new stack, or the
 // demo key of the local stack) and prints it once. It needs AWS credentials that may read the
@@ -46,8 +51,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "keys" {
 		return runKeys(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "signing-keys" {
+		return runSigningKeys(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "bootstrap" {
-		return errors.New("usage: authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]\n       authctl keys <command> … (run \"authctl keys\" for the commands)")
+		return errors.New("usage: authctl bootstrap [-template template.yaml] [-name NAME] [-scopes s1,s2] [-out FILE]\n" +
+			"       authctl keys <command> … (run \"authctl keys\" for the commands)\n" +
+			"       authctl signing-keys rotate … (rotate the JWT signing key now; locally it plays Secrets Manager's part; run \"authctl signing-keys\" for help)")
 	}
 	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)

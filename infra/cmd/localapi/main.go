@@ -7,8 +7,14 @@
 //	localapi -template template.yaml -addr 127.0.0.1:3000 -bin .build/local \
 //	  -dynamodb-endpoint http://127.0.0.1:8000 -secrets-endpoint http://127.0.0.1:5000
 //
-// It prints one line when ready ("keygate local API listening on http://ADDR") and stops
-// every function process on SIGINT or SIGTERM.
+// On a second address (-lambda-addr, default 127.0.0.1:3001, "" to disable) it serves the
+// Lambda Invoke API for the same function processes, as `sam local start-lambda` does: the AWS
+// SDK's lambda client with that base endpoint invokes any function of the template by its
+// logical id (authctl signing-keys rotate drives RotateFunction through it).
+//
+// It prints one line when ready ("keygate local API listening on http://ADDR"), then
+// "keygate local Lambda API listening on http://ADDR" when that is on, and stops every
+// function process on SIGINT or SIGTERM.
 package main
 
 import (
@@ -40,6 +46,7 @@ func main() {
 type config struct {
 	template  string
 	addr      string
+	lambda    string
 	bin       string
 	params    map[string]string
 	provision bool
@@ -54,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.template, "template", "template.yaml", "SAM template")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:3000", "listen address")
+	fs.StringVar(&c.lambda, "lambda-addr", "127.0.0.1:3001", `listen address of the Lambda Invoke API ("" disables it)`)
 	fs.StringVar(&c.bin, "bin", ".build/local", "directory holding <LogicalId>/bootstrap binaries")
 	fs.Func("param", "template parameter override Key=Value (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
@@ -111,19 +119,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: stack.Gateway, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
+	servers := []*http.Server{srv}
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "keygate local API listening on http://%s\n", ln.Addr())
 
+	if c.lambda != "" {
+		lln, err := net.Listen("tcp", c.lambda)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen (Lambda API): %w", err)
+		}
+		// No write timeout: a synchronous invocation lasts as long as the function's timeout.
+		lsrv := &http.Server{Handler: stack.LambdaAPI(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, lsrv)
+		go func() { serveErr <- lsrv.Serve(lln) }()
+		fmt.Fprintf(stdout, "keygate local Lambda API listening on http://%s\n", lln.Addr())
+	}
+
+	err = nil
 	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if serr := s.Shutdown(sctx); serr != nil && err == nil {
+			err = fmt.Errorf("shutdown: %w", serr)
+		}
 	}
-	return stack.Close()
+	if cerr := stack.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -72,11 +72,12 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-template", "testdata/template.yaml", "-addr", "127.0.0.1:0", "-bin", bin,
 			"-provision=false", "-dynamodb-endpoint", "http://127.0.0.1:1", "-secrets-endpoint", "http://127.0.0.1:2",
-			"-param", "Stage=e2e"}, outW, stderr)
+			"-param", "Stage=e2e", "-lambda-addr", "127.0.0.1:0"}, outW, stderr)
 		outW.Close()
 	}()
 
-	line, err := bufio.NewReader(outR).ReadString('\n')
+	ready := bufio.NewReader(outR)
+	line, err := ready.ReadString('\n')
 	if err != nil {
 		t.Fatalf("no ready line: %v; stderr:\n%s", err, stderr)
 	}
@@ -84,7 +85,15 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	if !ok {
 		t.Fatalf("ready line = %q", line)
 	}
-	go io.Copy(io.Discard, outR)
+	line, err = ready.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no Lambda API ready line: %v; stderr:\n%s", err, stderr)
+	}
+	lambdaBase, ok := strings.CutPrefix(strings.TrimSpace(line), "keygate local Lambda API listening on ")
+	if !ok {
+		t.Fatalf("second ready line = %q", line)
+	}
+	go io.Copy(io.Discard, ready)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(path, token string) (int, string) {
@@ -129,6 +138,22 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	}
 	if status, _ := get("/nope", ""); status != 403 {
 		t.Errorf("unknown route: %d, want API Gateway's default 403", status)
+	}
+	// The Lambda Invoke API runs the same function processes.
+	resp, err := client.Post(lambdaBase+"/2015-03-31/functions/EchoFunction/invocations", "application/json",
+		strings.NewReader(`{"resource":"/items/{id}","path":"/items/7","httpMethod":"GET","pathParameters":{"id":"7"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoked, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" || !strings.Contains(string(invoked), `\"id\":\"7\"`) {
+		t.Errorf("Lambda Invoke EchoFunction = %d %q %s", resp.StatusCode, resp.Header.Get("X-Amz-Function-Error"), invoked)
+	}
+	if resp, err := client.Post(lambdaBase+"/2015-03-31/functions/Nope/invocations", "application/json", strings.NewReader(`{}`)); err != nil || resp.StatusCode != 404 {
+		t.Errorf("Lambda Invoke of an unknown function = %v, %v; want 404", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	client.CloseIdleConnections()
 
