@@ -35,6 +35,10 @@ type Config struct {
 	PepperSecret     string
 	SigningAlg       string
 	LogLevel         slog.Level
+
+	// KeyringRefresh is how long a warm function trusts its cached signing keys: how soon it
+	// signs with a rotated key and stops trusting a retired one.
+	KeyringRefresh time.Duration
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -70,6 +74,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RefreshTokenTTL:   seconds("KEYGATE_REFRESH_TOKEN_TTL", 30*86400, 3600, 90*86400),
 		RefreshGrace:      seconds("KEYGATE_REFRESH_GRACE", 10, 0, 60),
 		RevocationMaxAge:  seconds("KEYGATE_REVOCATION_MAX_AGE", 30, 1, 60),
+		KeyringRefresh:    seconds("KEYGATE_KEYRING_REFRESH", 300, 1, 3600),
 		KeysTable:         req("KEYGATE_KEYS_TABLE"),
 		TokensTable:       req("KEYGATE_TOKENS_TABLE"),
 		SigningSecret:     req("KEYGATE_SIGNING_SECRET"),

@@ -20,6 +20,7 @@ func full() map[string]string {
 		"KEYGATE_REFRESH_TOKEN_TTL":    "86400",
 		"KEYGATE_REFRESH_GRACE":        "5",
 		"KEYGATE_REVOCATION_MAX_AGE":   "45",
+		"KEYGATE_KEYRING_REFRESH":      "60",
 		"KEYGATE_KEYS_TABLE":           "keygate-prod-keys",
 		"KEYGATE_TOKENS_TABLE":         "keygate-prod-tokens",
 		"KEYGATE_SIGNING_SECRET":       "keygate/prod/signing",
@@ -39,7 +40,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 	want := config.Config{
 		Stage: "prod", Issuer: "https://auth.keygate.dev", Audience: "https://api.keygate.dev", KeyPrefix: "kg_live",
 		AccessTokenTTL: 15 * time.Minute, MaxAccessTokenTTL: 2 * time.Hour, RefreshTokenTTL: 24 * time.Hour,
-		RefreshGrace: 5 * time.Second, RevocationMaxAge: 45 * time.Second, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
+		RefreshGrace: 5 * time.Second, RevocationMaxAge: 45 * time.Second, KeyringRefresh: time.Minute, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
 		SigningSecret: "keygate/prod/signing", PepperSecret: "keygate/prod/pepper",
 		SigningAlg: "ES256", LogLevel: slog.LevelWarn,
 	}
@@ -50,7 +51,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 
 func TestLoadFillsDefaults(t *testing.T) {
 	env := full()
-	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_SIGNING_ALG", "KEYGATE_LOG_LEVEL"} {
+	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_KEYRING_REFRESH", "KEYGATE_SIGNING_ALG", "KEYGATE_LOG_LEVEL"} {
 		delete(env, k)
 	}
 	c, err := config.Load(getenv(env))
@@ -58,7 +59,7 @@ func TestLoadFillsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.AccessTokenTTL != time.Hour || c.MaxAccessTokenTTL != 24*time.Hour || c.RefreshTokenTTL != 30*24*time.Hour || c.RefreshGrace != 10*time.Second ||
-		c.RevocationMaxAge != 30*time.Second || c.SigningAlg != "RS256" || c.LogLevel != slog.LevelInfo {
+		c.RevocationMaxAge != 30*time.Second || c.KeyringRefresh != 5*time.Minute || c.SigningAlg != "RS256" || c.LogLevel != slog.LevelInfo {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -130,6 +131,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"a negative refresh grace", map[string]string{"KEYGATE_REFRESH_GRACE": "-1"}, []string{"KEYGATE_REFRESH_GRACE"}},
 		{"a revocation bound above a minute", map[string]string{"KEYGATE_REVOCATION_MAX_AGE": "61"}, []string{"KEYGATE_REVOCATION_MAX_AGE"}},
 		{"no revocation caching at all", map[string]string{"KEYGATE_REVOCATION_MAX_AGE": "0"}, []string{"KEYGATE_REVOCATION_MAX_AGE"}},
+		{"a keyring that never caches", map[string]string{"KEYGATE_KEYRING_REFRESH": "0"}, []string{"KEYGATE_KEYRING_REFRESH"}},
+		{"a keyring refresh above an hour", map[string]string{"KEYGATE_KEYRING_REFRESH": "3601"}, []string{"KEYGATE_KEYRING_REFRESH"}},
 		{"an unknown key prefix", map[string]string{"KEYGATE_KEY_PREFIX": "kg_prod"}, []string{"KEYGATE_KEY_PREFIX"}},
 		{"an upper-case key prefix", map[string]string{"KEYGATE_KEY_PREFIX": "KG_LIVE"}, []string{"KEYGATE_KEY_PREFIX"}},
 		{"an HMAC signing algorithm", map[string]string{"KEYGATE_SIGNING_ALG": "HS256"}, []string{"KEYGATE_SIGNING_ALG"}},
