@@ -24,14 +24,17 @@ type Invoker interface {
 	Functions() []string
 }
 
-var _ Invoker = (*lambdarun.Runner)(nil)
+var (
+	_ Invoker = (*lambdarun.Runner)(nil)
+	_ Invoker = (*Stack)(nil)
+)
 
 // LambdaAPI serves the Lambda Invoke API (POST /2015-03-31/functions/{FunctionName}/invocations)
 // for the stack's functions, as `sam local start-lambda` does, so the AWS SDK's lambda client,
 // pointed here with a base-endpoint override, invokes the real bootstraps. FunctionName is the
 // template's logical id, alone or as the last part of a function ARN (a qualifier is ignored:
 // everything is $LATEST).
-func (s *Stack) LambdaAPI() http.Handler { return NewLambdaAPI(s.Runner) }
+func (s *Stack) LambdaAPI() http.Handler { return NewLambdaAPI(s) }
 
 // NewLambdaAPI serves the Lambda Invoke API in front of inv.
 //

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,10 +41,45 @@ type Options struct {
 // Stack is a running local stack.
 type Stack struct {
 	Template *samtpl.Template
-	Runner   *lambdarun.Runner
 	Gateway  *gateway.Gateway
 	DynamoDB *dynamodb.Client
 	Secrets  *secretsmanager.Client
+
+	fns     []lambdarun.Function
+	runOpts lambdarun.Options
+	mu      sync.Mutex
+	runner  *lambdarun.Runner // swapped by Restart
+}
+
+// Runner is the runner of the function processes now serving.
+func (s *Stack) Runner() *lambdarun.Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runner
+}
+
+// Invoke runs one invocation on the current runner (the gateway and LambdaAPI call this, so a
+// Restart takes effect for them at once).
+func (s *Stack) Invoke(ctx context.Context, functionID string, payload []byte) ([]byte, error) {
+	return s.Runner().Invoke(ctx, functionID, payload)
+}
+
+// Functions lists the function ids.
+func (s *Stack) Functions() []string { return s.Runner().Functions() }
+
+// Restart replaces every function process by a fresh runner, as a new deployment does in
+// Lambda: the next invocation of each function is a cold start. Invocations in flight on the
+// old processes finish or fail; emulator state is untouched.
+func (s *Stack) Restart() error {
+	r, err := lambdarun.New(s.fns, s.runOpts)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.runner
+	s.runner = r
+	s.mu.Unlock()
+	return old.Close()
 }
 
 // Start builds and provisions a stack. Close it to stop the function processes.
@@ -64,7 +100,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, fmt.Errorf("localstack: %s has no binary at %s: run make build-local", fn.ID, fn.Path)
 		}
 	}
-	runner, err := lambdarun.New(fns, lambdarun.Options{
+	runOpts := lambdarun.Options{
 		Region:    tpl.Region,
 		AccountID: tpl.AccountID,
 		// The standard SDK settings: the function code is exactly what deploys.
@@ -75,10 +111,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		GoCoverDir: o.GoCoverDir,
 		Logs:       o.Logs,
 		Quiet:      o.Quiet,
-	})
+	}
+	runner, err := lambdarun.New(fns, runOpts)
 	if err != nil {
 		return nil, err
 	}
+	st := &Stack{Template: tpl, fns: fns, runOpts: runOpts, runner: runner}
 	ddb, sm := provision.NewClients(provision.Endpoints{DynamoDB: o.DynamoDB, SecretsManager: o.Secrets}, tpl.Region)
 	if o.Provision {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -91,7 +129,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Template:  tpl,
-		Invoker:   runner,
+		Invoker:   st,
 		AccessLog: o.AccessLog,
 		Now:       o.Now,
 		Logger:    slog.New(slog.NewTextHandler(o.Logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -100,7 +138,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		runner.Close()
 		return nil, err
 	}
-	return &Stack{Template: tpl, Runner: runner, Gateway: gw, DynamoDB: ddb, Secrets: sm}, nil
+	st.Gateway, st.DynamoDB, st.Secrets = gw, ddb, sm
+	return st, nil
 }
 
 // Env returns the template's environment of functionID as the functions see it (table and
@@ -115,4 +154,4 @@ func (s *Stack) Env(functionID string) map[string]string {
 }
 
 // Close stops every function process.
-func (s *Stack) Close() error { return s.Runner.Close() }
+func (s *Stack) Close() error { return s.Runner().Close() }
