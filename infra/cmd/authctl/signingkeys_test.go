@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/keygate/keygate/shared/rotation"
+	"github.com/keygate/keygate/shared/signkey"
 )
 
 // fakeLambda records invocations; failAt makes that step's function fail like Lambda reports it.
@@ -80,5 +85,75 @@ func TestSigningKeysUsage(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "plays Secrets Manager's part") {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+// fakeSecretsManager answers the three calls deployed-mode rotation makes, over the real
+// JSON protocol, and plays a rotation that finishes on the second DescribeSecret.
+type fakeSecretsManager struct {
+	t        *testing.T
+	value    string
+	token    string
+	rotateIn map[string]any
+	describe int
+}
+
+func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&in)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	switch op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."); op {
+	case "RotateSecret":
+		f.rotateIn = in
+		f.token, _ = in["ClientRequestToken"].(string)
+		_ = json.NewEncoder(w).Encode(map[string]any{"Name": in["SecretId"], "VersionId": f.token})
+	case "DescribeSecret":
+		f.describe++
+		stages := map[string][]string{"old": {"AWSCURRENT"}, f.token: {"AWSPENDING"}}
+		if f.describe > 1 {
+			stages = map[string][]string{"old": {"AWSPREVIOUS"}, f.token: {"AWSCURRENT"}}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Name": in["SecretId"], "VersionIdsToStages": stages})
+	case "GetSecretValue":
+		if in["VersionId"] != f.token || in["VersionStage"] != "AWSCURRENT" {
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+			w.WriteHeader(400)
+			_ = json.NewEncoder(w).Encode(map[string]any{"__type": "ResourceNotFoundException", "message": "no such version"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Name": in["SecretId"], "VersionId": f.token, "SecretString": f.value})
+	default:
+		f.t.Errorf("unexpected Secrets Manager call %s", op)
+		w.WriteHeader(400)
+	}
+}
+
+func TestDeployedRotationAsksSecretsManagerAndWaitsForTheNewKey(t *testing.T) {
+	value, err := signkey.Generate(signkey.ES256, rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := signkey.Parse(value)
+	f := &fakeSecretsManager{t: t, value: string(value)}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("KEYGATE_LAMBDA_ENDPOINT", "")
+
+	var stdout, stderr strings.Builder
+	if err := run(context.Background(), []string{"signing-keys", "rotate", "-secret-id", "keygate-prod-signing-key", "-wait", "10s"}, &stdout, &stderr); err != nil {
+		t.Fatalf("rotate: %v\n%s", err, stderr.String())
+	}
+	if f.rotateIn["SecretId"] != "keygate-prod-signing-key" || f.rotateIn["RotateImmediately"] != true || f.token == "" {
+		t.Errorf("RotateSecret input = %v", f.rotateIn)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != k.Kid {
+		t.Errorf("printed kid %q, want %q", got, k.Kid)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "PRIVATE KEY") {
+		t.Error("authctl printed private key material")
 	}
 }
