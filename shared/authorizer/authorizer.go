@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -80,6 +81,7 @@ type Authorizer struct {
 	once     sync.Once
 	seed     maphash.Seed
 	verified *ttlcache.Cache[uint64, *verifiedToken]
+	docs     *ttlcache.Cache[string, events.APIGatewayCustomAuthorizerPolicy]
 }
 
 // verifiedToken is a token whose signature and claims were checked.
@@ -88,12 +90,21 @@ type verifiedToken struct {
 	principal principal
 	jti       string
 	keyGen    int64
+	last      atomic.Pointer[memo] // the last response built for this token
+}
+
+// memo is a response for one route, reused while the same token calls the same route again
+// (its maps are never modified after they are built, so sharing them is safe).
+type memo struct {
+	methodARN string
+	resp      events.APIGatewayCustomAuthorizerResponse
 }
 
 // principal is what a verified credential grants.
 type principal struct {
 	id, keyID, customerID, tier, tokenType string
 	scopes                                 []string
+	scope                                  string // scopes joined by spaces
 	rateLimit                              int
 }
 
@@ -110,6 +121,7 @@ func (a *Authorizer) init() {
 		}
 		a.seed = maphash.MakeSeed()
 		a.verified = ttlcache.New[uint64, *verifiedToken](a.MaxCached)
+		a.docs = ttlcache.New[string, events.APIGatewayCustomAuthorizerPolicy](1024)
 	})
 }
 
@@ -138,7 +150,7 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 	if !ok {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
-	p, deny, err := a.authenticate(ctx, cred, ev)
+	p, v, deny, err := a.authenticate(ctx, cred, ev)
 	if err != nil {
 		if !errors.Is(err, ErrUnauthorized) {
 			a.Log.ErrorContext(ctx, "authorizer dependency failed",
@@ -147,20 +159,26 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		}
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
+	if v != nil {
+		if m := v.last.Load(); m != nil && m.methodARN == ev.MethodArn {
+			return m.resp, nil
+		}
+	}
 	required := policy.Required(ev.HTTPMethod, ev.Resource)
-	doc := policy.Document(stageARN, p.scopes)
+	var doc events.APIGatewayCustomAuthorizerPolicy
 	if deny.err != nil {
 		doc = policy.DenyAll(stageARN)
 	} else {
+		doc = a.document(stageARN, p)
 		deny.err = apierr.InsufficientPermissions(required)
 	}
-	return events.APIGatewayCustomAuthorizerResponse{
+	resp := events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    p.id,
 		PolicyDocument: doc,
 		Context: map[string]any{
 			"key_id":         p.keyID,
 			"customer_id":    p.customerID,
-			"scope":          strings.Join(p.scopes, " "),
+			"scope":          p.scope,
 			"tier":           p.tier,
 			"token_type":     p.tokenType,
 			"rate_limit":     strconv.Itoa(p.rateLimit),
@@ -170,23 +188,42 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 			"deny_message": deny.err.Message,
 			"deny_type":    deny.err.Type,
 		},
-	}, nil
+	}
+	if v != nil {
+		v.last.Store(&memo{methodARN: ev.MethodArn, resp: resp})
+	}
+	return resp, nil
 }
 
-func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (principal, denial, error) {
+// document returns the policy for p's scopes, built once per stage and scope set.
+func (a *Authorizer) document(stageARN string, p principal) events.APIGatewayCustomAuthorizerPolicy {
+	k := stageARN + " " + p.scope
+	now := a.Now()
+	if doc, ok := a.docs.Get(k, now); ok {
+		return doc
+	}
+	doc := policy.Document(stageARN, p.scopes)
+	a.docs.Put(k, doc, now.Add(time.Hour), now)
+	return doc
+}
+
+// authenticate checks cred. For an access token it also returns the remembered verification
+// (nil for API keys); a denial is an authenticated caller refused everywhere (IP allowlist).
+func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (principal, *verifiedToken, denial, error) {
 	if apikey.LooksLikeKey(cred) {
 		ip, _ := netip.ParseAddr(ev.RequestContext.Identity.SourceIP)
 		k, err := a.Keys.Authenticate(ctx, cred, ip)
-		p := principal{id: k.KeyID, keyID: k.KeyID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes, rateLimit: k.RateLimit}
+		p := principal{id: k.KeyID, keyID: k.KeyID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes,
+			scope: strings.Join(k.Scopes, " "), rateLimit: k.RateLimit}
 		switch {
 		case errors.Is(err, keyauth.ErrIPNotAllowed):
-			return p, denial{apierr.IPNotAllowed()}, nil
+			return p, nil, denial{apierr.IPNotAllowed()}, nil
 		case errors.Is(err, keyauth.ErrInvalid):
-			return principal{}, denial{}, ErrUnauthorized
+			return principal{}, nil, denial{}, ErrUnauthorized
 		case err != nil:
-			return principal{}, denial{}, err
+			return principal{}, nil, denial{}, err
 		}
-		return p, denial{}, nil
+		return p, nil, denial{}, nil
 	}
 	now := a.Now()
 	h := maphash.String(a.seed, cred)
@@ -195,13 +232,14 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		c, err := a.Tokens.Verify(ctx, cred)
 		switch {
 		case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
-			return principal{}, denial{}, ErrUnauthorized
+			return principal{}, nil, denial{}, ErrUnauthorized
 		case err != nil:
-			return principal{}, denial{}, err
+			return principal{}, nil, denial{}, err
 		}
+		scopes := c.Scopes()
 		v = &verifiedToken{raw: cred, jti: c.ID, keyGen: c.KeyGen, principal: principal{
 			id: c.Subject, keyID: c.KeyID, customerID: c.CustomerID, tier: c.Tier, tokenType: "access_token",
-			scopes: c.Scopes(), rateLimit: c.RateLimit,
+			scopes: scopes, scope: strings.Join(scopes, " "), rateLimit: c.RateLimit,
 		}}
 		until := now.Add(a.Remember)
 		if exp := c.ExpiresAt.Time; exp.Before(until) {
@@ -211,11 +249,11 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 	}
 	switch err := a.Revoked.Token(ctx, v.principal.keyID, v.keyGen, v.jti); {
 	case errors.Is(err, revocation.ErrRevoked):
-		return principal{}, denial{}, ErrUnauthorized
+		return principal{}, nil, denial{}, ErrUnauthorized
 	case err != nil:
-		return principal{}, denial{}, err
+		return principal{}, nil, denial{}, err
 	}
-	return v.principal, denial{}, nil
+	return v.principal, v, denial{}, nil
 }
 
 func header(h map[string]string, name string) string {

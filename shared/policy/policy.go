@@ -93,11 +93,15 @@ var ErrBadMethodARN = errors.New("policy: malformed methodArn")
 
 // StageARN returns "arn:…:execute-api:region:account:apiId/stage" from a method ARN.
 func StageARN(methodARN string) (string, error) {
-	parts := strings.SplitN(methodARN, "/", 3)
-	if len(parts) < 3 || !strings.HasPrefix(parts[0], "arn:") || !strings.Contains(parts[0], ":execute-api:") || parts[1] == "" {
+	i := strings.IndexByte(methodARN, '/')
+	if i < 0 {
 		return "", ErrBadMethodARN
 	}
-	return parts[0] + "/" + parts[1], nil
+	j := strings.IndexByte(methodARN[i+1:], '/')
+	if j <= 0 || !strings.HasPrefix(methodARN, "arn:") || !strings.Contains(methodARN[:i], ":execute-api:") {
+		return "", ErrBadMethodARN
+	}
+	return methodARN[:i+1+j], nil
 }
 
 // Document returns the IAM policy allowing exactly what scopes permit under stageARN. With no

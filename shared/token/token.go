@@ -19,7 +19,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/signkey"
 )
 
@@ -128,73 +127,6 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 		return "", nil, fmt.Errorf("issue token: sign: %w", err)
 	}
 	return s, c, nil
-}
-
-// Verifier checks access tokens.
-type Verifier struct {
-	keys   VerificationKeys
-	parser *jwt.Parser
-}
-
-// NewVerifier returns a Verifier that requires iss and aud to match and tolerates leeway of
-// clock skew (at most 60 s).
-func NewVerifier(keys VerificationKeys, issuer, audience string, leeway time.Duration, now func() time.Time) (*Verifier, error) {
-	if issuer == "" || audience == "" {
-		return nil, errors.New("token: issuer and audience are required")
-	}
-	if leeway < 0 || leeway > time.Minute {
-		return nil, errors.New("token: leeway must be within 0..60s")
-	}
-	return &Verifier{
-		keys: keys,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{signkey.RS256, signkey.ES256, signkey.EdDSA}),
-			jwt.WithIssuer(issuer),
-			jwt.WithAudience(audience),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(leeway),
-			jwt.WithTimeFunc(now),
-			jwt.WithStrictDecoding(),
-		),
-	}, nil
-}
-
-// Verify parses and verifies raw. It returns ErrExpired, ErrInvalid, or a wrapped
-// keyring.ErrUnavailable when the keys cannot be loaded.
-func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	if len(raw) == 0 || len(raw) > MaxBytes || strings.Count(raw, ".") != 2 {
-		return nil, ErrInvalid
-	}
-	var c Claims
-	_, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); !isAccessTokenType(typ) {
-			return nil, ErrInvalid
-		}
-		kid, _ := t.Header["kid"].(string)
-		key, err := v.keys.Verification(ctx, kid)
-		if err != nil {
-			return nil, err
-		}
-		// Pin the algorithm to the key: a kid made for RS256 verifies RS256 only.
-		if t.Method.Alg() != key.Alg {
-			return nil, ErrInvalid
-		}
-		return key.Public, nil
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, keyring.ErrUnavailable):
-		return nil, fmt.Errorf("verify token: %w", err)
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, ErrExpired
-	default:
-		return nil, ErrInvalid
-	}
-	if c.KeyID == "" || c.ExpiresAt == nil || checkStrict(raw) != nil {
-		return nil, ErrInvalid
-	}
-	return &c, nil
 }
 
 // isAccessTokenType accepts "at+jwt" and "application/at+jwt", case-insensitively (RFC 9068 §4).
