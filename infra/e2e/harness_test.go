@@ -270,6 +270,7 @@ type callCounter struct {
 	mu    sync.Mutex
 	ops   map[string]int
 	total atomic.Int64
+	fault fault
 }
 
 func (c *callCounter) snapshot() map[string]int {
@@ -296,7 +297,7 @@ func (c *callCounter) since(before map[string]int) (map[string]int, int) {
 }
 
 // countingProxy is a reverse proxy in front of an emulator that counts each operation the
-// functions' real SDK clients send.
+// functions' real SDK clients send, and injects faults on demand (see fault).
 func countingProxy(target string) (*httptest.Server, *callCounter, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -311,9 +312,64 @@ func countingProxy(target string) (*httptest.Server, *callCounter, error) {
 		}
 		c.mu.Lock()
 		c.ops[op]++
+		f := c.fault
 		c.mu.Unlock()
 		c.total.Add(1)
+		switch f.kind {
+		case faultUnreachable:
+			// The emulator is gone: the connection drops without an answer.
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		case faultThrottled:
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-ErrorType", f.throttleType)
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":"%s","message":"Rate exceeded"}`, f.throttleType)
+			return
+		case faultSlow:
+			select {
+			case <-time.After(f.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	return srv, c, nil
+}
+
+type faultKind int
+
+const (
+	faultNone faultKind = iota
+	faultUnreachable
+	faultThrottled
+	faultSlow
+)
+
+// fault is what a proxy does to every request until it is cleared.
+type fault struct {
+	kind         faultKind
+	throttleType string        // the AWS error code a throttled answer carries
+	delay        time.Duration // how long a slow answer takes
+}
+
+// inject makes the proxy misbehave until the test ends.
+func (c *callCounter) inject(t *testing.T, f fault) {
+	t.Helper()
+	c.mu.Lock()
+	c.fault = f
+	c.mu.Unlock()
+	t.Cleanup(func() { c.clear() })
+}
+
+func (c *callCounter) clear() {
+	c.mu.Lock()
+	c.fault = fault{}
+	c.mu.Unlock()
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/deadline"
 	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/policy"
@@ -150,7 +151,9 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 	if !ok {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
-	p, v, deny, err := a.authenticate(ctx, cred, ev)
+	actx, cancel := deadline.Budget(ctx)
+	defer cancel()
+	p, v, deny, err := a.authenticate(actx, cred, ev)
 	if err != nil {
 		if !errors.Is(err, ErrUnauthorized) {
 			a.Log.ErrorContext(ctx, "authorizer dependency failed",

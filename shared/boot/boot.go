@@ -100,14 +100,14 @@ func NewLogger(level slog.Level) *slog.Logger {
 func AWSConfig(ctx context.Context) (aws.Config, error) {
 	// A BuildableClient (not a plain http.Client) so that AWS_CA_BUNDLE keeps working.
 	httpClient := awshttp.NewBuildableClient().
-		WithTimeout(3 * time.Second).
+		WithTimeout(2 * time.Second).
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = time.Second; d.KeepAlive = 30 * time.Second }).
 		WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 32
 			t.MaxIdleConnsPerHost = 32
 			t.IdleConnTimeout = 90 * time.Second
 			t.TLSHandshakeTimeout = 2 * time.Second
-			t.ResponseHeaderTimeout = 3 * time.Second
+			t.ResponseHeaderTimeout = 2 * time.Second
 		})
 	cfg, err := awsconfig.LoadDefaultConfig(ctx,
 		awsconfig.WithHTTPClient(httpClient),

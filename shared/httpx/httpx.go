@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/deadline"
 )
 
 // MaxBodyBytes is the default cap on request bodies (16 KB): no keygate endpoint needs more.
@@ -211,7 +212,9 @@ func Lambda(log *slog.Logger, h Handler) func(context.Context, events.APIGateway
 				out, err = ErrorResponse(ctx, log, &ev, apierr.Internal(fmt.Errorf("panic: %v", p))), nil
 			}
 		}()
-		resp, herr := h(ctx, &ev)
+		hctx, cancel := deadline.Budget(ctx)
+		defer cancel()
+		resp, herr := h(hctx, &ev)
 		if herr == nil && resp == nil {
 			herr = apierr.Internal(errors.New("handler returned no response"))
 		}
