@@ -1,0 +1,147 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is a non-2xx answer of the service, in its one error shape
+// {"error":{"code","message","type"[,"required_scope"][,"retry_after"]}}. It never holds the
+// request's credentials or body.
+type Error struct {
+	StatusCode    int
+	Code          string // e.g. "invalid_api_key"; empty when the body was not the error shape
+	Message       string
+	Type          string // e.g. "authentication_error"
+	RequiredScope string // set for insufficient_permissions
+	RetryAfter    time.Duration
+}
+
+func (e *Error) Error() string {
+	s := "keygate: " + strconv.Itoa(e.StatusCode)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Is reports whether target is an *Error with the same Code (and, when target sets it, the
+// same StatusCode), so errors.Is(err, client.ErrInvalidGrant) works on any wrapped *Error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok || t.Code == "" {
+		return false
+	}
+	return t.Code == e.Code && (t.StatusCode == 0 || t.StatusCode == e.StatusCode)
+}
+
+// Temporary reports whether retrying later may succeed (429, 503).
+func (e *Error) Temporary() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable
+}
+
+// Sentinels for the service's error codes, for errors.Is. Use errors.As with *Error for the
+// status, message and extras.
+var (
+	ErrInvalidRequest          = &Error{Code: "invalid_request"}
+	ErrInvalidAPIKey           = &Error{Code: "invalid_api_key"}
+	ErrInvalidToken            = &Error{Code: "invalid_token"}
+	ErrTokenExpired            = &Error{Code: "token_expired"}
+	ErrInvalidScope            = &Error{Code: "invalid_scope"}
+	ErrInvalidGrant            = &Error{Code: "invalid_grant"}
+	ErrInsufficientPermissions = &Error{Code: "insufficient_permissions"}
+	ErrIPNotAllowed            = &Error{Code: "ip_not_allowed"}
+	ErrRateLimited             = &Error{Code: "rate_limit_exceeded"}
+	ErrNotFound                = &Error{Code: "not_found"}
+	ErrMethodNotAllowed        = &Error{Code: "method_not_allowed"}
+	ErrRequestTooLarge         = &Error{Code: "request_too_large"}
+	ErrConflict                = &Error{Code: "conflict"}
+	ErrKeyRevoked              = &Error{Code: "key_revoked"}
+	ErrUnavailable             = &Error{Code: "service_unavailable"}
+	ErrNotImplemented          = &Error{Code: "not_implemented"}
+	ErrInternal                = &Error{Code: "internal_error"}
+)
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// CheckResponse returns nil for a 2xx response and an *Error otherwise. It reads the body of a
+// non-2xx response (at most 64 KiB) and puts it back, so the caller can still read it.
+func CheckResponse(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	body := peekBody(resp, maxErrorBody)
+	return parseError(resp.StatusCode, resp.Header, body, time.Now())
+}
+
+// peekBody reads up to limit bytes of resp.Body and replaces the body with a reader that
+// yields them again followed by whatever was left.
+func peekBody(resp *http.Response, limit int64) []byte {
+	if resp.Body == nil {
+		return nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+	return b
+}
+
+type wireError struct {
+	Error *struct {
+		Code          string `json:"code"`
+		Message       string `json:"message"`
+		Type          string `json:"type"`
+		RequiredScope string `json:"required_scope"`
+		RetryAfter    int    `json:"retry_after"`
+	} `json:"error"`
+}
+
+func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
+	e := &Error{StatusCode: status}
+	var w wireError
+	if json.Unmarshal(body, &w) == nil && w.Error != nil {
+		e.Code, e.Message, e.Type, e.RequiredScope = w.Error.Code, w.Error.Message, w.Error.Type, w.Error.RequiredScope
+		if w.Error.RetryAfter > 0 {
+			e.RetryAfter = time.Duration(w.Error.RetryAfter) * time.Second
+		}
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	if d, ok := retryAfterHeader(h, now); ok {
+		e.RetryAfter = d
+	}
+	return e
+}
+
+// retryAfterHeader parses Retry-After as delay-seconds or an HTTP date.
+func retryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
