@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: help run test test-unit lint build build-local bench clean tools rotate
+.PHONY: help run test test-unit lint build build-local bench clean tools rotate fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -43,6 +43,11 @@ test: build-local ## unit + integration tests against DynamoDB Local and moto (s
 	@bash infra/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
+
+FUZZTIME ?= 60s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s; CI runs them briefly)
+	@GO=$(GO) bash infra/fuzz.sh $(FUZZTIME)
 
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 ./...
