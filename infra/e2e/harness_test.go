@@ -97,7 +97,17 @@ func TestMain(m *testing.M) {
 		api = httptest.NewServer(stack.Gateway)
 		defer api.Close()
 		adminKey, setupErr = bootstrapKey(ctx, []string{"admin:full"})
-		return m.Run()
+		remember(adminKey)
+		code := m.Run()
+		if code == 0 && setupErr == nil {
+			// SECURITY-CASES 29, suite-wide: no credential any test handled, nor the pepper or
+			// a private signing key, appears in anything the functions printed.
+			if leak := leakedSecret(ctx); leak != "" {
+				fmt.Fprintln(os.Stderr, "e2e: the function logs contain a secret: "+leak)
+				return 1
+			}
+		}
+		return code
 	}()
 	os.Exit(code)
 }
@@ -230,6 +240,7 @@ func createKey(t *testing.T, spec map[string]any) (string, string) {
 	r := call(t, http.MethodPost, "/v1/keys", adminKey, spec)
 	expect(t, r, http.StatusCreated, "")
 	m := r.json(t)
+	remember(m["key"].(string))
 	return m["key"].(string), m["key_id"].(string)
 }
 
@@ -243,6 +254,7 @@ func tokenFor(t *testing.T, key string, body map[string]any) (access, refreshTok
 	r := call(t, http.MethodPost, "/v1/auth/token", "", body)
 	expect(t, r, http.StatusOK, "")
 	m := r.json(t)
+	remember(m["access_token"].(string), m["refresh_token"].(string))
 	return m["access_token"].(string), m["refresh_token"].(string)
 }
 
