@@ -50,8 +50,8 @@ func TestRenderGatewayResponse(t *testing.T) {
 		bodyHas     string
 		wantHeaders map[string]string
 	}{
-		{"a customised type uses its own status, headers and template", real, gateway.Unauthorized, 401, `"code":"invalid_token"`, map[string]string{"WWW-Authenticate": "Bearer"}},
-		{"the template's 503 for AUTHORIZER_FAILURE", real, gateway.AuthorizerFailure, 503, `"retry_after":5`, map[string]string{"Retry-After": "5"}},
+		{"a customised type uses its own status, headers and template", real, gateway.Unauthorized, 401, `"code":"invalid_token"`, map[string]string{"WWW-Authenticate": "Bearer", "Access-Control-Allow-Origin": "*"}},
+		{"the template's 503 for AUTHORIZER_FAILURE", real, gateway.AuthorizerFailure, 503, `"retry_after":5`, map[string]string{"Retry-After": "5", "Access-Control-Allow-Origin": "*"}},
 		{"MISSING_AUTHENTICATION_TOKEN is 404 here", real, gateway.MissingAuthenticationToken, 404, `"code":"not_found"`, nil},
 		{"an uncustomised 4xx type falls back to DEFAULT_4XX with its own default status", real, "BAD_REQUEST_BODY", 400, `"code":"invalid_request"`, nil},
 		{"an uncustomised 5xx type falls back to DEFAULT_5XX", real, "API_CONFIGURATION_ERROR", 500, `"code":"internal_error"`, nil},

@@ -5,15 +5,19 @@
 // runner and the emulator provisioning) reads it through this package instead of repeating
 // any of it, so what runs locally is what deploys.
 //
-// The package resolves the CloudFormation intrinsics the template uses (Ref, Fn::Sub and
-// Fn::GetAtt, in short and long form) to the values they would have locally: parameters take
+// The package resolves the CloudFormation intrinsics the template uses (Ref, Fn::Sub,
+// Fn::GetAtt and Fn::If, in short and long form) to the values they would have locally, and
+// evaluates the Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or over parameters): a resource
+// or output whose Condition is false does not exist, as in a deployment. Parameters take
 // their overrides or defaults, a table's Ref is its TableName, a secret's Ref is its Name
 // (deployed, Ref gives the secret's ARN; both are valid SecretIds), other resources' Refs are
 // their logical ids, and GetAtt X.Arn is a plausible ARN in the configured region and account.
 //
 // It must never guess: a construct it does not understand (an unknown resource type or
-// property that changes behaviour, an unsupported intrinsic, a Condition) is an error that
-// names where it is, because a local stack that silently differs from AWS is worse than none.
-// Properties that only matter to AWS (IAM policies, architectures, encryption, backups) are
-// accepted and ignored; the lists are explicit in this package.
+// property that changes behaviour, an unsupported intrinsic) is an error that names where it
+// is, because a local stack that silently differs from AWS is worse than none. Resources and
+// properties that only matter to AWS (IAM roles and policies, log groups, alarms,
+// architectures, encryption, backups) are accepted and ignored; the lists are explicit in
+// this package. The API's Cors setting is read (API.Cors) but the local gateway does not
+// answer preflights from it yet.
 package samtpl

@@ -14,16 +14,31 @@ const (
 	typeTable            = "AWS::DynamoDB::Table"
 	typeSecret           = "AWS::SecretsManager::Secret"
 	typeRotationSchedule = "AWS::SecretsManager::RotationSchedule"
-	// typeLambdaPermission only grants AWS services the right to invoke a function; locally
-	// every caller may invoke every function, so it has nothing to do.
-	typeLambdaPermission = "AWS::Lambda::Permission"
 )
+
+// awsOnlyTypes are resource types that change nothing a local run can observe: permissions
+// (locally every caller may invoke every function and every function may call every
+// emulator; infra/templatecheck checks the IAM instead), logging, metrics and alarms, and API
+// Gateway's account-wide settings. They are accepted and ignored; any other type is an error.
+var awsOnlyTypes = map[string]bool{
+	"AWS::Lambda::Permission":                  true,
+	"AWS::IAM::Role":                           true,
+	"AWS::IAM::Policy":                         true,
+	"AWS::Logs::LogGroup":                      true,
+	"AWS::Logs::MetricFilter":                  true,
+	"AWS::CloudWatch::Alarm":                   true,
+	"AWS::CloudWatch::Dashboard":               true,
+	"AWS::ApiGateway::Account":                 true,
+	"AWS::CloudFormation::WaitConditionHandle": true,
+}
 
 // resource is one entry of the template's Resources section, not yet interpreted.
 type resource struct {
 	id    string
 	typ   string
 	props object
+	// condition is the resource's Condition attribute ("" when it has none).
+	condition string
 }
 
 // resolver turns intrinsic-function nodes into the strings they resolve to locally.
@@ -41,10 +56,16 @@ type resolver struct {
 
 	names      map[string]string // resolved Ref value of a resource
 	inProgress map[string]bool   // resources whose name is being resolved (cycle check)
+
+	condNodes map[string]*yaml.Node // the Conditions section
+	conds     map[string]bool       // evaluated conditions
+	condBusy  map[string]bool       // conditions being evaluated (cycle check)
 }
 
-// value resolves n to a single string: a plain scalar, or Ref / Fn::Sub / Fn::GetAtt in
-// short (!Ref) or long (Ref:) form. Every other intrinsic is an error.
+// value resolves n to a single string: a plain scalar, or Ref / Fn::Sub / Fn::GetAtt / Fn::If
+// in short (!Ref) or long (Ref:) form. Every other intrinsic is an error, and so is an Fn::If
+// whose chosen branch is AWS::NoValue (the property would be absent, which the callers of
+// value cannot express).
 func (r *resolver) value(n *yaml.Node, where string) (string, error) {
 	n = deref(n)
 	if n == nil {
@@ -76,6 +97,12 @@ func (r *resolver) value(n *yaml.Node, where string) (string, error) {
 			return r.subList(n, where)
 		case "!GetAtt":
 			return r.getAttList(n, where)
+		case "!If":
+			branch, err := r.ifBranch(n, where)
+			if err != nil {
+				return "", err
+			}
+			return r.value(branch, where)
 		}
 		if isIntrinsicTag(n.Tag) {
 			return "", fmt.Errorf("%s: unsupported intrinsic %s", where, n.Tag)
@@ -124,6 +151,12 @@ func (r *resolver) longForm(n *yaml.Node, where string) (string, error) {
 			return "", err
 		}
 		return r.sub(tpl, nil, where)
+	case "Fn::If":
+		branch, err := r.ifBranch(arg, where)
+		if err != nil {
+			return "", err
+		}
+		return r.value(branch, where)
 	case "Fn::GetAtt":
 		a := deref(arg)
 		if a != nil && a.Kind == yaml.SequenceNode {
@@ -244,6 +277,8 @@ func (r *resolver) pseudo(name, where string) (string, error) {
 		return r.urlSuffix, nil
 	case "AWS::StackName":
 		return r.stackName, nil
+	case "AWS::NoValue":
+		return "", fmt.Errorf("%s: AWS::NoValue where a value is needed (an absent property is not supported here)", where)
 	case "AWS::StackId":
 		return fmt.Sprintf("arn:%s:cloudformation:%s:%s:stack/%s/00000000-0000-0000-0000-000000000000",
 			r.partition, r.region, r.account, r.stackName), nil

@@ -12,10 +12,11 @@ import (
 )
 
 // Function properties (in Globals.Function or on a function) that only matter to AWS:
-// permissions, packaging, architecture (locally the host's), tracing and tags.
+// permissions, packaging, architecture (locally the host's), tracing, log destination and tags.
 var ignoredFunctionProps = []string{
 	"Architectures", "CodeUri", "Description", "Policies", "Role", "Tracing", "Tags",
 	"PermissionsBoundary", "KmsKeyArn", "AutoPublishAlias", "DeploymentPreference", "VpcConfig",
+	"LoggingConfig",
 }
 
 // Function properties this package interprets.
@@ -54,7 +55,18 @@ func parseGlobals(n *yaml.Node) (object, error) {
 	return o, nil
 }
 
-func (b *builder) build(order []string) error {
+func (b *builder) build(all []string) error {
+	// A resource whose Condition is false does not exist.
+	var order []string
+	for _, id := range all {
+		ok, err := b.r.exists(b.r.resources[id].condition, "Resources."+id+".Condition")
+		if err != nil {
+			return err
+		}
+		if ok {
+			order = append(order, id)
+		}
+	}
 	var apis []*resource
 	for _, id := range order {
 		if res := b.r.resources[id]; res.typ == typeAPI {
@@ -405,7 +417,7 @@ var gatewayResponseTypes = map[string]bool{
 
 func (b *builder) api(res *resource) error {
 	o := res.props
-	if err := o.allow("StageName", "Auth", "GatewayResponses", "BinaryMediaTypes", "Variables",
+	if err := o.allow("StageName", "Auth", "GatewayResponses", "BinaryMediaTypes", "Variables", "Cors",
 		// Only meaningful to AWS: naming, endpoint type, logging, tracing, throttling.
 		"Name", "Description", "EndpointConfiguration", "TracingEnabled", "Tags", "OpenApiVersion",
 		"MethodSettings", "AccessLogSetting"); err != nil {
@@ -438,6 +450,11 @@ func (b *builder) api(res *resource) error {
 			}
 		}
 	}
+	if cn := o.get("Cors"); cn != nil {
+		if a.Cors, err = b.cors(cn, o.path("Cors")); err != nil {
+			return err
+		}
+	}
 	if an := o.get("Auth"); an != nil {
 		if err := b.auth(&a, an, o.path("Auth")); err != nil {
 			return err
@@ -468,9 +485,17 @@ func (b *builder) auth(a *API, n *yaml.Node, where string) error {
 	if err != nil {
 		return err
 	}
-	// AddDefaultAuthorizerToCorsPreflight only matters with Cors, which is unsupported.
 	if err := o.allow("DefaultAuthorizer", "Authorizers", "AddDefaultAuthorizerToCorsPreflight"); err != nil {
 		return err
+	}
+	// SAM's default puts the default authorizer on the preflight OPTIONS methods it generates.
+	if a.Cors != nil {
+		if a.Cors.PreflightAuthorized, err = b.boolean(o, "AddDefaultAuthorizerToCorsPreflight", true); err != nil {
+			return err
+		}
+		if a.Cors.PreflightAuthorized && o.get("DefaultAuthorizer") == nil {
+			a.Cors.PreflightAuthorized = false
+		}
 	}
 	if an := o.get("Authorizers"); an != nil {
 		ao, err := asObject(an, o.path("Authorizers"))
@@ -497,6 +522,72 @@ func (b *builder) auth(a *API, n *yaml.Node, where string) error {
 		a.DefaultAuthorizer = def
 	}
 	return nil
+}
+
+// cors reads the Api's Cors property: a bare origin or the CorsConfiguration object. Values
+// are API Gateway string expressions ('...'); the quotes are stripped.
+func (b *builder) cors(n *yaml.Node, where string) (*CORS, error) {
+	c := &CORS{}
+	if nn := deref(n); nn != nil && nn.Kind != yaml.MappingNode || isIntrinsicMapping(n) {
+		v, err := b.r.value(n, where)
+		if err != nil {
+			return nil, err
+		}
+		if c.AllowOrigin, err = unquote(v, where); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	o, err := asObject(n, where)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.allow("AllowOrigin", "AllowHeaders", "AllowMethods", "MaxAge", "AllowCredentials"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		key  string
+		into *string
+	}{{"AllowOrigin", &c.AllowOrigin}, {"AllowHeaders", &c.AllowHeaders}, {"AllowMethods", &c.AllowMethods}, {"MaxAge", &c.MaxAge}} {
+		v, ok, err := b.str(o, f.key)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if *f.into, err = unquote(v, o.path(f.key)); err != nil {
+			return nil, err
+		}
+	}
+	if c.AllowOrigin == "" {
+		return nil, fmt.Errorf("%s: AllowOrigin is required", where)
+	}
+	if c.AllowCredentials, err = b.boolean(o, "AllowCredentials", false); err != nil {
+		return nil, err
+	}
+	if c.AllowCredentials && c.AllowOrigin == "*" {
+		return nil, fmt.Errorf("%s: AllowCredentials cannot be true with AllowOrigin '*' (SAM refuses it)", where)
+	}
+	return c, nil
+}
+
+// isIntrinsicMapping reports whether n is a long-form intrinsic such as {"Fn::Sub": ...}.
+func isIntrinsicMapping(n *yaml.Node) bool {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return false
+	}
+	k := scalarText(n.Content[0])
+	return k == "Ref" || strings.HasPrefix(k, "Fn::")
+}
+
+// unquote strips the single quotes of an API Gateway static string expression.
+func unquote(v, where string) (string, error) {
+	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+		return "", fmt.Errorf("%s: %q is not a static '...' value", where, v)
+	}
+	return v[1 : len(v)-1], nil
 }
 
 func (b *builder) authorizer(name string, n *yaml.Node, where string) (Authorizer, error) {

@@ -119,6 +119,22 @@ type API struct {
 	BinaryMediaTypes []string
 	// StageVariables is the Api's Variables; nil when it declares none.
 	StageVariables map[string]string
+	// Cors is the Api's Cors setting; nil when it has none.
+	Cors *CORS
+}
+
+// CORS is the Api's Cors property. SAM turns it into an OPTIONS method with a mock
+// integration on every path, answering preflights with these headers (values as the
+// browser sees them, without API Gateway's quotes).
+type CORS struct {
+	AllowOrigin      string
+	AllowHeaders     string // "" when not set
+	AllowMethods     string // "" when not set: SAM lists the path's methods
+	MaxAge           string // "" when not set
+	AllowCredentials bool
+	// PreflightAuthorized is true when the preflight OPTIONS methods carry the default
+	// authorizer (SAM's AddDefaultAuthorizerToCorsPreflight, true by default).
+	PreflightAuthorized bool
 }
 
 // Authorizer is a Lambda authorizer of the API.
@@ -250,7 +266,7 @@ func Parse(data []byte, opts Options) (*Template, error) {
 		return nil, err
 	}
 	if err := root.allow("AWSTemplateFormatVersion", "Transform", "Description", "Metadata",
-		"Parameters", "Globals", "Resources", "Outputs"); err != nil {
+		"Parameters", "Conditions", "Globals", "Resources", "Outputs"); err != nil {
 		return nil, err
 	}
 	if err := checkTransform(root.get("Transform")); err != nil {
@@ -276,6 +292,9 @@ func Parse(data []byte, opts Options) (*Template, error) {
 		return nil, err
 	}
 	r.params = t.Parameters
+	if err := r.parseConditions(root.get("Conditions")); err != nil {
+		return nil, err
+	}
 
 	resNode := root.get("Resources")
 	if resNode == nil {
@@ -356,8 +375,17 @@ func indexResources(n *yaml.Node, r *resolver) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ro.allow("Type", "Properties", "Metadata", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy"); err != nil {
+		if err := ro.allow("Type", "Properties", "Metadata", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Condition"); err != nil {
 			return nil, err
+		}
+		var cond string
+		if cn := ro.get("Condition"); cn != nil {
+			if cond, err = literal(cn, ro.path("Condition")); err != nil {
+				return nil, err
+			}
+			if _, err := r.condition(cond, ro.path("Condition")); err != nil {
+				return nil, err
+			}
 		}
 		typ, err := literal(ro.get("Type"), ro.path("Type"))
 		if err != nil {
@@ -369,12 +397,13 @@ func indexResources(n *yaml.Node, r *resolver) ([]string, error) {
 				return nil, err
 			}
 		}
-		switch typ {
-		case typeFunction, typeAPI, typeTable, typeSecret, typeRotationSchedule, typeLambdaPermission:
+		switch {
+		case typ == typeFunction, typ == typeAPI, typ == typeTable, typ == typeSecret, typ == typeRotationSchedule:
+		case awsOnlyTypes[typ]:
 		default:
 			return nil, fmt.Errorf("Resources.%s: unsupported resource type %s", id, typ)
 		}
-		r.resources[id] = &resource{id: id, typ: typ, props: props}
+		r.resources[id] = &resource{id: id, typ: typ, props: props, condition: cond}
 	}
 	return o.keys, nil
 }
@@ -393,8 +422,19 @@ func parseOutputs(n *yaml.Node, r *resolver) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := oo.allow("Description", "Value", "Export"); err != nil {
+		if err := oo.allow("Description", "Value", "Export", "Condition"); err != nil {
 			return nil, err
+		}
+		if cn := oo.get("Condition"); cn != nil {
+			cond, err := literal(cn, oo.path("Condition"))
+			if err != nil {
+				return nil, err
+			}
+			if ok, err := r.exists(cond, oo.path("Condition")); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
 		}
 		v, err := r.value(oo.get("Value"), oo.path("Value"))
 		if err != nil {

@@ -111,13 +111,37 @@ func TestRealTemplateAPI(t *testing.T) {
 			if gr.StatusCode != tc.status {
 				t.Errorf("status = %d, want %d", gr.StatusCode, tc.status)
 			}
-			if !reflect.DeepEqual(gr.Headers, tc.headers) {
-				t.Errorf("headers = %v, want %v", gr.Headers, tc.headers)
+			// Every gateway response carries the CORS origin, so browsers can read the error.
+			want := map[string]string{"Access-Control-Allow-Origin": "*"}
+			for k, v := range tc.headers {
+				want[k] = v
+			}
+			if !reflect.DeepEqual(gr.Headers, want) {
+				t.Errorf("headers = %v, want %v", gr.Headers, want)
 			}
 			if !strings.Contains(gr.Template, tc.bodyContains) {
 				t.Errorf("template %q does not contain %q", gr.Template, tc.bodyContains)
 			}
 		})
+	}
+}
+
+func TestRealTemplateCORS(t *testing.T) {
+	tpl := loadReal(t, samtpl.Options{Parameters: map[string]string{"CorsAllowOrigin": "https://app.example.com"}})
+	want := &samtpl.CORS{
+		AllowOrigin: "https://app.example.com", AllowHeaders: "Authorization,Content-Type",
+		AllowMethods: "GET,POST,PUT,PATCH,DELETE,OPTIONS", MaxAge: "600",
+	}
+	if !reflect.DeepEqual(tpl.API.Cors, want) {
+		t.Errorf("cors = %+v, want %+v (preflights must not need the authorizer)", tpl.API.Cors, want)
+	}
+	for typ, gr := range tpl.API.GatewayResponses {
+		if got := gr.Headers["Access-Control-Allow-Origin"]; got != "https://app.example.com" {
+			t.Errorf("%s: Access-Control-Allow-Origin = %q", typ, got)
+		}
+	}
+	if _, err := samtpl.Load(realTemplate, samtpl.Options{Parameters: map[string]string{"CorsAllowOrigin": "https://a.example, https://b.example"}}); err == nil {
+		t.Error("a list of origins was accepted; API Gateway's static header holds one")
 	}
 }
 
