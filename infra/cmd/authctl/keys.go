@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/keygate/keygate/shared/client"
 )
 
 // keysUsage lists the keys subcommands.
@@ -32,67 +31,20 @@ common flags: -url BASE (env KEYGATE_URL, default http://127.0.0.1:3000)
               -admin-key KEY (env KEYGATE_ADMIN_KEY; an admin:full API key or access token)
               -json (print the API's JSON instead of a table)`
 
-// admin is a small client of the /v1/keys admin API.
-type admin struct {
-	base string
-	key  string
-	http *http.Client
-}
-
-func (a *admin) do(ctx context.Context, method, path string, body any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.base, "/")+path, rd)
+// adminClient is the client of the /v1/keys admin API: the credential (an admin:full API key
+// or access token) is presented as it is, with no token exchange per command.
+func adminClient(base, key string) (*client.Keys, error) {
+	c, err := client.New(base, key, client.WithoutTokenExchange(),
+		client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(out, &e) == nil && e.Error.Code != "" {
-			return nil, fmt.Errorf("%d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
-		}
-		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	return out, nil
+	return c.Keys(), nil
 }
 
-type keyView struct {
-	Key        string   `json:"key"`
-	KeyID      string   `json:"key_id"`
-	Name       string   `json:"name"`
-	Scopes     []string `json:"scopes"`
-	AllowedIPs []string `json:"allowed_ips"`
-	RateLimit  int      `json:"rate_limit"`
-	Tier       string   `json:"tier"`
-	Status     string   `json:"status"`
-	KeyGen     int64    `json:"key_gen"`
-	CreatedAt  string   `json:"created_at"`
-	ExpiresAt  string   `json:"expires_at"`
-	LastUsedAt string   `json:"last_used_at"`
-	GraceUntil string   `json:"previous_key_valid_until"`
-	Warning    string   `json:"warning"`
-}
+// rawResult is what every admin helper returns: the service's answer, printed unchanged by
+// -json and decoded again for the tables.
+type rawResult interface{ RawJSON() []byte }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -128,77 +80,81 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	a := &admin{base: *base, key: *adminKey, http: &http.Client{Timeout: 30 * time.Second}}
+	keys, err := adminClient(*base, *adminKey)
+	if err != nil {
+		return err
+	}
 	needID := func() error {
 		if id == "" {
 			return fmt.Errorf("keys %s needs a KEY_ID", cmd)
 		}
 		return nil
 	}
+	var expiresAt *time.Time
+	if set["expires-at"] {
+		t, err := time.Parse(time.RFC3339, *expires)
+		if err != nil {
+			return fmt.Errorf("-expires-at %q is not an RFC 3339 time such as 2027-01-31T00:00:00Z", *expires)
+		}
+		expiresAt = &t
+	}
+	if set["rate-limit"] && *rate < 1 {
+		return errors.New("-rate-limit must be a whole number of requests per minute from 1 to 1000000")
+	}
+	page := client.PageOptions{Limit: *limit, Cursor: *cursor}
 
-	var out []byte
-	var err error
+	var res rawResult
 	switch cmd {
 	case "create":
-		body := map[string]any{"name": *name, "scopes": splitList(*scopes)}
+		spec := client.KeySpec{Name: *name, Scopes: splitList(*scopes), OwnerID: *owner, Tier: *tier, ExpiresAt: expiresAt}
 		if set["allowed-ips"] {
-			body["allowed_ips"] = splitList(*ips)
+			spec.AllowedIPs = splitList(*ips)
 		}
 		if set["rate-limit"] {
-			body["rate_limit"] = *rate
+			spec.RateLimit = *rate
 		}
-		if set["tier"] {
-			body["tier"] = *tier
-		}
-		if set["owner"] {
-			body["owner_id"] = *owner
-		}
-		if set["expires-at"] {
-			body["expires_at"] = *expires
-		}
-		out, err = a.do(ctx, http.MethodPost, "/v1/keys", body)
+		res, err = result(keys.Create(ctx, spec))
 	case "list":
-		out, err = a.do(ctx, http.MethodGet, "/v1/keys"+pageQuery(*limit, *cursor), nil)
+		res, err = result(keys.List(ctx, page))
 	case "get":
 		if err = needID(); err == nil {
-			out, err = a.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil)
+			res, err = result(keys.Get(ctx, id))
 		}
 	case "update":
 		if err = needID(); err != nil {
 			break
 		}
-		body := map[string]any{}
+		var u client.KeyUpdate
 		if set["name"] {
-			body["name"] = *name
+			u.Name = name
 		}
 		if set["scopes"] {
-			body["scopes"] = splitList(*scopes)
+			s := splitList(*scopes)
+			u.Scopes = &s
 		}
 		if set["allowed-ips"] {
-			body["allowed_ips"] = splitList(*ips)
+			s := splitList(*ips)
+			u.AllowedIPs = &s
 		}
 		if set["rate-limit"] {
-			body["rate_limit"] = *rate
+			u.RateLimit = rate
 		}
 		if set["tier"] {
-			body["tier"] = *tier
+			u.Tier = tier
 		}
-		if set["expires-at"] {
-			body["expires_at"] = *expires
-		}
-		out, err = a.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), body)
+		u.ExpiresAt = expiresAt
+		res, err = result(keys.Update(ctx, id, u))
 	case "rotate":
 		if err = needID(); err == nil {
-			out, err = a.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate",
-				map[string]any{"grace_period_seconds": int(grace.Seconds())})
+			res, err = result(keys.Rotate(ctx, id, *grace))
 		}
 	case "revoke":
 		if err = needID(); err == nil {
-			out, err = a.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil)
+			res, err = result(keys.Revoke(ctx, id))
 		}
 	case "events":
 		if err = needID(); err == nil {
-			out, err = a.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id)+"/events"+pageQuery(*limit, *cursor), nil)
+			res, err = result(keys.Events(ctx, id, page))
 		}
 	default:
 		return errors.New(keysUsage)
@@ -207,70 +163,71 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *asJSON {
-		_, err = stdout.Write(append(out, '\n'))
+		_, err = stdout.Write(append(res.RawJSON(), '\n'))
 		return err
 	}
-	return printHuman(cmd, out, stdout)
+	return printHuman(cmd, res, stdout)
 }
 
-func printHuman(cmd string, out []byte, w io.Writer) error {
+// result turns a helper's typed answer into a rawResult, keeping a nil interface on error.
+func result[T rawResult](v T, err error) (rawResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func printHuman(cmd string, res rawResult, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
-	switch cmd {
-	case "list":
-		var page struct {
-			Data       []keyView `json:"data"`
-			NextCursor string    `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(out, &page); err != nil {
-			return err
-		}
+	switch v := res.(type) {
+	case *client.KeyPage:
 		fmt.Fprintln(tw, "KEY_ID\tNAME\tSTATUS\tSCOPES\tRATE_LIMIT\tTIER\tCREATED")
-		for _, k := range page.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.KeyID, k.Name, k.Status, strings.Join(k.Scopes, " "), k.RateLimit, k.Tier, k.CreatedAt)
+		for _, k := range v.Keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.KeyID, k.Name, k.Status, strings.Join(k.Scopes, " "), k.RateLimit, k.Tier, ts(k.CreatedAt))
 		}
-		if page.NextCursor != "" {
-			fmt.Fprintf(tw, "\nmore: -cursor %s\n", page.NextCursor)
+		if v.NextCursor != "" {
+			fmt.Fprintf(tw, "\nmore: -cursor %s\n", v.NextCursor)
 		}
-	case "events":
-		var page struct {
-			Data []struct {
-				Time, Action, ActorKeyID, SourceIP, RequestID, Detail string
-			} `json:"data"`
-			NextCursor string `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(out, &page); err != nil {
-			return err
-		}
+	case *client.EventPage:
 		fmt.Fprintln(tw, "TIME\tACTION\tACTOR\tSOURCE_IP\tREQUEST_ID\tDETAIL")
-		for _, e := range page.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Action, e.ActorKeyID, e.SourceIP, e.RequestID, e.Detail)
+		for _, e := range v.Events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339Nano), e.Action, e.ActorKeyID, e.SourceIP, e.RequestID, e.Detail)
 		}
-		if page.NextCursor != "" {
-			fmt.Fprintf(tw, "\nmore: -cursor %s\n", page.NextCursor)
+		if v.NextCursor != "" {
+			fmt.Fprintf(tw, "\nmore: -cursor %s\n", v.NextCursor)
 		}
+	case *client.CreatedKey:
+		printKey(tw, &v.Key)
+		fmt.Fprintf(tw, "\nkey\t%s\n%s\n", v.Secret.Reveal(), v.Warning)
+	case *client.Key:
+		printKey(tw, v)
 	default:
-		var k keyView
-		if err := json.Unmarshal(out, &k); err != nil {
-			return err
-		}
-		rows := [][2]string{
-			{"key_id", k.KeyID}, {"name", k.Name}, {"status", k.Status},
-			{"scopes", strings.Join(k.Scopes, " ")}, {"allowed_ips", strings.Join(k.AllowedIPs, " ")},
-			{"rate_limit", fmt.Sprint(k.RateLimit)}, {"tier", k.Tier}, {"key_gen", fmt.Sprint(k.KeyGen)},
-			{"created_at", k.CreatedAt}, {"expires_at", k.ExpiresAt}, {"last_used_at", k.LastUsedAt},
-			{"previous_key_valid_until", k.GraceUntil},
-		}
-		for _, r := range rows {
-			if r[1] != "" {
-				fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
-			}
-		}
-		if k.Key != "" {
-			fmt.Fprintf(tw, "\nkey\t%s\n%s\n", k.Key, k.Warning)
-		}
+		return fmt.Errorf("keys %s: nothing to print", cmd)
 	}
 	return nil
+}
+
+func printKey(w io.Writer, k *client.Key) {
+	rows := [][2]string{
+		{"key_id", k.KeyID}, {"name", k.Name}, {"status", k.Status},
+		{"scopes", strings.Join(k.Scopes, " ")}, {"allowed_ips", strings.Join(k.AllowedIPs, " ")},
+		{"rate_limit", fmt.Sprint(k.RateLimit)}, {"tier", k.Tier}, {"key_gen", fmt.Sprint(k.KeyGen)},
+		{"created_at", ts(k.CreatedAt)}, {"expires_at", ts(k.ExpiresAt)}, {"last_used_at", ts(k.LastUsedAt)},
+		{"previous_key_valid_until", ts(k.GraceUntil)},
+	}
+	for _, r := range rows {
+		if r[1] != "" {
+			fmt.Fprintf(w, "%s\t%s\n", r[0], r[1])
+		}
+	}
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func splitList(s string) []string {
@@ -281,20 +238,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func pageQuery(limit int, cursor string) string {
-	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", fmt.Sprint(limit))
-	}
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
-	if len(q) == 0 {
-		return ""
-	}
-	return "?" + q.Encode()
 }
 
 func envOr(name, def string) string {
