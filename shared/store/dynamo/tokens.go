@@ -133,7 +133,29 @@ func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first ref
 	if err != nil {
 		return err
 	}
-	return s.transact(ctx, items, "create refresh family")
+	err = s.transact(ctx, items, "create refresh family")
+	if touch != nil && (errors.Is(err, store.ErrConflict) || transactionConflict(err)) {
+		// last_used_at is best effort: a rotation or revocation of the key racing this
+		// issuance (the touched items changed or went away) must not fail it. A token minted
+		// from a key revoked meanwhile carries the old key_gen and is refused downstream.
+		return s.CreateFamily(ctx, fam, first, nil, audit...)
+	}
+	return err
+}
+
+// transactionConflict reports a transaction cancelled because another one was writing the same
+// items at the same time.
+func transactionConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "TransactionConflict" {
+				return true
+			}
+		}
+	}
+	var tc *types.TransactionConflictException
+	return errors.As(err, &tc)
 }
 
 func (s *Tokens) touchItems(t Touch) []types.TransactWriteItem {
