@@ -69,8 +69,15 @@ build-local: ## host-architecture bootstraps for the local API, laid out like .a
 		CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(LOCAL_BIN)/$$id/bootstrap ./functions/$$fn || exit 1; \
 	done
 
-bench: ## Go benchmarks (no emulators needed)
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+# make bench runs on emulators of its own (DynamoDB Local, moto), beside make run and make test;
+# BENCH_FLAGS passes flags to infra/bench (e.g. BENCH_FLAGS='-count 2 -arm64=false' while iterating).
+BENCH_PORTS ?= 8330 8331
+BENCH_FLAGS ?=
+
+bench: build-local ## keygate vs bare RSA, golang-jwt and aws-jwt-verify; endpoints, cold starts, sizes, gateway req/s: one table + SVG in .bench/
+	@set -a; eval "$$(bash infra/stack/install.sh --print-env)"; set +a; \
+		bash infra/stack/with-stack.sh bench $(BENCH_PORTS) -- \
+		env KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) GO=$(GO) $(GO) run ./infra/bench -out .bench $(BENCH_FLAGS)
 
 tools: ## install the pinned emulators and Python tools (idempotent, cached)
 	@bash infra/stack/install.sh

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestTheStackPartsMeasureTheRealStack runs every part that needs the emulators, briefly: the
+// gateway load runs, the token endpoint handlers with their call counts and one cold start of
+// each function. It needs what `make test` provides (emulators and host bootstraps).
+func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
+	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
+	if ddb == "" || sm == "" || bin == "" {
+		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
+			t.Fatal("needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)")
+		}
+		t.Skip("needs the emulators and the host bootstraps (run make test)")
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+		"AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER"} {
+		t.Setenv(k, os.Getenv(k)) // restored afterwards: the handler part sets them for shared/boot
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := os.Create(filepath.Join(t.TempDir(), "functions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	c := &config{root: root, bin: bin, ddb: ddb, sm: sm, goCmd: "go", count: 1, handlerDuration: 300 * time.Millisecond,
+		coldStarts: 1, conns: 2, loadWarmup: 200 * time.Millisecond, loadDuration: 500 * time.Millisecond,
+		functionLogs: logs, functionLogFile: logs, start: time.Now(), progress: io.Discard}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	b, err := startBenchStack(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	load, err := gatewayLoad(ctx, c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(load) != 2 {
+		t.Fatalf("%d load runs, want cache on and off", len(load))
+	}
+	for _, l := range load {
+		if l.OK == 0 || l.Errors != 0 || l.P50 <= 0 || l.P99 < l.P50 {
+			t.Errorf("%s: %+v", l.Name, l)
+		}
+		if self, fns := l.CPUPerRequest(); self <= 0 || fns < 0 {
+			t.Errorf("%s: CPU per request %v + %v", l.Name, self, fns)
+		}
+	}
+
+	handlers, err := handlerThroughput(ctx, c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(handlers) != 2 {
+		t.Fatalf("%d handler results, want token and refresh", len(handlers))
+	}
+	for _, h := range handlers {
+		if h.Requests == 0 || h.PerSecond() <= 0 {
+			t.Errorf("%s: %+v", h.Route, h)
+		}
+		// Every token request reads the key and writes at least once; a warm container never
+		// goes back to Secrets Manager, a fresh one must (pepper, signing keys).
+		if h.DynamoDB["GetItem"] < 1 || h.DynamoDB["TransactWriteItems"] < 1 {
+			t.Errorf("%s: DynamoDB calls per request %v", h.Route, h.DynamoDB)
+		}
+		if len(h.Secrets) != 0 || h.FirstSecrets == 0 {
+			t.Errorf("%s: Secrets Manager calls warm %v, first request %d", h.Route, h.Secrets, h.FirstSecrets)
+		}
+	}
+
+	fns, err := coldStarts(ctx, c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != len(b.stack.Functions()) {
+		t.Fatalf("%d cold starts for %d functions", len(fns), len(b.stack.Functions()))
+	}
+	for _, f := range fns {
+		if f.Init <= 0 || f.FirstResponse < f.Init || f.HostBytes == 0 {
+			t.Errorf("%s: %+v", f.ID, f)
+		}
+	}
+}
