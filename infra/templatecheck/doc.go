@@ -1,8 +1,9 @@
 // Package templatecheck holds the checks that read template.yaml the way CloudFormation and
 // SAM read it, rather than through samtpl's local view: least-privilege IAM (no wildcard
 // action or resource outside an explicit allow-list, each function's permissions exactly what
-// its code calls), the deployed API's routes against the local gateway's route table, the
-// production settings the operations runbooks rely on (tables, logs, alarms), and the
+// its code calls, and every call the real binaries make on the emulators granted by their
+// role), the deployed API's routes against the local gateway's route table, the production
+// settings the operations runbooks rely on (tables, logs, alarms, dashboard), and the
 // samconfig.toml environments.
 //
 // It has no code of its own: the tests are the product. They must never be loosened to make
