@@ -100,7 +100,9 @@ func SourceIP(r *Request) (netip.Addr, bool) {
 }
 
 // DecodeJSON decodes the request body into dst strictly: JSON content type, at most maxBytes,
-// no unknown fields, exactly one value. Errors are *apierr.Error values that say what to fix.
+// no unknown fields, exactly one value, no null (encoding/json would silently read a null body
+// or member as "absent", so `{"expires_at":null}` would be accepted as if it said nothing).
+// Errors are *apierr.Error values that say what to fix.
 func DecodeJSON(r *Request, dst any, maxBytes int) error {
 	body := []byte(r.Body)
 	if r.IsBase64Encoded {
@@ -131,6 +133,26 @@ func DecodeJSON(r *Request, dst any, maxBytes int) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apierr.InvalidRequest("The body must hold exactly one JSON object.")
+	}
+	return refuseNull(body)
+}
+
+// refuseNull refuses a body that is null, or an object with a null member. It runs after the
+// strict decode, so every member has a known name that is safe to show.
+func refuseNull(body []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
+		return apierr.InvalidRequest("The body must be a JSON object.")
+	}
+	names := make([]string, 0, len(members))
+	for name, v := range members {
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		sort.Strings(names)
+		return apierr.InvalidRequest(fmt.Sprintf("Field %q must not be null; leave it out instead.", names[0]))
 	}
 	return nil
 }
