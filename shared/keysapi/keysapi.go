@@ -258,10 +258,12 @@ func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response
 	}
 	grace := DefaultGrace
 	if req.GracePeriodSeconds != nil {
-		grace = time.Duration(*req.GracePeriodSeconds) * time.Second
-		if *req.GracePeriodSeconds < 0 || grace > MaxGrace {
+		// Compare before converting: a huge value would overflow the Duration and wrap into
+		// range (9223372037 s became a negative grace, i.e. none).
+		if *req.GracePeriodSeconds < 0 || *req.GracePeriodSeconds > int(MaxGrace/time.Second) {
 			return nil, apierr.InvalidRequest("grace_period_seconds must be between 0 and 604800 (7 days).")
 		}
+		grace = time.Duration(*req.GracePeriodSeconds) * time.Second
 	}
 	k, err := h.loadActive(ctx, r)
 	if err != nil {
