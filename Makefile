@@ -21,6 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: help run test test-unit lint build build-local bench clean tools rotate fuzz
+.PHONY: contract
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -43,6 +44,11 @@ test: build-local ## unit + integration tests against DynamoDB Local and moto (s
 	@bash infra/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
+
+# The API contract (infra/openapi): schemathesis against the local API on a stack of its own.
+# CONTRACT_MAX_EXAMPLES=… (default 40 per operation and phase), CONTRACT_ARGS='--include-path …'.
+contract: build-local tools ## schemathesis against the local API from infra/openapi/openapi.yaml (own stack on 8350/8351, API on 3350)
+	@bash infra/stack/with-stack.sh contract 8350 8351 -- bash infra/openapi/contract.sh $(CONTRACT_ARGS)
 
 FUZZTIME ?= 60s
 

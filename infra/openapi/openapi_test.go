@@ -1,0 +1,221 @@
+package openapi_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/shared/policy"
+)
+
+// doc is openapi.yaml as plain maps.
+type doc map[string]any
+
+func load(t *testing.T) doc {
+	t.Helper()
+	raw, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any // not doc: yaml.v3 would decode nested objects as doc too
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	return doc(m)
+}
+
+func template(t *testing.T) *samtpl.Template {
+	t.Helper()
+	tpl, err := samtpl.Load("../../template.yaml", samtpl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// operation is one method of one path of the document.
+type operation struct {
+	method, path string
+	spec         map[string]any
+}
+
+func (d doc) operations(t *testing.T) []operation {
+	t.Helper()
+	var out []operation
+	for path, item := range mapAt(t, d, "paths") {
+		for key, op := range item.(map[string]any) {
+			switch {
+			case slices.Contains(httpMethods, key):
+				out = append(out, operation{strings.ToUpper(key), path, op.(map[string]any)})
+			case key == "parameters" || key == "summary" || key == "description" || strings.HasPrefix(key, "x-"):
+			default:
+				t.Errorf("paths.%s: unexpected member %q", path, key)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path+out[i].method < out[j].path+out[j].method })
+	return out
+}
+
+// resolve follows a local $ref ("#/components/...") until it reaches a value that is not one.
+func (d doc) resolve(t *testing.T, v any) map[string]any {
+	t.Helper()
+	for range 10 {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("not an object: %v", v)
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m
+		}
+		v = any(map[string]any(d))
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			v = v.(map[string]any)[part]
+			if v == nil {
+				t.Fatalf("unresolvable $ref %s", ref)
+			}
+		}
+	}
+	t.Fatal("$ref chain too long")
+	return nil
+}
+
+func mapAt(t *testing.T, m map[string]any, key string) map[string]any {
+	t.Helper()
+	v, ok := m[key].(map[string]any)
+	if !ok {
+		t.Fatalf("%q is missing or not an object", key)
+	}
+	return v
+}
+
+func TestTheDocumentListsExactlyTheTemplatesRoutes(t *testing.T) {
+	d, tpl := load(t), template(t)
+	want := map[string]bool{}
+	paths := map[string]bool{}
+	for _, r := range tpl.Routes {
+		paths[r.Path] = true
+		if r.Method != "ANY" { // ANY routes answer 405 for the methods a path lacks
+			want[r.Method+" "+r.Path] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, op := range d.operations(t) {
+		got[op.method+" "+op.path] = true
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("template.yaml has %s; openapi.yaml does not document it", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("openapi.yaml documents %s; template.yaml has no such route", k)
+		}
+	}
+	for p := range paths {
+		if _, ok := mapAt(t, d, "paths")[p]; !ok {
+			t.Errorf("template.yaml serves path %s; openapi.yaml has no such path", p)
+		}
+	}
+}
+
+// Protected routes need exactly the scope shared/policy requires; public ones take no
+// authorizer and say so.
+func TestSecurityMatchesTheAuthorizerAndTheRoutePolicy(t *testing.T) {
+	d, tpl := load(t), template(t)
+	authorized := map[string]bool{}
+	for _, r := range tpl.Routes {
+		if r.Method != "ANY" {
+			authorized[r.Method+" "+r.Path] = r.AuthorizerName != ""
+		}
+	}
+	for _, op := range d.operations(t) {
+		name := op.method + " " + op.path
+		security, ok := op.spec["security"].([]any)
+		if !ok {
+			t.Errorf("%s: no security list (write security: [] for a public route)", name)
+			continue
+		}
+		responses := mapAt(t, op.spec, "responses")
+		if !authorized[name] {
+			continue // the auth endpoints authenticate keys themselves; their 401s are documented per operation
+		}
+		want := policy.Required(op.method, op.path)
+		if len(security) == 0 {
+			t.Errorf("%s is behind the authorizer but declares no security", name)
+		}
+		for _, req := range security {
+			for scheme, scopes := range req.(map[string]any) {
+				got := fmt.Sprint(scopes)
+				if got != "["+want+"]" {
+					t.Errorf("%s: %s scopes %s, want [%s] (shared/policy)", name, scheme, got, want)
+				}
+			}
+		}
+		for _, code := range []string{"401", "403", "429", "503"} {
+			if _, ok := responses[code]; !ok {
+				t.Errorf("%s is behind the authorizer but does not document %s", name, code)
+			}
+		}
+	}
+}
+
+// Every non-2xx answer is the one error shape, and every request body the service decodes is a
+// closed object (the handlers refuse unknown fields).
+func TestEveryErrorIsTheErrorShapeAndEveryBodyIsClosed(t *testing.T) {
+	d := load(t)
+	errorRef := "#/components/schemas/Error"
+	isError := func(schema map[string]any) bool {
+		if schema["$ref"] == errorRef {
+			return true
+		}
+		parts, _ := d.resolve(t, schema)["allOf"].([]any)
+		for _, part := range parts {
+			if p, _ := part.(map[string]any); p["$ref"] == errorRef {
+				return true
+			}
+		}
+		return false
+	}
+	for _, op := range d.operations(t) {
+		name := op.method + " " + op.path
+		for code, resp := range mapAt(t, op.spec, "responses") {
+			if strings.HasPrefix(code, "2") {
+				continue
+			}
+			r := d.resolve(t, resp)
+			content, _ := r["content"].(map[string]any)
+			media, _ := content["application/json"].(map[string]any)
+			schema, _ := media["schema"].(map[string]any)
+			if schema == nil || !isError(schema) {
+				t.Errorf("%s %s: not application/json in the error shape", name, code)
+			}
+		}
+		body, ok := op.spec["requestBody"].(map[string]any)
+		if !ok {
+			continue
+		}
+		if ref, _ := body["$ref"].(string); ref == "#/components/requestBodies/Ignored" {
+			continue // the sample backend ignores its body
+		}
+		content := mapAt(t, d.resolve(t, body), "content")
+		if len(content) != 1 || content["application/json"] == nil {
+			t.Errorf("%s: the body must be application/json only", name)
+			continue
+		}
+		schema := d.resolve(t, content["application/json"].(map[string]any)["schema"])
+		if schema["additionalProperties"] != false {
+			t.Errorf("%s: the body schema must have additionalProperties: false", name)
+		}
+	}
+}
