@@ -23,6 +23,8 @@ mkdir -p "$reports" .build/tools
 : "${KEYGATE_DYNAMODB_ENDPOINT:?run me through infra/stack/with-stack.sh}"
 : "${KEYGATE_SECRETS_ENDPOINT:?run me through infra/stack/with-stack.sh}"
 eval "$(bash infra/stack/install.sh --print-env)"
+# The document itself first: a valid OpenAPI 3.1 document (openapi-spec-validator, in the venv).
+"$KEYGATE_VENV/bin/python" -m openapi_spec_validator infra/openapi/openapi.yaml
 
 go build -o .build/tools/localapi ./infra/cmd/localapi
 go build -o .build/tools/authctl ./infra/cmd/authctl
