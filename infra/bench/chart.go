@@ -10,12 +10,12 @@ import (
 
 // Chart geometry (px).
 const (
-	chartWidth = 920
-	labelWidth = 400 // left column: bar labels
+	chartWidth = 900
+	labelWidth = 260 // left column: bar labels
 	barHeight  = 18
 	barGap     = 8
 	panelGap   = 44
-	valueRoom  = 120 // right of the longest bar: its value label
+	valueRoom  = 250 // right of the longest bar: its value label
 )
 
 // WriteSVG draws the results as a standalone SVG (no external fonts, scripts or links):
@@ -26,7 +26,7 @@ const (
 //     target itself), green when met, red when missed.
 func (r *Results) WriteSVG(w io.Writer) error {
 	var body strings.Builder
-	y := 40.0
+	y := 62.0
 
 	// Panel 1: micro benchmarks.
 	type bar struct {
@@ -45,7 +45,7 @@ func (r *Results) WriteSVG(w io.Writer) error {
 		case mBare, mGolangJWT, mAWS:
 			kind = "base"
 		}
-		micro = append(micro, bar{m.label, formatNs(s.NsOp), s.NsOp, kind})
+		micro = append(micro, bar{m.short, formatNs(s.NsOp), s.NsOp, kind})
 	}
 	plotW := float64(chartWidth - labelWidth - valueRoom)
 	if len(micro) > 0 {
@@ -100,14 +100,18 @@ func (r *Results) WriteSVG(w io.Writer) error {
 			if !c.Met() {
 				kind = "missed"
 			}
-			label := fmt.Sprintf("%s: %s (%s)", c.Name, formatUnit(c.Measured, c.Unit), c.targetText())
-			fmt.Fprintf(&body, `<text x="%d" y="%.1f" class="label">%s</text>`+"\n", labelWidth-8, y+barHeight-5, esc(label))
+			fmt.Fprintf(&body, `<text x="%d" y="%.1f" class="label">%s</text>`+"\n", labelWidth-8, y+barHeight-5, esc(c.Short))
 			x0, x1 := x(1), x(c.Headroom())
 			if x1 < x0 {
 				x0, x1 = x1, x0
 			}
 			fmt.Fprintf(&body, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" class="%s"/>`+"\n", x0, y, math.Max(1, x1-x0), barHeight, kind)
-			fmt.Fprintf(&body, `<text x="%.1f" y="%.1f" class="value">%s</text>`+"\n", math.Max(x(1), x(c.Headroom()))+6, y+barHeight-5, esc(sig3(c.Headroom())+"×"))
+			verdict := "met"
+			if !c.Met() {
+				verdict = "missed"
+			}
+			value := fmt.Sprintf("%s (target %s: %s, %s×)", formatUnit(c.Measured, c.Unit), c.targetText(), verdict, sig3(c.Headroom()))
+			fmt.Fprintf(&body, `<text x="%.1f" y="%.1f" class="value">%s</text>`+"\n", math.Max(x(1), x(c.Headroom()))+6, y+barHeight-5, esc(value))
 			y += barHeight + barGap
 		}
 		y += 24
@@ -116,13 +120,13 @@ func (r *Results) WriteSVG(w io.Writer) error {
 	height := y + 8
 	_, err := fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">
 <style>
-.bg{fill:#fff}.title{font-size:14px;font-weight:600;fill:#111}.label{text-anchor:end;fill:#222}
+.bg{fill:#fff}.head{font-size:16px;font-weight:700;fill:#111}.title{font-size:14px;font-weight:600;fill:#111}.label{text-anchor:end;fill:#222}
 .value{fill:#222}.axis{text-anchor:middle;fill:#666;font-size:11px}.grid{stroke:#e3e3e3}
 .target{stroke:#111;stroke-dasharray:4 3}.base{fill:#9aa4b1}.keygate{fill:#2f6fdb}.other{fill:#9aa4b1}
 .met{fill:#2e9e5b}.missed{fill:#d1453b}.note{fill:#666;font-size:11px}
 </style>
 <rect class="bg" width="100%%" height="100%%"/>
-<text x="12" y="22" class="title">%s</text>
+<text x="12" y="24" class="head">%s</text>
 %s<text x="12" y="%.0f" class="note">%s</text>
 </svg>
 `, chartWidth, height+14, chartWidth, height+14, esc("keygate make bench — "+r.Machine), body.String(), height+6,

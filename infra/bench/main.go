@@ -52,6 +52,7 @@ type config struct {
 	arm64           bool
 	skipMicro       bool
 	loadProfile     string // CPU profile of this process during the first gateway run
+	from            string // results.json to render instead of measuring
 
 	functionLogs    io.Writer // function output (everything the bootstraps print)
 	functionLogFile *os.File
@@ -87,12 +88,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.loadDuration, "load-duration", 5*time.Second, "measured duration of each gateway run")
 	fs.BoolVar(&c.arm64, "arm64", true, "build the linux/arm64 bootstraps (make build-<LogicalId>) to report their sizes")
 	fs.BoolVar(&c.skipMicro, "skip-micro", false, "skip the in-process benchmarks (go test -bench, Node, benchstat)")
+	fs.StringVar(&c.from, "from", "", "render the table and chart of an earlier run's results.json instead of measuring")
 	fs.StringVar(&c.loadProfile, "load-cpuprofile", "", "write a CPU profile of the gateway, Runtime API and load clients during the first gateway run")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.root, err = moduleRoot(); err != nil {
+		return nil, err
+	}
+	if !filepath.IsAbs(c.out) {
+		c.out = filepath.Join(c.root, c.out)
+	}
+	if c.from != "" {
+		return c, nil
 	}
 	if c.count < 1 || c.coldStarts < 1 || c.conns < 1 {
 		return nil, errors.New("-count, -cold-starts and -conns must be at least 1")
@@ -106,15 +118,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.goCmd == "" {
 		c.goCmd = "go"
 	}
-	var err error
-	if c.root, err = moduleRoot(); err != nil {
-		return nil, err
-	}
 	if c.bin == "" {
 		c.bin = filepath.Join(c.root, ".build", "local")
-	}
-	if !filepath.IsAbs(c.out) {
-		c.out = filepath.Join(c.root, c.out)
 	}
 	c.cache = os.Getenv("KEYGATE_CACHE")
 	if c.cache == "" {
@@ -153,6 +158,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
+	if c.from != "" {
+		b, err := os.ReadFile(c.from)
+		if err != nil {
+			return err
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", c.from, err)
+		}
+		return writeOutputs(c, &res, stdout)
+	}
 	if c.functionLogFile, err = os.Create(filepath.Join(c.out, "functions.log")); err != nil {
 		return err
 	}
@@ -168,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // measure runs every part. The in-process benchmarks go first, while nothing else runs.
 func measure(ctx context.Context, c *config) (*Results, error) {
-	res := &Results{Date: time.Now(), Machine: machine(), Go: runtime.Version(), Node: "node not run", Count: c.count}
+	res := &Results{Date: time.Now(), Machine: machine(), Cores: runtime.NumCPU(), Go: runtime.Version(), Node: "node not run", Count: c.count}
 	res.Load[0] = loadAverage()
 	defer func() { res.Load[1] = loadAverage() }()
 	if !c.skipMicro {
