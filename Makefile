@@ -46,7 +46,7 @@ test: build-local ## unit + integration tests against DynamoDB Local and moto (s
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
 
 # The API contract (infra/openapi): schemathesis against the local API on a stack of its own.
-# CONTRACT_MAX_EXAMPLES=… (default 40 per operation and phase), CONTRACT_ARGS='--include-path …'.
+# CONTRACT_MAX_EXAMPLES=… (default 100 per operation and phase), CONTRACT_ARGS='--include-path …'.
 contract: build-local tools ## schemathesis against the local API from infra/openapi/openapi.yaml (own stack on 8350/8351, API on 3350)
 	@bash infra/stack/with-stack.sh contract 8350 8351 -- bash infra/openapi/contract.sh $(CONTRACT_ARGS)
 

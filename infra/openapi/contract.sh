@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The API contract run (make contract): the local API on emulators that
-# infra/stack/with-stack.sh started, two keys created for the run, then schemathesis generates
+# infra/stack/with-stack.sh started, three keys created for the run, then schemathesis generates
 # requests from infra/openapi/openapi.yaml and checks every answer against it (status codes,
 # content types, headers, response schemas, 5xx, refusal of invalid data, 405 for other
 # methods, 401 without credentials).
 #
 # Environment:
 #   CONTRACT_API_PORT      port of the local API (default 3350)
-#   CONTRACT_MAX_EXAMPLES  examples per operation and phase (default 40)
+#   CONTRACT_MAX_EXAMPLES  examples per operation and phase (default 100)
 #   CONTRACT_SEED          hypothesis seed (default: random; printed by schemathesis)
-#   CONTRACT_REPORT_DIR    JUnit and NDJSON reports (default .stack/contract)
-# Extra arguments go to `schemathesis run` (e.g. --include-path /v1/auth/token).
+#   CONTRACT_REPORT_DIR    JUnit and NDJSON reports, all/ and tokens/ (default .stack/contract)
+# Extra arguments go to `schemathesis run` (e.g. --include-path /v1/auth/token) and skip the
+# second, token-chain run.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -61,24 +62,37 @@ trap 'stop; rm -rf "$keys"' EXIT
 	-scopes inference:read,inference:write,customers:read,customers:write,customers:delete,billing:read,billing:write,webhooks:read,webhooks:write \
 	-out "$keys/key" 2>/dev/null
 KEYGATE_CONTRACT_API_KEY="$(cat "$keys/key")"
+# The key the key operations work on (schemathesis.toml): no credential of the run.
+KEYGATE_CONTRACT_KEY_ID="$(curl -fsS -X POST "${base}/v1/keys" -H "Authorization: Bearer $(cat "$keys/admin")" \
+	-H 'Content-Type: application/json' -d '{"name":"contract target","scopes":["customers:read"]}' |
+	"$KEYGATE_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')"
 KEYGATE_CONTRACT_ADMIN_TOKEN="$(curl -fsS -X POST "${base}/v1/auth/token" \
 	-H "Authorization: Bearer $(cat "$keys/admin")" |
 	"$KEYGATE_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
-export KEYGATE_CONTRACT_API_KEY KEYGATE_CONTRACT_ADMIN_TOKEN
+export KEYGATE_CONTRACT_API_KEY KEYGATE_CONTRACT_ADMIN_TOKEN KEYGATE_CONTRACT_KEY_ID
 
 seed=()
 [[ -z ${CONTRACT_SEED:-} ]] || seed=(--seed "$CONTRACT_SEED")
-start=$SECONDS
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+checks+=,response_headers_conformance,negative_data_rejection,unsupported_method,ignored_auth
+checks+=,missing_required_header,ensure_resource_availability
 # One worker: with two, hypothesis' ast.parse from concurrent threads trips CPython 3.11's
 # "AST constructor recursion depth mismatch" SystemError (a runtime error, not a finding).
+st() {
+	"$KEYGATE_VENV/bin/schemathesis" --config-file infra/openapi/schemathesis.toml run infra/openapi/openapi.yaml \
+		--url "$base" --checks "$checks" "${seed[@]}" \
+		--workers 1 --request-timeout 15 --no-color --generation-database none "$@"
+}
+start=$SECONDS
 status=0
-"$KEYGATE_VENV/bin/schemathesis" --config-file infra/openapi/schemathesis.toml run infra/openapi/openapi.yaml \
-	--url "$base" \
-	--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection,unsupported_method,ignored_auth,missing_required_header,ensure_resource_availability \
-	--max-examples "${CONTRACT_MAX_EXAMPLES:-40}" "${seed[@]}" \
-	--workers 1 --request-timeout 15 --no-color --generation-database none \
-	--report junit,ndjson --report-dir "$reports" \
-	"$@" || status=$?
+# Every operation, every phase.
+st --max-examples "${CONTRACT_MAX_EXAMPLES:-100}" --report junit,ndjson --report-dir "$reports/all" "$@" || status=$?
+# The token chains (token -> refresh -> refresh ..., token -> revoke) on their own: among all
+# the links of the first run, stateful testing reaches a refresh that succeeds only by chance.
+if (($# == 0)); then
+	st --max-examples 20 --phases stateful --include-tag auth \
+		--report junit,ndjson --report-dir "$reports/tokens" || status=$?
+fi
 echo "contract: schemathesis finished in $((SECONDS - start)) s with status $status (reports in $reports)"
 # A run that revoked or rotated its own credentials would have tested little but 401s after
 # that point, and passed: refuse such a run.
