@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -100,9 +101,10 @@ func SourceIP(r *Request) (netip.Addr, bool) {
 }
 
 // DecodeJSON decodes the request body into dst strictly: JSON content type, at most maxBytes,
-// no unknown fields, exactly one value, no null (encoding/json would silently read a null body
-// or member as "absent", so `{"expires_at":null}` would be accepted as if it said nothing).
-// Errors are *apierr.Error values that say what to fix.
+// exactly one value, no unknown fields, field names in their exact case and once each, no null
+// (encoding/json would silently read a null body or member as "absent", so
+// `{"expires_at":null}` would be accepted as if it said nothing). Errors are *apierr.Error
+// values that say what to fix.
 func DecodeJSON(r *Request, dst any, maxBytes int) error {
 	body := []byte(r.Body)
 	if r.IsBase64Encoded {
@@ -134,27 +136,62 @@ func DecodeJSON(r *Request, dst any, maxBytes int) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apierr.InvalidRequest("The body must hold exactly one JSON object.")
 	}
-	return refuseNull(body)
+	return checkMembers(body, dst)
 }
 
-// refuseNull refuses a body that is null, or an object with a null member. It runs after the
-// strict decode, so every member has a known name that is safe to show.
-func refuseNull(body []byte) error {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil || members == nil {
+// checkMembers refuses what the strict decode lets through: a null body or member (read as
+// absent), a member whose name matches a field only case-insensitively, and a member given
+// twice (encoding/json takes either silently, so a proxy and keygate could read different
+// values from one body). It runs after the strict decode, so every name is a field's name in
+// some case, safe to show.
+func checkMembers(body []byte, dst any) error {
+	fields := jsonFields(dst)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return apierr.InvalidRequest("The body must be a JSON object.")
 	}
-	names := make([]string, 0, len(members))
-	for name, v := range members {
-		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			names = append(names, name)
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err != nil || dec.Decode(&v) != nil {
+			return apierr.InvalidRequest("The body is not a valid JSON object.")
 		}
-	}
-	if len(names) > 0 {
-		sort.Strings(names)
-		return apierr.InvalidRequest(fmt.Sprintf("Field %q must not be null; leave it out instead.", names[0]))
+		switch {
+		case fields != nil && !fields[name]:
+			return apierr.InvalidRequest(fmt.Sprintf("Unknown field %q; field names are lower case, as documented.", name))
+		case seen[name]:
+			return apierr.InvalidRequest(fmt.Sprintf("Field %q is given twice; send it once.", name))
+		case bytes.Equal(bytes.TrimSpace(v), []byte("null")):
+			return apierr.InvalidRequest(fmt.Sprintf("Field %q must not be null; leave it out instead.", name))
+		}
+		seen[name] = true
 	}
 	return nil
+}
+
+// jsonFields returns the exact member names a pointer to a struct decodes (json tags, else
+// field names), or nil when dst is not one.
+func jsonFields(dst any) map[string]bool {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	t = t.Elem()
+	out := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case name != "":
+			out[name] = true
+		default:
+			out[f.Name] = true
+		}
+	}
+	return out
 }
 
 // describeJSONError turns decoder errors into messages that name the field, without echoing

@@ -159,6 +159,11 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "a null member", contentType: "application/json", body: `{"n":1,"name":null}`, wantStatus: 400, wantCode: "invalid_request", msgHas: `"name"`},
 		{name: "a null member written with spaces", contentType: "application/json", body: `{"name": null }`, wantStatus: 400, wantCode: "invalid_request", msgHas: `"name"`},
 		{name: "the string null is a value", contentType: "application/json", body: `{"name":"null"}`, want: payload{Name: "null"}},
+		// encoding/json matches names case-insensitively and keeps the last of a repeated member;
+		// a proxy that reads the first, or the exact name, would see another request.
+		{name: "a field name in another case", contentType: "application/json", body: `{"NAME":"a"}`, wantStatus: 400, wantCode: "invalid_request", msgHas: `"NAME"`},
+		{name: "a field given twice", contentType: "application/json", body: `{"name":"a","name":"MARKER"}`, wantStatus: 400, wantCode: "invalid_request", msgHas: `"name"`},
+		{name: "a field given twice in two cases", contentType: "application/json", body: `{"name":"a","Name":"MARKER"}`, wantStatus: 400, wantCode: "invalid_request", msgHas: `"Name"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
