@@ -55,7 +55,7 @@ func (r *Results) WriteSVG(w io.Writer) error {
 		for _, b := range micro {
 			lo, hi = math.Min(lo, b.v), math.Max(hi, b.v)
 		}
-		lo = math.Pow(10, math.Floor(math.Log10(lo))) // decade below the fastest
+		lo = math.Pow(10, math.Floor(math.Log10(lo/2))) // a decade at least half below the fastest
 		hi = math.Pow(10, math.Ceil(math.Log10(hi)))
 		x := func(v float64) float64 {
 			return labelWidth + plotW*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
