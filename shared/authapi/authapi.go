@@ -66,7 +66,8 @@ type Tokens interface {
 	Family(ctx context.Context, id string) (refresh.Family, error)
 	Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error
 	RevokeFamily(ctx context.Context, id string, audit ...store.Event) error
-	DenyAccessToken(ctx context.Context, keyID, jti string, exp time.Time, audit ...store.Event) error
+	// DenyAccessToken denies jti until the given time (its exp plus the verifiers' leeway).
+	DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error
 	AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error)
 }
 

@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/token"
 )
 
 type badInput struct {
@@ -440,5 +442,64 @@ func TestValidateDuringAKeyringOutageIs503(t *testing.T) {
 	resp := cold.validate(t, validateRequest(access))
 	if resp.StatusCode != 503 || resp.Error["code"] != "service_unavailable" {
 		t.Errorf("got %d %v, want a 503 (never a 401 for an outage)", resp.StatusCode, resp.Error)
+	}
+}
+
+// A revoked access token stays denied until no verifier would accept it any more: its exp
+// plus the largest leeway (a deny entry that lapsed at exp would let it back in for the leeway).
+func TestRevokedAccessTokensAreDeniedPastTheirLeeway(t *testing.T) {
+	e := newEnv(t)
+	key, k := e.addKey(t, nil)
+	raw, c, err := e.issuer.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
+		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
+		Body:    jsonBody(map[string]string{"token": raw})}
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	if resp := e.serve(t, rv.Router().Serve, ev); resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
+	}
+	e.tokens.mu.Lock()
+	until := e.tokens.denied[c.ID]
+	e.tokens.mu.Unlock()
+	if want := c.ExpiresAt.Add(token.MaxLeeway); !until.Equal(want) {
+		t.Fatalf("denied until %v, want exp + MaxLeeway = %v", until, want)
+	}
+}
+
+// token_type_hint is refresh_token or access_token, or absent: an empty hint is refused like any
+// other unknown one rather than read as no hint (found by the schemathesis contract run).
+func TestRevokeRefusesAnUnknownOrEmptyTokenTypeHint(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, nil)
+	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	tests := []struct {
+		name   string
+		body   map[string]any
+		status int
+	}{
+		{"no hint", map[string]any{"token": "x"}, 200},
+		{"a refresh-token hint", map[string]any{"token": "x", "token_type_hint": "refresh_token"}, 200},
+		{"an access-token hint", map[string]any{"token": "x", "token_type_hint": "access_token"}, 200},
+		{"an empty hint", map[string]any{"token": "x", "token_type_hint": ""}, 400},
+		{"an unknown hint", map[string]any{"token": "x", "token_type_hint": "id_token"}, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
+				Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
+				Body:    jsonBody(tt.body)}
+			ev.RequestContext.Identity.SourceIP = sourceIP
+			resp := e.serve(t, rv.Router().Serve, ev)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if tt.status == 400 && resp.Error["code"] != "invalid_request" {
+				t.Errorf("code %v, want invalid_request", resp.Error["code"])
+			}
+		})
 	}
 }

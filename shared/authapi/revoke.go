@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/token"
 )
 
 // RevokeHandler serves POST /v1/auth/revoke (RFC 7009): the API key that owns a token revokes
@@ -24,8 +25,8 @@ type RevokeHandler struct {
 }
 
 type revokeRequest struct {
-	Token         string `json:"token"`
-	TokenTypeHint string `json:"token_type_hint"`
+	Token         string  `json:"token"`
+	TokenTypeHint *string `json:"token_type_hint"` // absent means no hint; "" is not a hint
 }
 
 // Router returns the routes of the revoke function.
@@ -44,7 +45,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 	if req.Token == "" {
 		return nil, apierr.InvalidRequest("token is required: the refresh or access token to revoke.")
 	}
-	if req.TokenTypeHint != "" && req.TokenTypeHint != "refresh_token" && req.TokenTypeHint != "access_token" {
+	if hint := req.TokenTypeHint; hint != nil && *hint != "refresh_token" && *hint != "access_token" {
 		return nil, apierr.InvalidRequest(`token_type_hint must be "refresh_token" or "access_token".`)
 	}
 	cred, ok := httpx.Bearer(r)
@@ -73,7 +74,8 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 	c, err := h.Access.Verify(ctx, req.Token)
 	switch {
 	case err == nil && c.KeyID == k.KeyID:
-		if err := h.Tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Time, event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
+		// Denied until no verifier would accept it any more: exp plus the largest leeway.
+		if err := h.Tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Add(token.MaxLeeway), event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
 			return nil, apierr.Unavailable(err)
 		}
 	case err != nil && !isInvalid(err):

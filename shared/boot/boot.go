@@ -64,7 +64,8 @@ func Load(ctx context.Context) (*Deps, error) {
 	d := &Deps{Config: cfg, Log: log, Now: time.Now}
 	d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	d.Secrets = secretsmanager.NewFromConfig(awsCfg)
-	d.Keyring = keyring.New(d.Secrets, cfg.SigningSecret, keyring.Options{Now: d.Now, RefreshEvery: cfg.KeyringRefresh})
+	d.Keyring = keyring.New(d.Secrets, cfg.SigningSecret, keyring.Options{Now: d.Now, RefreshEvery: cfg.KeyringRefresh,
+		ActivationDelay: keyring.DefaultActivationDelay(cfg.KeyringRefresh)})
 	d.Events = dynamo.NewEvents(d.DynamoDB, cfg.TokensTable, 0, d.Now)
 	d.Keys = dynamo.NewKeys(d.DynamoDB, cfg.KeysTable, d.Now, d.Events)
 	d.Tokens = dynamo.NewTokens(d.DynamoDB, cfg.TokensTable, cfg.KeysTable, d.Now, d.Events)

@@ -35,10 +35,14 @@ const MaxKidLen = 64
 
 // Options tune the keyring; zero values take the defaults.
 type Options struct {
-	RefreshEvery time.Duration    // default 5 min
-	MaxStale     time.Duration    // default 1 h
-	RetryEvery   time.Duration    // after a failed refresh, serve the stale keys this long before retrying; default 5 s
-	Now          func() time.Time // default time.Now
+	RefreshEvery time.Duration // default 5 min
+	MaxStale     time.Duration // default 1 h
+	RetryEvery   time.Duration // after a failed refresh, serve the stale keys this long before retrying; default 5 s
+	// ActivationDelay is how long after its creation a new AWSCURRENT starts signing (see
+	// Signing); zero signs with AWSCURRENT at once. Functions that sign use
+	// DefaultActivationDelay(RefreshEvery).
+	ActivationDelay time.Duration
+	Now             func() time.Time // default time.Now
 }
 
 // Keyring is safe for concurrent use.
@@ -57,10 +61,18 @@ type Keyring struct {
 
 type snapshot struct {
 	current   *signkey.Key
+	previous  *signkey.Key // nil for the first key of a secret
 	byKid     map[string]*signkey.Key
 	ordered   []*signkey.Key // current first
 	published []*signkey.Key // ordered, then the tested pending key
 	loadedAt  time.Time
+}
+
+// DefaultActivationDelay is the ActivationDelay for keyrings whose verifiers refresh every
+// refreshEvery: one interval for every keyring to load the new key, plus a margin for those
+// that loaded between the rotation's createSecret and finishSecret.
+func DefaultActivationDelay(refreshEvery time.Duration) time.Duration {
+	return refreshEvery + min(refreshEvery, 30*time.Second)
 }
 
 // New returns a keyring for secretID. Nothing is fetched until first use.
@@ -80,11 +92,21 @@ func New(api secret.Getter, secretID string, opts Options) *Keyring {
 	return &Keyring{api: api, secretID: secretID, opts: opts}
 }
 
-// Signing returns the AWSCURRENT key.
+// Signing returns the key to sign with: AWSCURRENT once it is old enough that every verifier
+// has loaded it, AWSPREVIOUS until then.
+//
+// A new AWSCURRENT is activated ActivationDelay after its creation (DefaultActivationDelay:
+// RefreshEvery plus the smaller of RefreshEvery and 30 s). Every verifier's keyring refreshes
+// at least once per RefreshEvery, so by then each has the new key, and a token never carries a
+// kid a verifier has not loaded; the unknown-kid refresh (limited, so that forged kids cannot
+// drive Secrets Manager reads) is then only a fallback. The first key of a secret signs at once.
 func (k *Keyring) Signing(ctx context.Context) (*signkey.Key, error) {
 	s, err := k.fresh(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if s.previous != nil && k.opts.ActivationDelay > 0 && k.opts.Now().Before(s.current.CreatedAt.Add(k.opts.ActivationDelay)) {
+		return s.previous, nil
 	}
 	return s.current, nil
 }
@@ -219,6 +241,7 @@ func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 			if pk, perr := signkey.Parse(prev.Value); perr == nil && pk.Kid != curKey.Kid {
 				s.byKid[pk.Kid] = pk
 				s.ordered = append(s.ordered, pk)
+				s.previous = pk
 			}
 		}
 		s.published = s.ordered

@@ -623,3 +623,54 @@ func BenchmarkVerificationOfAnUnknownKid(b *testing.B) {
 		b.Fatalf("unknown kids caused %d more Secrets Manager loads", f.ring.Fetches()-fetches)
 	}
 }
+
+// A new AWSCURRENT signs only once every verifier has had a refresh interval to load it; until
+// then AWSPREVIOUS signs, and both verify. The first key of a secret signs at once.
+func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
+	clk := newClock()
+	delay := keyring.DefaultActivationDelay(refreshEvery)
+	if delay <= refreshEvery {
+		t.Fatalf("DefaultActivationDelay(%v) = %v: it must exceed one refresh interval", refreshEvery, delay)
+	}
+	gen := func(at time.Time) []byte {
+		b, err := signkey.Generate(signkey.EdDSA, rand.Reader, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	sm := newFakeSecrets()
+	first := gen(clk.Now())
+	sm.set(secret.StageCurrent, first)
+	ring := keyring.New(sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: clk.Now, ActivationDelay: delay})
+	if k, err := ring.Signing(ctx); err != nil || k.Kid != kidOf(t, first) {
+		t.Fatalf("the first key must sign at once: %v %v", k, err)
+	}
+
+	clk.Advance(time.Hour)
+	next := gen(clk.Now()) // rotated now
+	sm.rotate(next)
+	clk.Advance(refreshEvery) // this keyring (like every verifier) has reloaded by now
+	tests := []struct {
+		at   time.Duration // since the rotation
+		want []byte
+	}{
+		{refreshEvery, first},
+		{delay - time.Second, first},
+		{delay, next},
+		{delay + time.Hour, next},
+	}
+	rotatedAt := clk.Now().Add(-refreshEvery)
+	for _, tt := range tests {
+		clk.t = rotatedAt.Add(tt.at)
+		k, err := ring.Signing(ctx)
+		if err != nil || k.Kid != kidOf(t, tt.want) {
+			t.Errorf("Signing %v after the rotation = %v, %v; want %s", tt.at, k, err, kidOf(t, tt.want))
+		}
+		for _, v := range [][]byte{first, next} {
+			if _, err := ring.Verification(ctx, kidOf(t, v)); err != nil {
+				t.Errorf("%v after the rotation, %s does not verify: %v", tt.at, kidOf(t, v), err)
+			}
+		}
+	}
+}

@@ -31,6 +31,10 @@ const MaxBytes = 8 << 10
 // DefaultLeeway is the clock skew tolerated on exp, nbf and iat.
 const DefaultLeeway = 30 * time.Second
 
+// MaxLeeway is the largest leeway a Verifier accepts: a token is never accepted later than
+// MaxLeeway after its exp, so a deny-list entry kept that long outlives every verifier's view.
+const MaxLeeway = time.Minute
+
 // Errors returned by Verify. ErrExpired and ErrInvalid are 401s; keyring.ErrUnavailable (wrapped)
 // is a 503.
 var (

@@ -44,7 +44,7 @@ func NewVerifier(keys VerificationKeys, issuer, audience string, leeway time.Dur
 	if issuer == "" || audience == "" {
 		return nil, errors.New("token: issuer and audience are required")
 	}
-	if leeway < 0 || leeway > time.Minute {
+	if leeway < 0 || leeway > MaxLeeway {
 		return nil, errors.New("token: leeway must be within 0..60s")
 	}
 	return &Verifier{keys: keys, issuer: issuer, audience: audience, leeway: leeway, now: now}, nil

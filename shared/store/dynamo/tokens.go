@@ -300,10 +300,11 @@ func (s *Tokens) RevokeFamily(ctx context.Context, id string, audit ...store.Eve
 	return err
 }
 
-// DenyAccessToken puts an access token's id on its key's deny-list until the token would expire.
-func (s *Tokens) DenyAccessToken(ctx context.Context, keyID, jti string, exp time.Time, audit ...store.Event) error {
+// DenyAccessToken puts an access token's id on its key's deny-list until the given time (the
+// caller passes the token's exp plus the verifiers' largest leeway).
+func (s *Tokens) DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error {
 	item := denyKey(keyID, jti)
-	item["ttl"] = n(exp.Unix())
+	item["ttl"] = n(until.Unix())
 	items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.table), Item: item}}}
 	items, err := s.withAudit(items, audit)
 	if err != nil {
@@ -353,14 +354,15 @@ func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]tim
 			if expired(item, now) {
 				continue // TTL deletion lags; an expired entry is absent
 			}
+			// An entry that cannot be read must not silently un-revoke a token: fail (503).
 			sk, _ := item["sk"].(*types.AttributeValueMemberS)
 			ttl, _ := item["ttl"].(*types.AttributeValueMemberN)
 			if sk == nil || ttl == nil {
-				continue
+				return nil, fmt.Errorf("deny-list of %s: an entry lacks sk or ttl", keyID)
 			}
 			exp, err := strconv.ParseInt(ttl.Value, 10, 64)
 			if err != nil {
-				continue
+				return nil, fmt.Errorf("deny-list of %s: unreadable ttl: %w", keyID, err)
 			}
 			out[strings.TrimPrefix(sk.Value, "jti#")] = time.Unix(exp, 0)
 		}
