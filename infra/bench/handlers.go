@@ -189,14 +189,10 @@ func container(ctx context.Context, c *config, b *benchStack, ep endpoint, ddb, 
 	for k, v := range b.stack.Env(ep.fn) {
 		env[k] = v
 	}
+	// shared/boot reads the environment once, in Load: set it for that call only.
+	defer restoreEnv(env)()
 	for k, v := range env {
-		var err error
-		if v == "" {
-			err = os.Unsetenv(k)
-		} else {
-			err = os.Setenv(k, v)
-		}
-		if err != nil {
+		if err := setenv(k, v); err != nil {
 			return nil, err
 		}
 	}
@@ -210,6 +206,27 @@ func container(ctx context.Context, c *config, b *benchStack, ep endpoint, ddb, 
 		return nil, err
 	}
 	return ep.wire(d), nil
+}
+
+// setenv sets k, or unsets it for an empty value.
+func setenv(k, v string) error {
+	if v == "" {
+		return os.Unsetenv(k)
+	}
+	return os.Setenv(k, v)
+}
+
+// restoreEnv remembers the current values of env's keys and returns what puts them back.
+func restoreEnv(env map[string]string) func() {
+	old := make(map[string]string, len(env))
+	for k := range env {
+		old[k] = os.Getenv(k) // unset and empty are the same to the SDK and to shared/config
+	}
+	return func() {
+		for k, v := range old {
+			_ = setenv(k, v)
+		}
+	}
 }
 
 // callCounter counts AWS JSON-protocol operations by X-Amz-Target's operation name.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -20,10 +21,12 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 		}
 		t.Skip("needs the emulators and the host bootstraps (run make test)")
 	}
-	for _, k := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
-		"AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER"} {
-		t.Setenv(k, os.Getenv(k)) // restored afterwards: the handler part sets them for shared/boot
-	}
+	before := os.Environ()
+	defer func() {
+		if after := os.Environ(); !slices.Equal(sorted(before), sorted(after)) {
+			t.Errorf("the environment changed: the handler part must restore what it set for shared/boot")
+		}
+	}()
 	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -94,4 +97,10 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 			t.Errorf("%s: %+v", f.ID, f)
 		}
 	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
