@@ -69,6 +69,7 @@ type Tokens interface {
 	// DenyAccessToken denies jti until the given time (its exp plus the verifiers' leeway).
 	DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error
 	AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error)
+	DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error)
 }
 
 // Settings are the per-stage token lifetimes.

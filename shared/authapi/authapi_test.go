@@ -503,3 +503,28 @@ func TestRevokeRefusesAnUnknownOrEmptyTokenTypeHint(t *testing.T) {
 		})
 	}
 }
+
+// A key's deny-list is bounded (the authorizer reads it whole): past the limit, revoking one
+// more access token is a 409 that says to rotate the key instead.
+func TestRevokingBeyondTheDenyListLimitIsRefused(t *testing.T) {
+	e := newEnv(t)
+	key, k := e.addKey(t, nil)
+	e.tokens.mu.Lock()
+	for i := 0; i < store.MaxDeniedPerKey; i++ {
+		e.tokens.denied[fmt.Sprintf("jti-%d", i)] = start.Add(time.Hour)
+	}
+	e.tokens.mu.Unlock()
+	raw, _, err := e.issuer.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
+		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
+		Body:    jsonBody(map[string]string{"token": raw})}
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	resp := e.serve(t, rv.Router().Serve, ev)
+	if resp.StatusCode != 409 || resp.Error["code"] != "too_many_revoked_tokens" {
+		t.Fatalf("revoke past the limit: %d %s", resp.StatusCode, resp.Body)
+	}
+}

@@ -207,6 +207,19 @@ func (f *fakeTokens) AccessTokenDenied(_ context.Context, _, jti string) (bool, 
 	return ok, nil
 }
 
+func (f *fakeTokens) DeniedTokens(_ context.Context, _ string) (map[string]time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := map[string]time.Time{}
+	for j, e := range f.denied {
+		out[j] = e
+	}
+	return out, nil
+}
+
 func (f *fakeTokens) fail(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

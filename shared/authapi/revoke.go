@@ -3,6 +3,7 @@ package authapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -74,6 +75,15 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 	c, err := h.Access.Verify(ctx, req.Token)
 	switch {
 	case err == nil && c.KeyID == k.KeyID:
+		// The authorizer reads a key's whole deny-list; keep it within bounds.
+		denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
+		switch {
+		case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
+			return nil, &apierr.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: apierr.TypeInvalidRequest,
+				Message: fmt.Sprintf("This key already has %d revoked access tokens that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}
+		case err != nil:
+			return nil, apierr.Unavailable(err)
+		}
 		// Denied until no verifier would accept it any more: exp plus the largest leeway.
 		if err := h.Tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Add(token.MaxLeeway), event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
 			return nil, apierr.Unavailable(err)

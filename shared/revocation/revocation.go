@@ -91,7 +91,7 @@ func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti string
 	now := c.opts.Now()
 	st, ok := c.cache.Get(keyID, now)
 	if !ok {
-		v, err, _ := c.group.Do(keyID, func() (any, error) { return c.load(ctx, keyID) })
+		v, err := shared(ctx, &c.group, keyID, func(ctx context.Context) (any, error) { return c.load(ctx, keyID) })
 		if err != nil {
 			return err
 		}
@@ -114,6 +114,8 @@ func (c *Checker) load(ctx context.Context, keyID string) (*keyState, error) {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("revocation: read key: %w", err)
+	case !k.Usable(now):
+		// Revoked or expired: every token of it is refused; its deny-list does not matter.
 	default:
 		if st.denied, err = c.denied.DeniedTokens(ctx, keyID); err != nil {
 			return nil, fmt.Errorf("revocation: read deny-list: %w", err)
@@ -123,9 +125,31 @@ func (c *Checker) load(ctx context.Context, keyID string) (*keyState, error) {
 	return st, nil
 }
 
-// KeyCache is a HashFinder that remembers lookups (found or not) for MaxAge, so an API key
-// presented to the authorizer again costs no storage read; revocation, rotation and changes
-// to the key reach it within MaxAge. Errors are not remembered.
+// loadTimeout bounds one shared read (a GetItem and a Query, with the SDK's retries).
+const loadTimeout = 5 * time.Second
+
+// shared runs load once for all concurrent callers of key. The read does not inherit the first
+// caller's cancellation (its deadline must not fail everyone waiting), only loadTimeout; each
+// caller still stops waiting when its own context ends.
+func shared(ctx context.Context, g *singleflight.Group, key string, load func(context.Context) (any, error)) (any, error) {
+	ch := g.DoChan(key, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		defer cancel()
+		return load(lctx)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("revocation: %w", ctx.Err())
+	}
+}
+
+// KeyCache is a HashFinder that remembers keys it found for MaxAge, so an API key presented to
+// the authorizer again costs no storage read; revocation, rotation and changes to the key reach
+// it within MaxAge. Misses and errors are not remembered: anyone can mint well-formed keys
+// (the checksum is public), and caching those would let them evict real keys' entries; API
+// Gateway already caches the 401 per Authorization header.
 type KeyCache struct {
 	next  HashFinder
 	opts  Options
@@ -149,15 +173,20 @@ func (c *KeyCache) KeyByHash(ctx context.Context, hash string) (store.Key, error
 	now := c.opts.Now()
 	l, ok := c.cache.Get(hash, now)
 	if !ok {
-		v, err, _ := c.group.Do(hash, func() (any, error) {
+		v, err := shared(ctx, &c.group, hash, func(ctx context.Context) (any, error) {
 			k, err := c.next.KeyByHash(ctx, hash)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
+				return lookup{}, nil
 			case err != nil:
 				return nil, err
 			}
-			l := lookup{key: k, found: err == nil}
-			c.cache.Put(hash, l, now.Add(c.opts.MaxAge), now)
+			l := lookup{key: k, found: true}
+			until := now.Add(c.opts.MaxAge)
+			if k.PreviousHash == hash && k.GraceUntil.Before(until) {
+				until = k.GraceUntil // a secret in its rotation grace period: not a moment longer
+			}
+			c.cache.Put(hash, l, until, now)
 			return l, nil
 		})
 		if err != nil {

@@ -221,7 +221,7 @@ func TestOneReadPerKeyPerMaxAge(t *testing.T) {
 	}
 }
 
-func TestKeyCacheRemembersHitsAndMissesNotErrors(t *testing.T) {
+func TestKeyCacheRemembersHitsNotMissesNorErrors(t *testing.T) {
 	clk := &clock{t: t0}
 	f := newStore()
 	f.keys["key_1"] = liveKey()
@@ -235,8 +235,8 @@ func TestKeyCacheRemembersHitsAndMissesNotErrors(t *testing.T) {
 			t.Fatalf("unknown hash: %v", err)
 		}
 	}
-	if n := f.readCount(); n != 2 {
-		t.Fatalf("%d reads, want 2 (one hit, one miss)", n)
+	if n := f.readCount(); n != 4 {
+		t.Fatalf("%d reads, want 4 (the hit once, the miss every time)", n)
 	}
 	f.set(func(f *fakeStore) { k := f.keys["key_1"]; k.Status = store.StatusRevoked; f.keys["key_1"] = k })
 	clk.Advance(time.Minute)
@@ -252,4 +252,40 @@ func TestKeyCacheRemembersHitsAndMissesNotErrors(t *testing.T) {
 	if _, err := kc.KeyByHash(ctx, "h1"); err != nil {
 		t.Fatalf("the error was cached: %v", err)
 	}
+}
+
+// A secret found through its rotation grace period is remembered no longer than the grace.
+func TestKeyCacheForgetsAPreviousSecretWhenItsGraceEnds(t *testing.T) {
+	clk := &clock{t: t0}
+	f := newStore()
+	k := liveKey()
+	k.PreviousHash, k.GraceUntil = "h0", t0.Add(10*time.Second)
+	f.keys["key_1"] = k
+	f.hashes["h0"] = "key_1"
+	finder := previousFinder{f}
+	kc := revocation.NewKeyCache(finder, revocation.Options{MaxAge: time.Minute, Now: clk.Now})
+	if _, err := kc.KeyByHash(ctx, "h0"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(9 * time.Second)
+	before := f.readCount()
+	if _, err := kc.KeyByHash(ctx, "h0"); err != nil || f.readCount() != before {
+		t.Fatalf("inside the grace the cached answer stands: %v, %d reads", err, f.readCount()-before)
+	}
+	clk.Advance(time.Second)
+	f.set(func(f *fakeStore) { delete(f.hashes, "h0") }) // the store no longer finds it
+	if _, err := kc.KeyByHash(ctx, "h0"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("at the end of the grace: %v, want ErrNotFound", err)
+	}
+}
+
+// previousFinder returns the key as the store does for a previous secret: Hash set to it.
+type previousFinder struct{ f *fakeStore }
+
+func (p previousFinder) KeyByHash(ctx context.Context, hash string) (store.Key, error) {
+	k, err := p.f.KeyByHash(ctx, hash)
+	if err == nil && hash == k.PreviousHash {
+		k.Hash, k.KeyGen = hash, k.KeyGen-1
+	}
+	return k, err
 }

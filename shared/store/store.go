@@ -16,8 +16,8 @@ var (
 	ErrConflict = errors.New("store: conflicting write")
 	// ErrBadCursor means a pagination cursor was not one the store produced.
 	ErrBadCursor = errors.New("store: invalid pagination cursor")
-	// ErrTooManyDenied means a key's deny-list is longer than a reader will hold; callers
-	// fail closed.
+	// ErrTooManyDenied means a key's deny-list is longer than MaxDeniedPerKey; readers fail
+	// closed, and the revoke endpoint refuses to grow it past the limit.
 	ErrTooManyDenied = errors.New("store: too many revoked access tokens for one key")
 )
 
@@ -75,6 +75,10 @@ func (k *Key) TokenGenValid(gen int64, now time.Time) bool {
 	}
 	return gen == k.KeyGen || (gen == k.KeyGen-1 && k.InGrace(now))
 }
+
+// MaxDeniedPerKey bounds one key's list of revoked, unexpired access tokens (the authorizer
+// reads it whole). Beyond it, revoking or rotating the key is the tool.
+const MaxDeniedPerKey = 1000
 
 // Page is one page of a listing; Next is empty on the last page.
 type Page struct {

@@ -1,9 +1,10 @@
 // Package ttlcache is a small bounded in-memory cache whose entries expire: the authorizer's
 // per-container memory of verified tokens, key lookups and revocation state.
 //
-// It is deliberately simple: one map under a RWMutex, a hard entry limit, and eviction of
-// expired entries (then of arbitrary ones) only when the limit is hit, so a flood of distinct
-// credentials costs bounded memory and the common hit is one read-locked map lookup.
+// It is deliberately simple: one map under a RWMutex, a hard entry limit, and eviction from a
+// small random sample (expired entries first) only when the limit is hit, so a flood of
+// distinct credentials costs bounded memory and O(1) work per insert, and the common hit is one
+// read-locked map lookup.
 package ttlcache
 
 import (
@@ -43,22 +44,33 @@ func (c *Cache[K, V]) Get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
-// Put stores v under k until expires. When the cache is full it first drops expired entries,
-// then arbitrary ones (Go's map iteration order), until there is room.
+// evictionSample is how many entries a full cache looks at to make room: Go's map iteration
+// starts at a random place, so this is a random sample, and a Put stays O(1) however full the
+// cache is (a flood of distinct credentials must not make every insert scan the whole map).
+const evictionSample = 8
+
+// Put stores v under k until expires. When the cache is full it drops the expired entries of
+// a small random sample, or else one entry of that sample.
 func (c *Cache[K, V]) Put(k K, v V, expires, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		var victim K
+		seen, dropped := 0, false
 		for key, e := range c.m {
+			if seen == 0 {
+				victim = key
+			}
 			if !now.Before(e.expires) {
 				delete(c.m, key)
+				dropped = true
 			}
-		}
-		for key := range c.m {
-			if len(c.m) < c.max {
+			if seen++; seen == evictionSample {
 				break
 			}
-			delete(c.m, key)
+		}
+		if !dropped {
+			delete(c.m, victim)
 		}
 	}
 	c.m[k] = entry[V]{v: v, expires: expires}

@@ -325,11 +325,6 @@ func (s *Tokens) AccessTokenDenied(ctx context.Context, keyID, jti string) (bool
 	return err == nil, err
 }
 
-// MaxDenied bounds how many revoked, unexpired access tokens one key's deny-list returns. A key
-// whose owner revoked more than that within one token lifetime gets store.ErrTooManyDenied, and
-// callers fail closed (the answer is then "revoke or rotate the key instead").
-const MaxDenied = 1000
-
 // DeniedTokens returns keyID's revoked access tokens that have not expired yet, jti → expiry.
 // It is one strongly consistent Query (paged past 1 MB only for very long lists).
 func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error) {
@@ -366,7 +361,7 @@ func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]tim
 			}
 			out[strings.TrimPrefix(sk.Value, "jti#")] = time.Unix(exp, 0)
 		}
-		if len(out) > MaxDenied {
+		if len(out) > store.MaxDeniedPerKey {
 			return nil, store.ErrTooManyDenied
 		}
 		if len(page.LastEvaluatedKey) == 0 {
