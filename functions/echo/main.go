@@ -9,10 +9,9 @@ import (
 
 	"github.com/keygate/keygate/shared/boot"
 	"github.com/keygate/keygate/shared/echo"
-	"github.com/keygate/keygate/shared/httpx"
 )
 
 func main() {
 	log := boot.NewLogger(slog.LevelInfo)
-	lambda.Start(httpx.Lambda(log, echo.Router().Serve))
+	lambda.Start(boot.HTTP(log, echo.Router().Serve))
 }

@@ -5,12 +5,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/jwksapi"
 )
 
 func main() {
 	d := boot.MustLoad()
 	h := &jwksapi.Handler{Keys: d.Keyring}
-	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/httpx"
 )
 
 func main() {
@@ -15,5 +14,5 @@ func main() {
 		Keys: d.KeyAuth, KeyByID: d.Keys, Issuer: d.Issuer(), Limiter: d.Limiter, Tokens: d.Tokens,
 		Audit: d.Events, Settings: d.Settings(), Now: d.Now,
 	}
-	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

@@ -6,11 +6,10 @@ import (
 
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/httpx"
 )
 
 func main() {
 	d := boot.MustLoad()
 	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: boot.MustVerifier(d), Now: d.Now}
-	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

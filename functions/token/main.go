@@ -8,7 +8,6 @@ import (
 
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/httpx"
 )
 
 func main() {
@@ -17,5 +16,5 @@ func main() {
 		Keys: d.KeyAuth, Issuer: d.Issuer(), Limiter: d.Limiter, Tokens: d.Tokens, Audit: d.Events,
 		Settings: d.Settings(), Now: d.Now, Random: rand.Reader,
 	}
-	lambda.Start(httpx.Lambda(d.Log, h.Router().Serve))
+	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

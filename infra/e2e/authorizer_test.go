@@ -75,6 +75,9 @@ func TestTheBackendGetsTheContextNotTheToken(t *testing.T) {
 	access, _ := tokenFor(t, key, map[string]any{"customer_id": "cus_9"})
 	r := call(t, http.MethodGet, "/v1/customers/c1", access, nil)
 	expect(t, r, http.StatusOK, "")
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("Access-Control-Allow-Origin = %q, want the template's default *", got)
+	}
 	body := r.json(t)
 	ctx, _ := body["authorizer"].(map[string]any)
 	want := map[string]string{"key_id": id, "customer_id": "cus_9", "scope": "customers:read", "tier": "pro",

@@ -50,6 +50,7 @@ var wantFunctionPermissions = map[string][]string{
 	"RevokeFunction": {
 		"dynamodb:GetItem on KeysTable",
 		"dynamodb:GetItem on TokensTable", "dynamodb:PutItem on TokensTable", "dynamodb:UpdateItem on TokensTable",
+		"dynamodb:Query on TokensTable", // the key's deny-list, bounded before it grows
 		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
 	},
 	"JwksFunction": {

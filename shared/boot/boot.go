@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/authorizer"
 	"github.com/keygate/keygate/shared/config"
+	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/ratelimit"
@@ -162,4 +164,11 @@ func (d *Deps) Settings() authapi.Settings {
 // Issuer returns the access-token issuer of the stage.
 func (d *Deps) Issuer() *token.Issuer {
 	return token.NewIssuer(d.Keyring, d.Config.Issuer, d.Config.Audience, d.Now)
+}
+
+// HTTP is the Lambda handler of an HTTP function: h behind httpx.Lambda (the one error shape,
+// panic recovery, the invocation's time budget), with the stage's CORS origin
+// (KEYGATE_CORS_ALLOW_ORIGIN, the template's CorsAllowOrigin) on every response.
+func HTTP(log *slog.Logger, h httpx.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return httpx.WithCORS(os.Getenv("KEYGATE_CORS_ALLOW_ORIGIN"), httpx.Lambda(log, h))
 }

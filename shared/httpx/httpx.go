@@ -325,3 +325,22 @@ func render(resp *Response) events.APIGatewayProxyResponse {
 func NotImplemented(context.Context, *Request) (*Response, error) {
 	return nil, apierr.NotImplemented()
 }
+
+// WithCORS adds Access-Control-Allow-Origin: origin to every response of h (successes and
+// errors alike), so browsers calling from that origin may read them. An empty origin leaves
+// responses unchanged. Preflights never reach a function: API Gateway answers them.
+func WithCORS(origin string, h func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if origin == "" {
+		return h
+	}
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		resp, err := h(ctx, ev)
+		if err == nil {
+			if resp.Headers == nil {
+				resp.Headers = map[string]string{}
+			}
+			resp.Headers["Access-Control-Allow-Origin"] = origin
+		}
+		return resp, err
+	}
+}

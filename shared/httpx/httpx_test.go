@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -504,5 +505,23 @@ func TestLambdaNeverLogsTheAuthorizationHeaderOrTheBody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestWithCORSSetsTheOriginOnEveryResponse(t *testing.T) {
+	ok := func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}
+	for _, tt := range []struct{ origin, want string }{{"https://app.example.com", "https://app.example.com"}, {"*", "*"}, {"", ""}} {
+		resp, err := httpx.WithCORS(tt.origin, ok)(context.Background(), events.APIGatewayProxyRequest{})
+		if err != nil || resp.Headers["Access-Control-Allow-Origin"] != tt.want {
+			t.Errorf("origin %q: headers %v, %v", tt.origin, resp.Headers, err)
+		}
+	}
+	h := httpx.WithCORS("*", httpx.Lambda(slog.New(slog.NewJSONHandler(io.Discard, nil)), func(context.Context, *httpx.Request) (*httpx.Response, error) {
+		return nil, apierr.NotFound("no")
+	}))
+	if resp, _ := h(context.Background(), events.APIGatewayProxyRequest{}); resp.Headers["Access-Control-Allow-Origin"] != "*" || resp.StatusCode != 404 {
+		t.Errorf("an error response: %d %v", resp.StatusCode, resp.Headers)
 	}
 }
