@@ -60,8 +60,9 @@ func TestTheAPIHonoursItsOpenAPIContract(t *testing.T) {
 		"billing:read", "billing:write", "webhooks:read", "webhooks:write"}})
 	adminToken, _ := tokenFor(t, adminKey, nil)
 	remember(adminToken)
-	// The key the key operations work on (schemathesis.toml): no credential of the run.
+	// The keys the {id} operations work on (schemathesis.toml): no credential of the run.
 	_, targetID := createKey(t, map[string]any{"name": "contract target", "scopes": []string{"customers:read"}})
+	_, revokeID := createKey(t, map[string]any{"name": "contract target to revoke", "scopes": []string{"customers:read"}})
 
 	// Every operation at a few examples, then the token chains (token -> refresh -> revoke)
 	// on their own, as infra/openapi/contract.sh does.
@@ -77,7 +78,7 @@ func TestTheAPIHonoursItsOpenAPIContract(t *testing.T) {
 			"--report", "junit", "--report-dir", t.TempDir()}, pass...)
 		cmd := exec.CommandContext(ctx, st, args...)
 		cmd.Env = append(os.Environ(), "KEYGATE_CONTRACT_API_KEY="+key, "KEYGATE_CONTRACT_ADMIN_TOKEN="+adminToken,
-			"KEYGATE_CONTRACT_KEY_ID="+targetID)
+			"KEYGATE_CONTRACT_KEY_ID="+targetID, "KEYGATE_CONTRACT_REVOKE_KEY_ID="+revokeID)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The API contract run (make contract): the local API on emulators that
-# infra/stack/with-stack.sh started, three keys created for the run, then schemathesis generates
+# infra/stack/with-stack.sh started, keys created for the run, then schemathesis generates
 # requests from infra/openapi/openapi.yaml and checks every answer against it (status codes,
 # content types, headers, response schemas, 5xx, refusal of invalid data, 405 for other
 # methods, 401 without credentials).
@@ -62,14 +62,18 @@ trap 'stop; rm -rf "$keys"' EXIT
 	-scopes inference:read,inference:write,customers:read,customers:write,customers:delete,billing:read,billing:write,webhooks:read,webhooks:write \
 	-out "$keys/key" 2>/dev/null
 KEYGATE_CONTRACT_API_KEY="$(cat "$keys/key")"
-# The key the key operations work on (schemathesis.toml): no credential of the run.
-KEYGATE_CONTRACT_KEY_ID="$(curl -fsS -X POST "${base}/v1/keys" -H "Authorization: Bearer $(cat "$keys/admin")" \
-	-H 'Content-Type: application/json' -d '{"name":"contract target","scopes":["customers:read"]}' |
-	"$KEYGATE_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')"
+# The keys the {id} operations work on (schemathesis.toml): no credential of the run.
+new_key_id() {
+	curl -fsS -X POST "${base}/v1/keys" -H "Authorization: Bearer $(cat "$keys/admin")" \
+		-H 'Content-Type: application/json' -d "{\"name\":\"$1\",\"scopes\":[\"customers:read\"]}" |
+		"$KEYGATE_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["key_id"])'
+}
+KEYGATE_CONTRACT_KEY_ID="$(new_key_id "contract target")"
+KEYGATE_CONTRACT_REVOKE_KEY_ID="$(new_key_id "contract target to revoke")"
 KEYGATE_CONTRACT_ADMIN_TOKEN="$(curl -fsS -X POST "${base}/v1/auth/token" \
 	-H "Authorization: Bearer $(cat "$keys/admin")" |
 	"$KEYGATE_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
-export KEYGATE_CONTRACT_API_KEY KEYGATE_CONTRACT_ADMIN_TOKEN KEYGATE_CONTRACT_KEY_ID
+export KEYGATE_CONTRACT_API_KEY KEYGATE_CONTRACT_ADMIN_TOKEN KEYGATE_CONTRACT_KEY_ID KEYGATE_CONTRACT_REVOKE_KEY_ID
 
 seed=()
 [[ -z ${CONTRACT_SEED:-} ]] || seed=(--seed "$CONTRACT_SEED")
