@@ -7,9 +7,9 @@
 //     golang-jwt as baselines; the token endpoint's warm path. AWS's aws-jwt-verify verifies
 //     the very token the Go benchmark used in a Node harness (aws-jwt-verify-bench.cjs; process
 //     start and JWKS loading excluded), its rounds fed to benchstat next to the Go results.
-//   - Against DynamoDB Local and moto: the token and refresh handlers (shared/boot's real
-//     clients and DynamoDB store, in this process, sequential like one container) with their
-//     DynamoDB and Secrets Manager calls per request; each function's cold start (its
+//   - Against DynamoDB Local and moto: the token and refresh functions (their own bootstraps
+//     under infra/lambdarun, one request at a time like one container) with their DynamoDB
+//     and Secrets Manager calls per request, counted by proxies in front of the emulators; each function's cold start (its
 //     bootstrap under infra/lambdarun: Init Duration and time to first response) and size,
 //     host and linux/arm64; authorized requests per second through the local API Gateway.
 //
@@ -54,10 +54,9 @@ type config struct {
 	loadProfile     string // CPU profile of this process during the first gateway run
 	from            string // results.json to render instead of measuring
 
-	functionLogs    io.Writer // function output (everything the bootstraps print)
-	functionLogFile *os.File
-	start           time.Time
-	progress        io.Writer
+	functionLogs io.Writer // function output (everything the bootstraps print)
+	start        time.Time
+	progress     io.Writer
 }
 
 func (c *config) logf(format string, args ...any) {
@@ -169,11 +168,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return writeOutputs(c, &res, stdout)
 	}
-	if c.functionLogFile, err = os.Create(filepath.Join(c.out, "functions.log")); err != nil {
+	logs, err := os.Create(filepath.Join(c.out, "functions.log"))
+	if err != nil {
 		return err
 	}
-	defer c.functionLogFile.Close()
-	c.functionLogs = c.functionLogFile
+	defer logs.Close()
+	c.functionLogs = logs
 
 	res, err := measure(ctx, c)
 	if err != nil {

@@ -23,7 +23,7 @@ type Results struct {
 
 	// Micro holds benchstat's summary per benchmark, by short name (see microNames).
 	Micro map[string]Stat `json:"micro"`
-	// Handlers are the token endpoints against DynamoDB Local, in process.
+	// Handlers are the token endpoints against DynamoDB Local.
 	Handlers []HandlerResult `json:"handlers"`
 	// Functions are the cold starts and binary sizes, in template order.
 	Functions []FunctionResult `json:"functions"`
@@ -42,7 +42,7 @@ type Stat struct {
 	HasAlloc bool    `json:"has_alloc"` // false for the Node harness
 }
 
-// HandlerResult is one endpoint handler driven sequentially, as one Lambda container is.
+// HandlerResult is one endpoint's function driven sequentially, as one Lambda container is.
 type HandlerResult struct {
 	Route    string        `json:"route"`
 	Requests int           `json:"requests"`
@@ -308,7 +308,7 @@ func (r *Results) Rows() []Row {
 		rows = append(rows, row)
 	}
 
-	const ep = "Token endpoints vs DynamoDB Local (real handler + store, in process, sequential like one container)"
+	const ep = "Token endpoints vs DynamoDB Local (the function's bootstrap under lambdarun, one request at a time like one container)"
 	for _, h := range r.Handlers {
 		rows = append(rows, Row{Section: ep, Measure: h.Route,
 			Result: fmt.Sprintf("%.0f req/s", h.PerSecond()),

@@ -24,7 +24,7 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 	before := os.Environ()
 	defer func() {
 		if after := os.Environ(); !slices.Equal(sorted(before), sorted(after)) {
-			t.Errorf("the environment changed: the handler part must restore what it set for shared/boot")
+			t.Errorf("the environment of the bench process changed")
 		}
 	}()
 	root, err := moduleRoot()
@@ -38,7 +38,7 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 	defer logs.Close()
 	c := &config{root: root, bin: bin, ddb: ddb, sm: sm, goCmd: "go", count: 1, handlerDuration: 300 * time.Millisecond,
 		coldStarts: 1, conns: 2, loadWarmup: 200 * time.Millisecond, loadDuration: 500 * time.Millisecond,
-		functionLogs: logs, functionLogFile: logs, start: time.Now(), progress: io.Discard}
+		functionLogs: logs, start: time.Now(), progress: io.Discard}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
