@@ -3,6 +3,8 @@ package openapi_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -216,6 +218,53 @@ func TestEveryErrorIsTheErrorShapeAndEveryBodyIsClosed(t *testing.T) {
 		schema := d.resolve(t, content["application/json"].(map[string]any)["schema"])
 		if schema["additionalProperties"] != false {
 			t.Errorf("%s: the body schema must have additionalProperties: false", name)
+		}
+	}
+}
+
+// Every error code the API's packages can answer with, and every code of template.yaml's
+// gateway responses, is one the document's error shape lists: a new code cannot ship without
+// the document knowing it.
+func TestTheErrorShapeListsEveryCodeTheServiceUses(t *testing.T) {
+	d, tpl := load(t), template(t)
+	errSchema := mapAt(t, mapAt(t, mapAt(t, d, "components"), "schemas"), "Error")
+	codeSchema := mapAt(t, mapAt(t, mapAt(t, errSchema, "properties"), "error"), "properties")["code"].(map[string]any)
+	listed := map[string]bool{}
+	for _, c := range codeSchema["enum"].([]any) {
+		listed[c.(string)] = true
+	}
+	used := map[string]string{} // code → where
+	code := regexp.MustCompile(`Code:\s*"([a-z_]+)"`)
+	for _, dir := range []string{"apierr", "httpx", "authapi", "keysapi", "jwksapi", "echo"} {
+		files, err := filepath.Glob(filepath.Join("..", "..", "shared", dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("shared/%s: %v", dir, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range code.FindAllStringSubmatch(string(src), -1) {
+				used[m[1]] = f
+			}
+		}
+	}
+	gw := regexp.MustCompile(`"code":"([a-z_]+)"`)
+	for typ, r := range tpl.API.GatewayResponses {
+		for _, m := range gw.FindAllStringSubmatch(r.Template, -1) {
+			used[m[1]] = "template.yaml GatewayResponses." + typ
+		}
+	}
+	if len(used) < 10 {
+		t.Fatalf("found only %d codes; is the pattern still right?", len(used))
+	}
+	for c, where := range used {
+		if !listed[c] {
+			t.Errorf("%s answers with code %q; the Error schema's code enum does not list it", where, c)
 		}
 	}
 }
