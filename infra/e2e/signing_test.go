@@ -53,7 +53,7 @@ func startRotationStack(t *testing.T) *rotationStack {
 	st, err := localstack.Start(context.Background(), localstack.Options{
 		Template: filepath.Join("..", "..", "template.yaml"),
 		Params: map[string]string{"Stage": rotationStage, "KeyringRefresh": fmt.Sprint(int(keyringRefresh.Seconds())),
-			"AuthorizerCacheTTL": "300", "RevocationMaxAge": "1"},
+			"AuthorizerCacheTTL": "30", "RevocationMaxAge": "1"},
 		BinDir:    os.Getenv("KEYGATE_LOCAL_BIN"),
 		DynamoDB:  os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"),
 		Secrets:   os.Getenv("KEYGATE_SECRETS_ENDPOINT"),
