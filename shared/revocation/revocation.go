@@ -130,7 +130,7 @@ const loadTimeout = 5 * time.Second
 
 // shared runs load once for all concurrent callers of key. The read does not inherit the first
 // caller's cancellation (its deadline must not fail everyone waiting), only loadTimeout; each
-// caller still stops waiting when its own context ends.
+// caller still stops waiting when its own context ends, and then lets later callers start over.
 func shared(ctx context.Context, g *singleflight.Group, key string, load func(context.Context) (any, error)) (any, error) {
 	ch := g.DoChan(key, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
@@ -141,6 +141,9 @@ func shared(ctx context.Context, g *singleflight.Group, key string, load func(co
 	case r := <-ch:
 		return r.Val, r.Err
 	case <-ctx.Done():
+		// Whoever comes next starts a fresh read instead of joining this one, which may be
+		// stuck on the outage that made us give up.
+		g.Forget(key)
 		return nil, fmt.Errorf("revocation: %w", ctx.Err())
 	}
 }

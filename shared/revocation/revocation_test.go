@@ -289,3 +289,45 @@ func (p previousFinder) KeyByHash(ctx context.Context, hash string) (store.Key, 
 	}
 	return k, err
 }
+
+// blockingKeys blocks its first read until released: an outage that outlives the caller.
+type blockingKeys struct {
+	*fakeStore
+	once    sync.Once
+	release chan struct{}
+}
+
+func (b *blockingKeys) KeyByID(ctx context.Context, id string) (store.Key, error) {
+	first := false
+	b.once.Do(func() { first = true })
+	if first {
+		<-b.release
+		return store.Key{}, errors.New("timed out")
+	}
+	return b.fakeStore.KeyByID(ctx, id)
+}
+
+// A caller that gave up on a stuck read does not make the next caller wait for it: once the
+// dependency is back, the next check succeeds at once.
+func TestAStuckReadIsNotJoinedAfterItsCallerGaveUp(t *testing.T) {
+	f := newStore()
+	f.keys["key_1"] = liveKey()
+	b := &blockingKeys{fakeStore: f, release: make(chan struct{})}
+	defer close(b.release)
+	c := revocation.NewChecker(b, f, revocation.Options{Now: (&clock{t: t0}).Now})
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := c.Token(short, "key_1", 3, "j"); err == nil {
+		t.Fatal("the stuck read answered")
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Token(ctx, "key_1", 3, "j") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the outage: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the next caller joined the stuck read")
+	}
+}
