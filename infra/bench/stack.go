@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,12 +16,9 @@ import (
 
 	"github.com/keygate/keygate/infra/gateway"
 	"github.com/keygate/keygate/infra/localstack"
-	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/keymint"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
 // The route every end-to-end measurement calls: protected, served by EchoFunction, allowed by
@@ -125,22 +121,7 @@ func (b *benchStack) Close() {
 // createKey writes a key straight to DynamoDB, as `authctl bootstrap` does. Its rate limit is
 // out of reach: the bench measures cost, not the limiter's refusals.
 func (b *benchStack) createKey(ctx context.Context, scopes []string) (string, error) {
-	env := b.stack.Env("KeysFunction")
-	pepper, err := secret.Read(ctx, b.stack.Secrets, env["KEYGATE_PEPPER_SECRET"], secret.StageCurrent)
-	if err != nil {
-		return "", err
-	}
-	h, err := apikey.NewHasher(pepper.Value)
-	if err != nil {
-		return "", err
-	}
-	plain, rec, err := keymint.Mint(env["KEYGATE_KEY_PREFIX"], h, keymint.Spec{Name: "bench", Scopes: scopes, RateLimit: 1_000_000, Tier: "bench"}, rand.Reader, time.Now())
-	if err != nil {
-		return "", err
-	}
-	events := dynamo.NewEvents(b.stack.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
-	keys := dynamo.NewKeys(b.stack.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
-	return plain, keys.CreateKey(ctx, rec, store.Event{KeyID: rec.KeyID, Action: "key.created", Detail: "make bench"})
+	return b.stack.MintKey(ctx, keymint.Spec{Name: "bench", Scopes: scopes, RateLimit: 1_000_000, Tier: "bench"}, "make bench")
 }
 
 // tokenPair is what POST /v1/auth/token and /v1/auth/refresh answer.

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,11 +20,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/infra/localstack"
-	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/keymint"
-	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
 // The end-to-end suite runs the real bootstraps behind the local API Gateway against DynamoDB
@@ -125,22 +120,7 @@ func need(t *testing.T) {
 
 // bootstrapKey creates a key directly in DynamoDB, as `authctl bootstrap` does.
 func bootstrapKey(ctx context.Context, scopes []string) (string, error) {
-	env := stack.Env("KeysFunction")
-	pepper, err := secret.Read(ctx, stack.Secrets, env["KEYGATE_PEPPER_SECRET"], secret.StageCurrent)
-	if err != nil {
-		return "", err
-	}
-	h, err := apikey.NewHasher(pepper.Value)
-	if err != nil {
-		return "", err
-	}
-	plain, rec, err := keymint.Mint(env["KEYGATE_KEY_PREFIX"], h, keymint.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "admin"}, rand.Reader, time.Now())
-	if err != nil {
-		return "", err
-	}
-	events := dynamo.NewEvents(stack.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
-	keys := dynamo.NewKeys(stack.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
-	return plain, keys.CreateKey(ctx, rec, store.Event{KeyID: rec.KeyID, Action: "key.created", Detail: "e2e bootstrap"})
+	return stack.MintKey(ctx, keymint.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "admin"}, "e2e bootstrap")
 }
 
 // response is a decoded HTTP answer.
