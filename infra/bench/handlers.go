@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keygate/keygate/infra/awsproxy"
 	"github.com/keygate/keygate/infra/localstack"
 )
 
@@ -113,18 +109,18 @@ func measureEndpoint(ctx context.Context, c *config, b *benchStack, ep endpoint)
 	res.P50, res.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
 
 	// A fresh container behind counting proxies: its first request, then warm ones.
-	ddbProxy, ddbCount, err := countingProxy(c.ddb)
+	ddbCount, err := awsproxy.Start(c.ddb)
 	if err != nil {
 		return res, err
 	}
-	defer ddbProxy.Close()
-	smProxy, smCount, err := countingProxy(c.sm)
+	defer ddbCount.Close()
+	smCount, err := awsproxy.Start(c.sm)
 	if err != nil {
 		return res, err
 	}
-	defer smProxy.Close()
+	defer smCount.Close()
 	o := c.stackOptions(benchParams(nil), true, c.functionLogs)
-	o.DynamoDB, o.Secrets = ddbProxy.URL, smProxy.URL
+	o.DynamoDB, o.Secrets = ddbCount.URL, smCount.URL
 	counted, err := localstack.Start(ctx, o)
 	if err != nil {
 		return res, err
@@ -133,51 +129,20 @@ func measureEndpoint(ctx context.Context, c *config, b *benchStack, ep endpoint)
 	if _, err := step(counted); err != nil {
 		return res, err
 	}
-	res.FirstDynamoDB, res.FirstSecrets = ddbCount.total(), smCount.total()
-	ddbBefore, smBefore := ddbCount.snapshot(), smCount.snapshot()
+	_, res.FirstDynamoDB = ddbCount.Since(nil)
+	_, res.FirstSecrets = smCount.Since(nil)
+	ddbBefore, smBefore := ddbCount.Snapshot(), smCount.Snapshot()
 	const n = 50
 	for range n {
 		if _, err := step(counted); err != nil {
 			return res, err
 		}
 	}
-	res.DynamoDB = perRequest(ddbCount.since(ddbBefore), n)
-	res.Secrets = perRequest(smCount.since(smBefore), n)
+	ddbOps, _ := ddbCount.Since(ddbBefore)
+	smOps, _ := smCount.Since(smBefore)
+	res.DynamoDB = perRequest(ddbOps, n)
+	res.Secrets = perRequest(smOps, n)
 	return res, nil
-}
-
-// callCounter counts AWS JSON-protocol operations by X-Amz-Target's operation name.
-type callCounter struct {
-	mu  sync.Mutex
-	ops map[string]int
-}
-
-func (c *callCounter) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.ops))
-	for k, v := range c.ops {
-		out[k] = v
-	}
-	return out
-}
-
-func (c *callCounter) total() int {
-	n := 0
-	for _, v := range c.snapshot() {
-		n += v
-	}
-	return n
-}
-
-func (c *callCounter) since(before map[string]int) map[string]int {
-	d := map[string]int{}
-	for k, v := range c.snapshot() {
-		if v-before[k] > 0 {
-			d[k] = v - before[k]
-		}
-	}
-	return d
 }
 
 func perRequest(m map[string]int, n int) map[string]float64 {
@@ -186,25 +151,4 @@ func perRequest(m map[string]int, n int) map[string]float64 {
 		out[k] = float64(v) / float64(n)
 	}
 	return out
-}
-
-// countingProxy is a reverse proxy in front of an emulator that counts each operation.
-func countingProxy(target string) (*httptest.Server, *callCounter, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &callCounter{ops: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(op, '.'); i >= 0 {
-			op = op[i+1:]
-		}
-		c.mu.Lock()
-		c.ops[op]++
-		c.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	return srv, c, nil
 }

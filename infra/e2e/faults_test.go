@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/infra/awsproxy"
 )
 
 // SECURITY-CASES 23–25: dependency failures injected by the proxies in front of the emulators,
@@ -45,11 +47,11 @@ func TestSecurityCase23DynamoDBFailuresAre503AndRecover(t *testing.T) {
 	need(t)
 	tests := []struct {
 		name string
-		f    fault
+		f    awsproxy.Fault
 	}{
-		{"unreachable", fault{kind: faultUnreachable}},
-		{"throttling", fault{kind: faultThrottled, throttleType: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}},
-		{"slower than the client timeout", fault{kind: faultSlow, delay: 2500 * time.Millisecond}},
+		{"unreachable", awsproxy.Fault{Kind: awsproxy.Unreachable}},
+		{"throttling", awsproxy.Fault{Kind: awsproxy.Throttled, ThrottleType: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}},
+		{"slower than the client timeout", awsproxy.Fault{Kind: awsproxy.Slow, Delay: 2500 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,19 +63,19 @@ func TestSecurityCase23DynamoDBFailuresAre503AndRecover(t *testing.T) {
 			unseenToken, _ := tokenFor(t, otherKey, nil)
 			tokenFor(t, key, nil) // the token function is warm
 
-			ddbCalls.inject(t, tt.f)
+			inject(t, ddbCalls, tt.f)
 			r, took := timed(t, http.MethodPost, "/v1/auth/token", "", map[string]any{"api_key": key})
 			expectUnavailable(t, "token", r, took)
 			r, took = timed(t, http.MethodGet, "/v1/customers/c1", unseenToken, nil)
 			expectUnavailable(t, "authorizer, access token", r, took)
-			if tt.f.kind != faultSlow { // the slow case is the same code path, only slower
+			if tt.f.Kind != awsproxy.Slow { // the slow case is the same code path, only slower
 				r, took = timed(t, http.MethodGet, "/v1/customers/c1", unseenKey, nil)
 				expectUnavailable(t, "authorizer, API key", r, took)
 				r, took = timed(t, http.MethodGet, "/v1/auth/validate", unseenToken, nil)
 				expectUnavailable(t, "validate", r, took)
 			}
 
-			ddbCalls.clear()
+			ddbCalls.Clear()
 			// Recovery without a restart, and no outage answer was cached by API Gateway.
 			tokenFor(t, key, nil)
 			expect(t, call(t, http.MethodGet, "/v1/customers/c1", unseenToken, nil), http.StatusOK, "")
@@ -95,7 +97,7 @@ func TestSecurityCase24SecretsManagerOutage(t *testing.T) {
 	expect(t, call(t, http.MethodGet, "/v1/auth/validate", access, nil), http.StatusOK, "")
 
 	t.Run("while warm, cached keys keep working", func(t *testing.T) {
-		smCalls.inject(t, fault{kind: faultUnreachable})
+		inject(t, smCalls, awsproxy.Fault{Kind: awsproxy.Unreachable})
 		fresh, _ := tokenFor(t, key, nil) // pepper and signing key are cached
 		expect(t, call(t, http.MethodGet, "/v1/customers/c1", fresh, nil), http.StatusOK, "")
 		expect(t, call(t, http.MethodGet, "/v1/auth/validate", fresh, nil), http.StatusOK, "")
@@ -103,7 +105,7 @@ func TestSecurityCase24SecretsManagerOutage(t *testing.T) {
 
 	t.Run("at cold start, 503 until it is back", func(t *testing.T) {
 		unseen, _ := tokenFor(t, key, nil) // API Gateway has no cached answer for it
-		smCalls.inject(t, fault{kind: faultUnreachable})
+		inject(t, smCalls, awsproxy.Fault{Kind: awsproxy.Unreachable})
 		if err := stack.Restart(); err != nil { // every function cold-starts, as after a deployment
 			t.Fatal(err)
 		}
@@ -112,7 +114,7 @@ func TestSecurityCase24SecretsManagerOutage(t *testing.T) {
 		r, took = timed(t, http.MethodGet, "/v1/customers/c2", unseen, nil)
 		expectUnavailable(t, "authorizer", r, took)
 
-		smCalls.clear()
+		smCalls.Clear()
 		fresh, _ := tokenFor(t, key, nil)
 		expect(t, call(t, http.MethodGet, "/v1/customers/c2", unseen, nil), http.StatusOK, "")
 		expect(t, call(t, http.MethodGet, "/v1/customers/c2", fresh, nil), http.StatusOK, "")

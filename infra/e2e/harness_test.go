@@ -8,17 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/keygate/keygate/infra/awsproxy"
 	"github.com/keygate/keygate/infra/localstack"
 	"github.com/keygate/keygate/shared/keymint"
 )
@@ -38,9 +34,9 @@ const (
 var (
 	api       *httptest.Server // the local API Gateway
 	stack     *localstack.Stack
-	ddbCalls  *callCounter // DynamoDB requests the functions made, by operation
-	smCalls   *callCounter // Secrets Manager requests the functions made, by operation
-	logs      syncBuffer   // everything the functions printed
+	ddbCalls  *awsproxy.Proxy // in front of DynamoDB Local: counts the functions' requests, injects faults
+	smCalls   *awsproxy.Proxy // the same in front of moto (Secrets Manager)
+	logs      syncBuffer      // everything the functions printed
 	adminKey  string
 	setupErr  error
 	skipCause string
@@ -57,20 +53,17 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	code := func() int {
-		proxy, counter, err := countingProxy(ddb)
-		if err != nil {
+		var err error
+		if ddbCalls, err = awsproxy.Start(ddb); err != nil {
 			setupErr = err
 			return m.Run()
 		}
-		defer proxy.Close()
-		ddbCalls = counter
-		smProxy, smCounter, err := countingProxy(sm)
-		if err != nil {
+		defer ddbCalls.Close()
+		if smCalls, err = awsproxy.Start(sm); err != nil {
 			setupErr = err
 			return m.Run()
 		}
-		defer smProxy.Close()
-		smCalls = smCounter
+		defer smCalls.Close()
 		ctx := context.Background()
 		stack, err = localstack.Start(ctx, localstack.Options{
 			Template: filepath.Join("..", "..", "template.yaml"),
@@ -78,8 +71,8 @@ func TestMain(m *testing.M) {
 				// Caching stays on, with bounds short enough to watch a revocation take effect.
 				"AuthorizerCacheTTL": strconv.Itoa(authorizerCacheTTL), "RevocationMaxAge": strconv.Itoa(revocationMaxAge)},
 			BinDir:    bin,
-			DynamoDB:  proxy.URL,
-			Secrets:   smProxy.URL,
+			DynamoDB:  ddbCalls.URL,
+			Secrets:   smCalls.URL,
 			Provision: true,
 			Logs:      &logs,
 			Quiet:     true,
@@ -256,112 +249,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// callCounter counts AWS JSON-protocol operations (DynamoDB, Secrets Manager) by the operation
-// in X-Amz-Target (e.g. "GetItem", "GetSecretValue").
-type callCounter struct {
-	mu    sync.Mutex
-	ops   map[string]int
-	total atomic.Int64
-	fault fault
-}
-
-func (c *callCounter) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.ops))
-	for k, v := range c.ops {
-		out[k] = v
-	}
-	return out
-}
-
-// diff returns the operations counted since before.
-func (c *callCounter) since(before map[string]int) (map[string]int, int) {
-	now := c.snapshot()
-	d, total := map[string]int{}, 0
-	for k, v := range now {
-		if v-before[k] > 0 {
-			d[k] = v - before[k]
-			total += v - before[k]
-		}
-	}
-	return d, total
-}
-
-// countingProxy is a reverse proxy in front of an emulator that counts each operation the
-// functions' real SDK clients send, and injects faults on demand (see fault).
-func countingProxy(target string) (*httptest.Server, *callCounter, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &callCounter{ops: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(op, '.'); i >= 0 {
-			op = op[i+1:]
-		}
-		c.mu.Lock()
-		c.ops[op]++
-		f := c.fault
-		c.mu.Unlock()
-		c.total.Add(1)
-		switch f.kind {
-		case faultUnreachable:
-			// The emulator is gone: the connection drops without an answer.
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
-		case faultThrottled:
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.Header().Set("X-Amzn-ErrorType", f.throttleType)
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"__type":"%s","message":"Rate exceeded"}`, f.throttleType)
-			return
-		case faultSlow:
-			select {
-			case <-time.After(f.delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	return srv, c, nil
-}
-
-type faultKind int
-
-const (
-	faultNone faultKind = iota
-	faultUnreachable
-	faultThrottled
-	faultSlow
-)
-
-// fault is what a proxy does to every request until it is cleared.
-type fault struct {
-	kind         faultKind
-	throttleType string        // the AWS error code a throttled answer carries
-	delay        time.Duration // how long a slow answer takes
-}
-
-// inject makes the proxy misbehave until the test ends.
-func (c *callCounter) inject(t *testing.T, f fault) {
+// inject makes p misbehave until the test ends.
+func inject(t *testing.T, p *awsproxy.Proxy, f awsproxy.Fault) {
 	t.Helper()
-	c.mu.Lock()
-	c.fault = f
-	c.mu.Unlock()
-	t.Cleanup(func() { c.clear() })
-}
-
-func (c *callCounter) clear() {
-	c.mu.Lock()
-	c.fault = fault{}
-	c.mu.Unlock()
+	p.Inject(f)
+	t.Cleanup(p.Clear)
 }

@@ -226,7 +226,7 @@ func TestSecurityCase5ABurstOfUnknownKidsCostsAtMostOneRefresh(t *testing.T) {
 	call(t, http.MethodGet, "/v1/customers/c1", access, nil) // warm an authorizer instance
 	sk := signingKey(t)
 	claims := claimsOf(t, access)
-	before := smCalls.snapshot()
+	before := smCalls.Snapshot()
 	for i := 0; i < 1000; i++ {
 		h := js(map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": fmt.Sprintf("unknown-%d", i)})
 		r := call(t, http.MethodGet, "/v1/customers/c1", forge(h, js(claims), rs256(sk.Private)), nil)
@@ -234,7 +234,7 @@ func TestSecurityCase5ABurstOfUnknownKidsCostsAtMostOneRefresh(t *testing.T) {
 			t.Fatalf("kid %d: %d %s", i, r.Status, r.Body)
 		}
 	}
-	ops, n := smCalls.since(before)
+	ops, n := smCalls.Since(before)
 	if n > 3*authorizerInstances() {
 		t.Fatalf("1,000 unknown kids made %d Secrets Manager reads %v", n, ops)
 	}

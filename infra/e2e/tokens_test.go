@@ -266,16 +266,16 @@ func TestWarmTokenRequestCostsAtMostThreeDynamoDBRoundTrips(t *testing.T) {
 	key, _ := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
 	tokenFor(t, key, nil) // warm the container and the key's last use
 	for i := 0; i < 3; i++ {
-		before, smBefore := ddbCalls.snapshot(), smCalls.snapshot()
+		before, smBefore := ddbCalls.Snapshot(), smCalls.Snapshot()
 		tokenFor(t, key, nil)
-		ops, total := ddbCalls.since(before)
+		ops, total := ddbCalls.Since(before)
 		if total > 3 {
 			t.Fatalf("warm token request made %d DynamoDB calls: %v", total, ops)
 		}
 		if ops["GetItem"] != 1 || ops["UpdateItem"] != 1 || ops["TransactWriteItems"] != 1 {
 			t.Fatalf("unexpected DynamoDB calls %v", ops)
 		}
-		if sm, n := smCalls.since(smBefore); n != 0 {
+		if sm, n := smCalls.Since(smBefore); n != 0 {
 			t.Fatalf("warm token request made %d Secrets Manager calls: %v", n, sm)
 		}
 	}
@@ -308,12 +308,12 @@ func TestBadChecksumCostsZeroDynamoDBCalls(t *testing.T) {
 		{"authorizer", "GET", "/v1/customers/c2", string(bad), nil, 401, "invalid_token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := ddbCalls.snapshot()
+			before := ddbCalls.Snapshot()
 			r := call(t, tc.method, tc.path, tc.bearer, tc.body)
 			if r.Status != tc.status || (tc.code != "" && r.errorCode(t) != tc.code) {
 				t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, tc.status, tc.code)
 			}
-			if ops, n := ddbCalls.since(before); n != 0 {
+			if ops, n := ddbCalls.Since(before); n != 0 {
 				t.Fatalf("bad checksum made %d DynamoDB calls: %v", n, ops)
 			}
 		})
