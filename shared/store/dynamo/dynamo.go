@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -221,19 +220,7 @@ func (s *Keys) SaveKey(ctx context.Context, prev *store.Key, next store.Key, aud
 		items = append(items, types.TransactWriteItem{Put: put})
 	}
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return store.ErrConflict
-			}
-		}
-		return fmt.Errorf("save key %s: %w", next.KeyID, err)
-	}
-	if err != nil {
-		return fmt.Errorf("save key %s: %w", next.KeyID, err)
-	}
-	return nil
+	return txError(err, "save key "+next.KeyID)
 }
 
 // KeyByHash authenticates by hash with one strongly consistent GetItem. Missing, expired and

@@ -133,29 +133,35 @@ func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first ref
 	if err != nil {
 		return err
 	}
-	err = s.transact(ctx, items, "create refresh family")
-	if touch != nil && (errors.Is(err, store.ErrConflict) || transactionConflict(err)) {
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if touch != nil && touchFailed(err, 2) {
 		// last_used_at is best effort: a rotation or revocation of the key racing this
 		// issuance (the touched items changed or went away) must not fail it. A token minted
 		// from a key revoked meanwhile carries the old key_gen and is refused downstream.
 		return s.CreateFamily(ctx, fam, first, nil, audit...)
 	}
-	return err
+	return txError(err, "create refresh family")
 }
 
-// transactionConflict reports a transaction cancelled because another one was writing the same
-// items at the same time.
-func transactionConflict(err error) bool {
+// touchFailed reports a transaction cancelled because of one of the two touch items at
+// items[from] and items[from+1] (their condition failed, or another writer held them), and not
+// because of any other item.
+func touchFailed(err error, from int) bool {
 	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
-				return true
-			}
+	if !errors.As(err, &tce) {
+		return false
+	}
+	touch := false
+	for i, r := range tce.CancellationReasons {
+		switch code := aws.ToString(r.Code); {
+		case code == "" || code == "None":
+		case (i == from || i == from+1) && (code == "ConditionalCheckFailed" || code == "TransactionConflict"):
+			touch = true
+		default:
+			return false
 		}
 	}
-	var tc *types.TransactionConflictException
-	return errors.As(err, &tc)
+	return touch
 }
 
 func (s *Tokens) touchItems(t Touch) []types.TransactWriteItem {
@@ -187,6 +193,12 @@ func (s *Tokens) withAudit(items []types.TransactWriteItem, audit []store.Event)
 
 func (s *Tokens) transact(ctx context.Context, items []types.TransactWriteItem, what string) error {
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return txError(err, what)
+}
+
+// txError maps a TransactWriteItems error: a failed condition is store.ErrConflict, anything
+// else a dependency error wrapped with what was being written.
+func txError(err error, what string) error {
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
 		for _, r := range tce.CancellationReasons {

@@ -2,9 +2,16 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keygate/keygate/shared/refresh"
+	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/storetest"
 )
@@ -59,5 +66,63 @@ func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
 	}
 	if list, err = s.DeniedTokens(ctx, "key_none"); err != nil || len(list) != 0 {
 		t.Fatalf("a key without revoked tokens: %v, %v", list, err)
+	}
+}
+
+// scriptedTx answers TransactWriteItems from a script and records the requests.
+type scriptedTx struct {
+	dynamo.TokensAPI
+	errs  []error
+	calls []*dynamodb.TransactWriteItemsInput
+}
+
+func (s *scriptedTx) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	s.calls = append(s.calls, in)
+	var err error
+	if len(s.errs) > 0 {
+		err, s.errs = s.errs[0], s.errs[1:]
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, err
+}
+
+func cancelled(codes ...string) error {
+	var rs []types.CancellationReason
+	for _, c := range codes {
+		rs = append(rs, types.CancellationReason{Code: aws.String(c)})
+	}
+	return &types.TransactionCanceledException{CancellationReasons: rs}
+}
+
+// Creating a family retries without the best-effort last_used_at touch only when the touch is
+// what failed; a failed condition on the family or the token itself is a conflict.
+func TestCreateFamilyRetriesWithoutTheTouchOnlyWhenTheTouchFailed(t *testing.T) {
+	now := storetest.Start
+	fam := refresh.Family{ID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	first := refresh.Token{Hash: "h1", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	touch := &dynamo.Touch{KeyID: "key_1", Hash: "kh", At: now}
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   error
+	}{
+		{"no failure", nil, 1, nil},
+		{"the touched key item changed", []error{cancelled("None", "None", "ConditionalCheckFailed", "None")}, 2, nil},
+		{"a rotation held the touched items", []error{cancelled("None", "None", "None", "TransactionConflict")}, 2, nil},
+		{"the family already exists", []error{cancelled("ConditionalCheckFailed", "None", "None", "None")}, 1, store.ErrConflict},
+		{"the family and the touch both failed", []error{cancelled("ConditionalCheckFailed", "None", "ConditionalCheckFailed", "None")}, 1, store.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &scriptedTx{errs: tt.errs}
+			s := dynamo.NewTokens(api, "tokens", "keys", func() time.Time { return now }, nil)
+			err := s.CreateFamily(context.Background(), fam, first, touch)
+			if len(api.calls) != tt.wantCalls || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("%d transactions, err %v; want %d, %v", len(api.calls), err, tt.wantCalls, tt.wantErr)
+			}
+			if tt.wantCalls == 2 && len(api.calls[1].TransactItems) != 2 {
+				t.Fatalf("the retry wrote %d items, want the family and the token only", len(api.calls[1].TransactItems))
+			}
+		})
 	}
 }
