@@ -454,12 +454,7 @@ func TestRevokedAccessTokensAreDeniedPastTheirLeeway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
-	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
-		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
-		Body:    jsonBody(map[string]string{"token": raw})}
-	ev.RequestContext.Identity.SourceIP = sourceIP
-	if resp := e.serve(t, rv.Router().Serve, ev); resp.StatusCode != 200 {
+	if resp := e.revoke(t, key, raw); resp.StatusCode != 200 {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
 	}
 	e.tokens.mu.Lock()
@@ -518,13 +513,19 @@ func TestRevokingBeyondTheDenyListLimitIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
-	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
-		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
-		Body:    jsonBody(map[string]string{"token": raw})}
-	ev.RequestContext.Identity.SourceIP = sourceIP
-	resp := e.serve(t, rv.Router().Serve, ev)
+	resp := e.revoke(t, key, raw)
 	if resp.StatusCode != 409 || resp.Error["code"] != "too_many_revoked_tokens" {
 		t.Fatalf("revoke past the limit: %d %s", resp.StatusCode, resp.Body)
 	}
+}
+
+// revoke sends POST /v1/auth/revoke {"token": tok} authenticated by key to the real handler.
+func (e *env) revoke(t *testing.T, key, tok string) response {
+	t.Helper()
+	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
+		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
+		Body:    jsonBody(map[string]string{"token": tok})}
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	return e.serve(t, rv.Router().Serve, ev)
 }
