@@ -10,6 +10,6 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	h := &jwksapi.Handler{Keys: d.Keyring}
+	h := &jwksapi.Handler{Keys: d.PublishingKeyring()}
 	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

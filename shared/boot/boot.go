@@ -153,6 +153,12 @@ func Authorizer(d *Deps) *authorizer.Authorizer {
 	}
 }
 
+// PublishingKeyring is the JWKS function's keyring: like d.Keyring, and it also reads the
+// pending key once a rotation has tested it, so verifiers can learn it early.
+func (d *Deps) PublishingKeyring() *keyring.Keyring {
+	return keyring.New(d.Secrets, d.Config.SigningSecret, keyring.Options{Now: d.Now, RefreshEvery: d.Config.KeyringRefresh, Publish: true})
+}
+
 // Settings are the token lifetimes of the stage.
 func (d *Deps) Settings() authapi.Settings {
 	return authapi.Settings{

@@ -42,7 +42,11 @@ type Options struct {
 	// Signing); zero signs with AWSCURRENT at once. Functions that sign use
 	// DefaultActivationDelay(RefreshEvery).
 	ActivationDelay time.Duration
-	Now             func() time.Time // default time.Now
+	// Publish makes the keyring also read the pending key once the rotation has tested it
+	// (KEYGATE_TESTED), for Published. Only the JWKS function needs it; the others would pay
+	// a Secrets Manager read per refresh for nothing.
+	Publish bool
+	Now     func() time.Time // default time.Now
 }
 
 // Keyring is safe for concurrent use.
@@ -146,7 +150,7 @@ func (k *Keyring) Keys(ctx context.Context) ([]*signkey.Key, error) {
 }
 
 // Published returns the keys to publish in the JWKS: the verification keys (AWSCURRENT
-// first), then the pending key once the rotation has tested it (KEYGATE_TESTED).
+// first), then, with Options.Publish, the pending key once the rotation has tested it (KEYGATE_TESTED).
 func (k *Keyring) Published(ctx context.Context) ([]*signkey.Key, error) {
 	s, err := k.fresh(ctx)
 	if err != nil {
@@ -202,8 +206,8 @@ func (k *Keyring) recentlyFailed(now time.Time) bool {
 	return !k.lastFailed.IsZero() && now.Sub(k.lastFailed) < k.opts.RetryEvery
 }
 
-// load reads AWSCURRENT, AWSPREVIOUS and KEYGATE_TESTED once for all concurrent callers. The
-// three reads run in parallel, so a cold start pays one Secrets Manager round trip.
+// load reads AWSCURRENT, AWSPREVIOUS and (with Publish) KEYGATE_TESTED once for all concurrent
+// callers. The reads run in parallel, so a cold start pays one Secrets Manager round trip.
 func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 	v, err, _ := k.group.Do("load", func() (any, error) {
 		k.fetchCalled.Add(1)
@@ -213,7 +217,11 @@ func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 			errs [len(stages)]error
 			wg   sync.WaitGroup
 		)
+		errs[2] = secret.ErrNotFound // unless Publish reads it
 		for i, stage := range stages {
+			if stage == secret.StageTested && !k.opts.Publish {
+				continue
+			}
 			wg.Go(func() { got[i], errs[i] = secret.Read(ctx, k.api, k.secretID, stage) })
 		}
 		wg.Wait()

@@ -147,7 +147,7 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{sm: newFakeSecrets(), clock: newClock(), cur: newSecret(t), old: newSecret(t)}
 	f.sm.set(secret.StageCurrent, f.cur)
 	f.sm.set(secret.StagePrevious, f.old)
-	f.ring = keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: f.clock.Now})
+	f.ring = keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: f.clock.Now, Publish: true})
 	return f
 }
 
@@ -671,6 +671,28 @@ func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
 			if _, err := ring.Verification(ctx, kidOf(t, v)); err != nil {
 				t.Errorf("%v after the rotation, %s does not verify: %v", tt.at, kidOf(t, v), err)
 			}
+		}
+	}
+}
+
+// Only a publishing keyring (the JWKS function's) reads the tested pending key: the others
+// would pay a Secrets Manager read per refresh for a key they never use.
+func TestOnlyAPublishingKeyringReadsTheTestedKey(t *testing.T) {
+	for _, publish := range []bool{false, true} {
+		sm := newFakeSecrets()
+		sm.set(secret.StageCurrent, newSecret(t))
+		sm.set(secret.StageTested, newSecret(t))
+		ring := keyring.New(sm, secretID, keyring.Options{Publish: publish})
+		pub, err := ring.Published(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantReads, wantKeys := 0, 1
+		if publish {
+			wantReads, wantKeys = 1, 2
+		}
+		if n := sm.count(secret.StageTested); n != wantReads || len(pub) != wantKeys {
+			t.Errorf("Publish %v: %d reads of the tested key, %d published keys; want %d, %d", publish, n, len(pub), wantReads, wantKeys)
 		}
 	}
 }

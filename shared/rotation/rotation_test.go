@@ -284,14 +284,14 @@ func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
 	k1, _ := signkey.Parse([]byte(sm.value("v1")))
 	k2, _ := signkey.Parse([]byte(sm.value("v2")))
 
-	ring := keyring.New(sm, secretName, keyring.Options{})
+	ring := keyring.New(sm, secretName, keyring.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid}) {
 		t.Fatalf("before testSecret Published = %v, %v; want only the current key", kidList(pub), err)
 	}
 
 	step(t, r, rotation.StepTest, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}})
-	ring = keyring.New(sm, secretName, keyring.Options{})
+	ring = keyring.New(sm, secretName, keyring.Options{Publish: true})
 	pub, err := ring.Published(ctx)
 	if err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid, k2.Kid}) {
 		t.Fatalf("after testSecret Published = %v, %v; want [current, tested pending]", kidList(pub), err)
@@ -305,7 +305,7 @@ func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
 
 	step(t, r, rotation.StepFinish, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
-	ring = keyring.New(sm, secretName, keyring.Options{})
+	ring = keyring.New(sm, secretName, keyring.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k2.Kid, k1.Kid}) {
 		t.Errorf("after finishSecret Published = %v, %v; want [new current, previous]", kidList(pub), err)
 	}
