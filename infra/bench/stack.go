@@ -132,35 +132,19 @@ type tokenPair struct {
 
 // call sends one request and fails on any status but want.
 func call(ctx context.Context, base, method, path, bearer string, body any, want int) ([]byte, error) {
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	status, _, out, err := localstack.Request(ctx, base, method, path, bearer, raw)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, out)
+	if status != want {
+		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, status, want, out)
 	}
 	return out, nil
 }

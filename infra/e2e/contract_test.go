@@ -3,14 +3,14 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/infra/toolenv"
 )
 
 // The API contract, briefly: schemathesis (from the project venv) generates requests from
@@ -23,33 +23,17 @@ const contractChecks = "not_a_server_error,status_code_conformance,content_type_
 	"response_schema_conformance,response_headers_conformance,negative_data_rejection," +
 	"unsupported_method,ignored_auth,missing_required_header,ensure_resource_availability"
 
-// contractVenv locates the project venv: KEYGATE_VENV, or what install.sh --print-env says.
+// contractVenv locates the project venv (infra/stack/install.sh).
 func contractVenv(t *testing.T) string {
 	t.Helper()
-	if v := os.Getenv("KEYGATE_VENV"); v != "" {
-		return v
-	}
-	cmd := exec.Command("bash", filepath.Join("..", "stack", "install.sh"), "--print-env")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		missingTool(t, fmt.Sprintf("infra/stack/install.sh --print-env failed: %v\n%s", err, stderr.String()))
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, _ := strings.Cut(line, "="); k == "KEYGATE_VENV" {
-			return strings.Trim(v, `'"`)
-		}
-	}
-	missingTool(t, "no KEYGATE_VENV from infra/stack/install.sh --print-env")
-	return ""
+	return toolenv.Get(t, "KEYGATE_VENV")
 }
 
 func TestTheAPIHonoursItsOpenAPIContract(t *testing.T) {
 	need(t)
 	st := filepath.Join(contractVenv(t), "bin", "schemathesis")
 	if _, err := os.Stat(st); err != nil {
-		missingTool(t, "schemathesis is not in the venv (infra/stack/requirements.txt): "+err.Error())
+		toolenv.Missing(t, "schemathesis is not in the venv (infra/stack/requirements.txt): "+err.Error())
 	}
 
 	// The credentials of schemathesis.toml: an admin:full access token for /v1/keys, and a key

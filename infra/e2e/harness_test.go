@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -152,7 +151,6 @@ func (r response) errorCode(t *testing.T) string {
 // call sends one request to the local API; bearer may be empty.
 func call(t *testing.T, method, path, bearer string, body any) response {
 	t.Helper()
-	var rd io.Reader
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -166,29 +164,11 @@ func call(t *testing.T, method, path, bearer string, body any) response {
 			t.Fatal(err)
 		}
 	}
-	if raw != nil {
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, api.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	status, header, out, err := localstack.Request(t.Context(), api.URL, method, path, bearer, raw)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: out}
+	return response{Status: status, Header: header, Body: out}
 }
 
 // expect fails unless r has the status (and, for errors, the code).

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/infra/toolenv"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/keymint"
 	"github.com/keygate/keygate/shared/keyring"
@@ -44,46 +44,10 @@ type verdict struct {
 	Error string `json:"error"`
 }
 
-// verifierTools locates the installed verifiers: the variables install.sh --print-env prints,
-// from the environment or else by running it (fast once installed).
+// verifierTools locates the installed verifiers (infra/stack/install.sh).
 func verifierTools(t *testing.T) (nodeModules, venv string) {
 	t.Helper()
-	nodeModules, venv = os.Getenv("KEYGATE_NODE_MODULES"), os.Getenv("KEYGATE_VENV")
-	if nodeModules == "" || venv == "" {
-		cmd := exec.Command("bash", filepath.Join("..", "stack", "install.sh"), "--print-env")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			missingTool(t, fmt.Sprintf("infra/stack/install.sh --print-env failed: %v\n%s", err, stderr.String()))
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			k, v, _ := strings.Cut(line, "=")
-			v = strings.Trim(v, `'"`) // %q quoting; our cache paths need none
-			switch k {
-			case "KEYGATE_NODE_MODULES":
-				nodeModules = v
-			case "KEYGATE_VENV":
-				venv = v
-			}
-		}
-	}
-	if nodeModules == "" {
-		missingTool(t, "no KEYGATE_NODE_MODULES: install.sh installs aws-jwt-verify only when node >= 20 and npm are on PATH")
-	}
-	if venv == "" {
-		missingTool(t, "no KEYGATE_VENV from install.sh")
-	}
-	return nodeModules, venv
-}
-
-// missingTool fails under KEYGATE_REQUIRE_EMULATORS=1 (make test, CI) and skips otherwise.
-func missingTool(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	return toolenv.Get(t, "KEYGATE_NODE_MODULES"), toolenv.Get(t, "KEYGATE_VENV")
 }
 
 // tlsFront serves a stack's gateway over HTTPS (aws-jwt-verify fetches JWKS only over https)
@@ -146,7 +110,7 @@ func (f *tlsFront) verifyAll(t *testing.T, audience string, tokens []string) map
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missingTool(t, "node not on PATH")
+		toolenv.Missing(t, "node not on PATH")
 	}
 	nodeCmd := exec.Command(node, filepath.Join(interop, "verify-aws-jwt-verify.cjs"))
 	nodeCmd.Env = []string{"NODE_PATH=" + nodeModules, "NODE_EXTRA_CA_CERTS=" + f.caFile}

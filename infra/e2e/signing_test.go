@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -76,17 +75,11 @@ func startRotationStack(t *testing.T) *rotationStack {
 
 func (rs *rotationStack) do(t *testing.T, method, path, bearer string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, rs.api.URL+path, nil)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	status, _, b, err := localstack.Request(t.Context(), rs.api.URL, method, path, bearer, nil)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return status, b
 }
 
 func (rs *rotationStack) token(t *testing.T, key string) string {

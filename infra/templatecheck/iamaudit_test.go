@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/infra/lambdarun"
 	"github.com/keygate/keygate/infra/provision"
 	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/infra/toolenv"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/keymint"
 	"github.com/keygate/keygate/shared/secret"
@@ -161,7 +162,7 @@ func (rc *recorder) proxy(t *testing.T, service, target string, rename *strings.
 func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 	ddbEndpoint, smEndpoint, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
 	if ddbEndpoint == "" || smEndpoint == "" || bin == "" {
-		missingTool(t, "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)")
+		toolenv.Missing(t, "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -3,7 +3,6 @@ package templatecheck_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/infra/toolenv"
 )
 
 // templatePath is the project's template, the single source of truth.
@@ -214,24 +215,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // skipped, except under KEYGATE_REQUIRE_EMULATORS=1 (make test, CI), where it fails.
 func samTransform(t *testing.T) cfn {
 	t.Helper()
-	venv := os.Getenv("KEYGATE_VENV")
-	if venv == "" {
-		cmd := exec.Command("bash", filepath.Join("..", "stack", "install.sh"), "--print-env")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			missingTool(t, fmt.Sprintf("infra/stack/install.sh --print-env failed: %v\n%s", err, stderr.String()))
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if k, v, _ := strings.Cut(line, "="); k == "KEYGATE_VENV" {
-				venv = strings.Trim(v, `'"`)
-			}
-		}
-	}
+	venv := toolenv.Get(t, "KEYGATE_VENV")
 	python := filepath.Join(venv, "bin", "python")
 	if _, err := os.Stat(python); venv == "" || err != nil {
-		missingTool(t, "no Python venv with aws-sam-translator (run make tools)")
+		toolenv.Missing(t, "no Python venv with aws-sam-translator (run make tools)")
 	}
 	cmd := exec.Command(python, filepath.Join("testdata", "sam_transform.py"), templatePath)
 	var stderr bytes.Buffer
@@ -245,12 +232,4 @@ func samTransform(t *testing.T) cfn {
 		t.Fatalf("SAM transform output: %v", err)
 	}
 	return c
-}
-
-func missingTool(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/infra/toolenv"
 	"github.com/keygate/keygate/shared/webhook"
 )
 
@@ -23,39 +23,13 @@ import (
 // from empty to multi-byte UTF-8 and for several secrets; tampered deliveries fail on both
 // sides. The package lives in the venv infra/stack/install.sh builds (requirements.txt).
 
-// pythonVenv locates the venv the way the e2e interop test does: KEYGATE_VENV, or else what
-// install.sh --print-env says (fast once installed). Missing tools fail under
-// KEYGATE_REQUIRE_EMULATORS=1 (make test, CI) and skip otherwise.
+// pythonVenv locates the project venv's python (infra/stack/install.sh) and checks it has
+// standardwebhooks.
 func pythonVenv(t *testing.T) string {
 	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why + " (set KEYGATE_REQUIRE_EMULATORS=1 to make this a failure; make test does)")
-	}
-	venv := os.Getenv("KEYGATE_VENV")
-	if venv == "" {
-		cmd := exec.Command("bash", filepath.Join("..", "..", "infra", "stack", "install.sh"), "--print-env")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			missing(fmt.Sprintf("infra/stack/install.sh --print-env failed: %v\n%s", err, stderr.String()))
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if k, v, _ := strings.Cut(line, "="); k == "KEYGATE_VENV" {
-				venv = strings.Trim(v, `'"`)
-			}
-		}
-	}
-	if venv == "" {
-		missing("no KEYGATE_VENV from infra/stack/install.sh --print-env")
-	}
-	py := filepath.Join(venv, "bin", "python")
+	py := filepath.Join(toolenv.Get(t, "KEYGATE_VENV"), "bin", "python")
 	if out, err := exec.Command(py, "-c", "import standardwebhooks").CombinedOutput(); err != nil {
-		missing(fmt.Sprintf("%s cannot import standardwebhooks (is infra/stack/requirements.txt installed?): %v\n%s", py, err, out))
+		toolenv.Missing(t, fmt.Sprintf("%s cannot import standardwebhooks (is infra/stack/requirements.txt installed?): %v\n%s", py, err, out))
 	}
 	return py
 }
