@@ -19,6 +19,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/httpx"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
@@ -42,23 +43,6 @@ var (
 	pepper = []byte("0123456789abcdef0123456789abcdef")
 	start  = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakeSecrets serves the signing key (AWSCURRENT only) or fails.
 type fakeSecrets struct {
@@ -252,7 +236,7 @@ func signingSecret(t testing.TB) []byte {
 // env wires the real handlers with memstore, a real keyring over a fake Secrets Manager, the
 // real Issuer and Verifier, and fakes for the limiter and the token store.
 type env struct {
-	clock    *clock
+	clock    *clocktest.Clock
 	keys     *memstore.Keys
 	sm       *fakeSecrets
 	limiter  *fakeLimiter
@@ -268,7 +252,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: start}, sm: &fakeSecrets{current: signingSecret(t)}, tokens: newFakeTokens(), logs: &bytes.Buffer{}}
+	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, tokens: newFakeTokens(), logs: &bytes.Buffer{}}
 	e.keys = memstore.NewKeys(e.clock.Now)
 	e.limiter = &fakeLimiter{now: e.clock.Now}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/revocation"
@@ -62,23 +63,6 @@ func fixture(t testing.TB, name, credential string) events.APIGatewayCustomAutho
 		t.Fatal(err)
 	}
 	return ev
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 type fakeSecrets struct {
@@ -127,7 +111,7 @@ func signingSecret(t testing.TB) []byte {
 }
 
 type env struct {
-	clock  *clock
+	clock  *clocktest.Clock
 	denied *fakeDenied
 	verify *countingVerifier
 	sm     *fakeSecrets
@@ -140,7 +124,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: start}, sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
+	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
 	e.keys = memstore.NewKeys(e.clock.Now)
 	var err error
 	if e.hasher, err = apikey.NewHasher(pepper); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/shared/clocktest"
 )
 
 // testKey has the shape of a keygate API key (never a real one).
@@ -209,24 +211,14 @@ func (f *fakeKeygate) admin(w http.ResponseWriter, r *http.Request) {
 // fakeClock is an injected clock: Now moves only when told to, Sleep records the wait and
 // moves the clock by it (or returns at once when ctx is done).
 type fakeClock struct {
+	*clocktest.Clock
 	mu     sync.Mutex
-	now    time.Time
 	sleeps []time.Duration
 	block  bool // Sleep waits for ctx instead of returning
 }
 
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newClock() *fakeClock {
+	return &fakeClock{Clock: clocktest.New(time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC))}
 }
 
 func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -21,23 +22,6 @@ var (
 	pepper = []byte("0123456789abcdef0123456789abcdef")
 	start  = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakePepper returns the pepper or a programmed error, counting calls.
 type fakePepper struct {
@@ -64,7 +48,7 @@ func (p *fakePepper) set(v []byte, err error) {
 }
 
 type fixture struct {
-	clock  *clock
+	clock  *clocktest.Clock
 	keys   *memstore.Keys
 	pepper *fakePepper
 	auth   *keyauth.Authenticator
@@ -73,7 +57,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: start}, pepper: &fakePepper{value: pepper}}
+	f := &fixture{clock: clocktest.New(start), pepper: &fakePepper{value: pepper}}
 	f.keys = memstore.NewKeys(f.clock.Now)
 	f.auth = keyauth.New("kg_live", f.pepper, f.keys, f.clock.Now)
 	h, err := apikey.NewHasher(pepper)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signkey"
@@ -85,32 +86,6 @@ func (f *fakeSecrets) rotate(next []byte) {
 
 var errThrottled = errors.New("ThrottlingException: rate exceeded")
 
-// clock is a manually advanced clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newSecret(t testing.TB) []byte {
 	t.Helper()
 	b, err := signkey.Generate(signkey.EdDSA, rand.Reader, time.Now())
@@ -137,14 +112,14 @@ const (
 
 type fixture struct {
 	sm       *fakeSecrets
-	clock    *clock
+	clock    *clocktest.Clock
 	ring     *keyring.Keyring
 	cur, old []byte
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{sm: newFakeSecrets(), clock: newClock(), cur: newSecret(t), old: newSecret(t)}
+	f := &fixture{sm: newFakeSecrets(), clock: clocktest.New(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)), cur: newSecret(t), old: newSecret(t)}
 	f.sm.set(secret.StageCurrent, f.cur)
 	f.sm.set(secret.StagePrevious, f.old)
 	f.ring = keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: f.clock.Now, Publish: true})
@@ -627,7 +602,7 @@ func BenchmarkVerificationOfAnUnknownKid(b *testing.B) {
 // A new AWSCURRENT signs only once every verifier has had a refresh interval to load it; until
 // then AWSPREVIOUS signs, and both verify. The first key of a secret signs at once.
 func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
-	clk := newClock()
+	clk := clocktest.New(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 	delay := keyring.DefaultActivationDelay(refreshEvery)
 	if delay <= refreshEvery {
 		t.Fatalf("DefaultActivationDelay(%v) = %v: it must exceed one refresh interval", refreshEvery, delay)
@@ -662,7 +637,7 @@ func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
 	}
 	rotatedAt := clk.Now().Add(-refreshEvery)
 	for _, tt := range tests {
-		clk.t = rotatedAt.Add(tt.at)
+		clk.Set(rotatedAt.Add(tt.at))
 		k, err := ring.Signing(ctx)
 		if err != nil || k.Kid != kidOf(t, tt.want) {
 			t.Errorf("Signing %v after the rotation = %v, %v; want %s", tt.at, k, err, kidOf(t, tt.want))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/revocation"
 	"github.com/keygate/keygate/shared/store"
 )
@@ -15,18 +16,6 @@ var (
 	ctx = context.Background()
 	t0  = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeStore is a key table plus deny-lists that counts reads.
 type fakeStore struct {
@@ -112,7 +101,7 @@ func TestChangesTakeEffectWithinMaxAgeAndNotBefore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: t0}
+			clk := clocktest.New(t0)
 			f := newStore()
 			f.keys["key_1"] = liveKey()
 			c := revocation.NewChecker(f, f, revocation.Options{MaxAge: maxAge, Now: clk.Now})
@@ -133,7 +122,7 @@ func TestChangesTakeEffectWithinMaxAgeAndNotBefore(t *testing.T) {
 }
 
 func TestAStaleEntryIsNeverServedWhenTheStoreFails(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	f := newStore()
 	f.keys["key_1"] = liveKey()
 	c := revocation.NewChecker(f, f, revocation.Options{MaxAge: time.Minute, Now: clk.Now})
@@ -158,7 +147,7 @@ func TestAStaleEntryIsNeverServedWhenTheStoreFails(t *testing.T) {
 }
 
 func TestGenerationsAndDenyList(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	f := newStore()
 	k := liveKey()
 	k.PreviousHash, k.GraceUntil = "h0", t0.Add(time.Hour)
@@ -194,7 +183,7 @@ func TestGenerationsAndDenyList(t *testing.T) {
 }
 
 func TestOneReadPerKeyPerMaxAge(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	f := newStore()
 	f.keys["key_1"] = liveKey()
 	c := revocation.NewChecker(f, f, revocation.Options{MaxAge: time.Minute, Now: clk.Now})
@@ -222,7 +211,7 @@ func TestOneReadPerKeyPerMaxAge(t *testing.T) {
 }
 
 func TestKeyCacheRemembersHitsNotMissesNorErrors(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	f := newStore()
 	f.keys["key_1"] = liveKey()
 	f.hashes["h1"] = "key_1"
@@ -256,7 +245,7 @@ func TestKeyCacheRemembersHitsNotMissesNorErrors(t *testing.T) {
 
 // A secret found through its rotation grace period is remembered no longer than the grace.
 func TestKeyCacheForgetsAPreviousSecretWhenItsGraceEnds(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := clocktest.New(t0)
 	f := newStore()
 	k := liveKey()
 	k.PreviousHash, k.GraceUntil = "h0", t0.Add(10*time.Second)
@@ -314,7 +303,7 @@ func TestAStuckReadIsNotJoinedAfterItsCallerGaveUp(t *testing.T) {
 	f.keys["key_1"] = liveKey()
 	b := &blockingKeys{fakeStore: f, release: make(chan struct{})}
 	defer close(b.release)
-	c := revocation.NewChecker(b, f, revocation.Options{Now: (&clock{t: t0}).Now})
+	c := revocation.NewChecker(b, f, revocation.Options{Now: (clocktest.New(t0)).Now})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if err := c.Token(short, "key_1", 3, "j"); err == nil {

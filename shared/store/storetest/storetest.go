@@ -15,10 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/store"
 )
 
@@ -33,26 +33,6 @@ type Store interface {
 	ListEvents(ctx context.Context, keyID string, limit int, cursor string) (store.EventPage, error)
 }
 
-// Clock is the suite's manual clock; stores get its Now.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the current time of the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // Start is where every case's clock starts. Times in the suite are whole seconds in UTC: the
 // DynamoDB store keeps Unix seconds, and a store is not expected to keep more.
 var Start = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -60,7 +40,7 @@ var Start = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *Clock
+	clock *clocktest.Clock
 	s     Store
 }
 
@@ -93,7 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T, now func() time.Time) Store) 
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &Clock{t: Start}
+			clock := clocktest.New(Start)
 			h := &harness{t: t, ctx: context.Background(), clock: clock, s: newStore(t, clock.Now)}
 			c.fn(h)
 		})
