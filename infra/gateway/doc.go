@@ -18,6 +18,11 @@
 //     templates with $context substitutions), with DEFAULT_4XX/DEFAULT_5XX and API
 //     Gateway's default status codes as fallbacks.
 //   - Limits: 10 MB request payload (413), 29 s integration timeout (504).
+//   - CORS preflights, when the Api has Cors: the OPTIONS method SAM adds to every resource
+//     path that has none of its own, a MOCK integration answering 200 with the Cors values
+//     as Access-Control-* headers and SAM's "{}" body, without calling a function, and
+//     without the authorizer unless AddDefaultAuthorizerToCorsPreflight leaves it on. Without
+//     Cors, OPTIONS is a method like any other (the path's ANY, else the missing route).
 //
 // Routes are served at the root (/v1/...), as behind a custom domain's base-path mapping;
 // the stage appears only where API Gateway puts it: requestContext.stage,

@@ -81,7 +81,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Template == nil || cfg.Invoker == nil {
 		return nil, errors.New("gateway: Template and Invoker are required")
 	}
-	router, err := NewRouter(cfg.Template.Routes)
+	router, err := NewRouter(cfg.Template.Routes, WithCORS(cfg.Template.API))
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +154,7 @@ type request struct {
 	pathParams   map[string]string
 	body         []byte
 	route        samtpl.Route
+	mock         *RenderedResponse // the route's MOCK integration response, if it has one
 	authorizer   map[string]string
 
 	// for the access log
@@ -201,7 +202,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.gatewayResponse(sw, req, MissingAuthenticationToken, "", nil)
 		return
 	}
-	req.route, req.pathParams = m.Route, m.PathParameters
+	req.route, req.pathParams, req.mock = m.Route, m.PathParameters, m.Mock
 	req.headers, req.multiHeaders = requestHeaders(r, req.sourceIP, traceHeader(req.start))
 	req.query, req.multiQuery = queryParameters(r.URL.RawQuery)
 
@@ -213,6 +214,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.authorizer = out.context
+	}
+	if req.mock != nil {
+		writeRendered(sw, *req.mock)
+		return
 	}
 	g.integrate(r.Context(), sw, req)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,17 @@ func (f *fakeInvoker) count(fn string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.calls[fn])
+}
+
+// total counts the invocations of every function.
+func (f *fakeInvoker) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += len(c)
+	}
+	return n
 }
 
 func (f *fakeInvoker) last(fn string) []byte {
@@ -115,14 +127,25 @@ type env struct {
 
 type option func(*gateway.Config, *samtpl.Options)
 
+// newEnv builds a gateway for the project's template.
 func newEnv(t *testing.T, handlers map[string]handlerFunc, opts ...option) *env {
+	t.Helper()
+	src, err := os.ReadFile(realTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvFor(t, src, handlers, opts...)
+}
+
+// newEnvFor builds a gateway for the template src.
+func newEnvFor(t *testing.T, src []byte, handlers map[string]handlerFunc, opts ...option) *env {
 	t.Helper()
 	tplOpts := samtpl.Options{}
 	cfg := gateway.Config{}
 	for _, o := range opts {
 		o(&cfg, &tplOpts)
 	}
-	tpl, err := samtpl.Load(realTemplate, tplOpts)
+	tpl, err := samtpl.Parse(src, tplOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -23,6 +24,9 @@ type node struct {
 
 	resource string                  // the resource path when methods are defined here
 	methods  map[string]samtpl.Route // by upper-case method, including ANY
+	// mock is the response of methods["OPTIONS"] when that method is the CORS preflight SAM
+	// generated (a MOCK integration) rather than a function's event.
+	mock *RenderedResponse
 }
 
 // Match is a matched route with its path parameters (nil when the resource has none, as in
@@ -30,16 +34,35 @@ type node struct {
 type Match struct {
 	Route          samtpl.Route
 	PathParameters map[string]string
+	// Mock is the answer of the route's MOCK integration, which API Gateway returns without
+	// calling a function (Route.FunctionID is then ""); nil when a function serves the route.
+	// It is the router's own value, shared by every match: read it, never modify it.
+	Mock *RenderedResponse
+}
+
+// RouterOption configures NewRouter.
+type RouterOption func(*routerConfig)
+
+type routerConfig struct {
+	cors           *samtpl.CORS
+	corsAuthorizer string
 }
 
 // NewRouter builds the resource tree. Sibling parameters with different names are refused,
 // as API Gateway refuses them.
-func NewRouter(routes []samtpl.Route) (*Router, error) {
+func NewRouter(routes []samtpl.Route, opts ...RouterOption) (*Router, error) {
+	var cfg routerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	rt := &Router{root: &node{}}
 	for _, r := range routes {
 		if err := rt.add(r); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.cors != nil {
+		rt.root.addPreflights(cfg.cors, cfg.corsAuthorizer)
 	}
 	return rt, nil
 }
@@ -118,6 +141,9 @@ func (rt *Router) Match(method, escapedPath string) (m Match, ok bool) {
 		}
 	}
 	m.Route = r
+	if r.Method == http.MethodOptions {
+		m.Mock = n.mock
+	}
 	if len(params) > 0 {
 		m.PathParameters = params
 	}

@@ -18,6 +18,6 @@
 // is, because a local stack that silently differs from AWS is worse than none. Resources and
 // properties that only matter to AWS (IAM roles and policies, log groups, alarms,
 // architectures, encryption, backups) are accepted and ignored; the lists are explicit in
-// this package. The API's Cors setting is read (API.Cors) but the local gateway does not
-// answer preflights from it yet.
+// this package. The API's Cors setting is read (API.Cors); the local gateway answers the
+// preflights SAM generates from it.
 package samtpl

@@ -2,8 +2,10 @@ package templatecheck_test
 
 import (
 	"fmt"
+	"net/http"
+	"reflect"
 	"regexp"
-	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,14 +26,19 @@ func (r route) String() string {
 	return fmt.Sprintf("%s %s → %s (%s)", r.method, r.path, r.function, auth)
 }
 
-// localRoutes is the local gateway's route table: the routes it builds its router from.
-func localRoutes(t *testing.T) (*samtpl.Template, *gateway.Router, map[string]route) {
+// mockIntegration stands for the function of a route API Gateway answers itself (SAM's CORS
+// preflights).
+const mockIntegration = "MOCK"
+
+// localRoutes is the local gateway's route table: the routes it builds its router from, and
+// the preflights that router answers itself, built as gateway.New builds it.
+func localRoutes(t *testing.T, opts samtpl.Options) (*samtpl.Template, *gateway.Router, map[string]route) {
 	t.Helper()
-	tpl, err := samtpl.Load(templatePath, samtpl.Options{})
+	tpl, err := samtpl.Load(templatePath, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := gateway.NewRouter(tpl.Routes)
+	router, err := gateway.NewRouter(tpl.Routes, gateway.WithCORS(tpl.API))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +46,26 @@ func localRoutes(t *testing.T) (*samtpl.Template, *gateway.Router, map[string]ro
 	for _, r := range tpl.Routes {
 		rt := route{r.Method, r.Path, r.FunctionID, r.AuthorizerName}
 		out[rt.method+" "+rt.path] = rt
+		if m, ok := router.Match(http.MethodOptions, concretePath(r.Path)); ok && m.Mock != nil {
+			out[http.MethodOptions+" "+r.Path] = served(m)
+		}
 	}
 	return tpl, router, out
 }
 
+// served is the route a match stands for.
+func served(m gateway.Match) route {
+	fn := m.Route.FunctionID
+	if m.Mock != nil {
+		fn = mockIntegration
+	}
+	return route{m.Route.Method, m.Route.Path, fn, m.Route.AuthorizerName}
+}
+
 var pathParam = regexp.MustCompile(`\{[^}]+\}`)
+
+// concretePath fills a resource path's parameters with a value a request could carry.
+func concretePath(resource string) string { return pathParam.ReplaceAllString(resource, "x1") }
 
 // checkServes asks the local router for every route of want, with a concrete path, and
 // fails unless it answers with exactly that route; then checks the tables are the same size,
@@ -59,10 +81,9 @@ func checkServes(t *testing.T, router *gateway.Router, local, want map[string]ro
 				continue
 			}
 		}
-		m, ok := router.Match(method, pathParam.ReplaceAllString(w.path, "x1"))
-		got := route{m.Route.Method, m.Route.Path, m.Route.FunctionID, m.Route.AuthorizerName}
-		if !ok || got != w {
-			t.Errorf("deployed %v; the local gateway serves %v (matched %t)", w, got, ok)
+		m, ok := router.Match(method, concretePath(w.path))
+		if got := served(m); !ok || got != w {
+			t.Errorf("deployed %v; the local gateway serves %v (matched %t)", w, served(m), ok)
 		}
 	}
 	var extra []string
@@ -77,10 +98,13 @@ func checkServes(t *testing.T, router *gateway.Router, local, want map[string]ro
 }
 
 // TestLocalGatewayRoutesEqualTheTemplate reads the Api events straight from the template (not
-// through samtpl) and checks the local gateway's router serves exactly those.
+// through samtpl) and checks the local gateway's router serves exactly those, plus the CORS
+// preflight SAM adds to every path of an Api with Cors (without the default authorizer when
+// AddDefaultAuthorizerToCorsPreflight is false).
 func TestLocalGatewayRoutesEqualTheTemplate(t *testing.T) {
 	c := loadTemplate(t)
-	defaultAuth := str(path(c.resource("Api"), "Properties", "Auth", "DefaultAuthorizer"))
+	api := props(c.resource("Api"))
+	defaultAuth := str(path(api, "Auth", "DefaultAuthorizer"))
 	want := map[string]route{}
 	for _, fn := range sortedKeys(c.resources("AWS::Serverless::Function")) {
 		events, _ := props(c.resource(fn))["Events"].(map[string]any)
@@ -104,7 +128,19 @@ func TestLocalGatewayRoutesEqualTheTemplate(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("no Api events found in the template")
 	}
-	_, router, local := localRoutes(t)
+	if api["Cors"] != nil {
+		auth := defaultAuth
+		if path(api, "Auth", "AddDefaultAuthorizerToCorsPreflight") == false {
+			auth = ""
+		}
+		for _, k := range sortedKeys(want) {
+			p := want[k].path
+			if _, own := want[http.MethodOptions+" "+p]; !own {
+				want[http.MethodOptions+" "+p] = route{http.MethodOptions, p, mockIntegration, auth}
+			}
+		}
+	}
+	_, router, local := localRoutes(t, samtpl.Options{})
 	checkServes(t, router, local, want)
 }
 
@@ -112,19 +148,18 @@ var integrationFunction = regexp.MustCompile(`functions/\$\{(\w+)\.Arn\}/invocat
 
 // TestLocalGatewayRoutesEqualTheDeployedAPI compares the local router with the OpenAPI
 // document SAM generates for API Gateway (what actually deploys): every Lambda-proxy method,
-// its function and its authorizer. SAM's CORS preflights (OPTIONS with a mock integration on
-// every path) are checked separately: they exist exactly when the template sets Cors, without
-// an authorizer; the local gateway does not serve them (samtpl.API.Cors documents them).
+// its function and its authorizer, and every mock method (SAM's CORS preflights) with the
+// response API Gateway gives without a function: status, headers and body. CorsAllowOrigin
+// is overridden so that an origin the gateway took from anywhere but the parameter shows.
 func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 	out := samTransform(t)
-	tpl, router, local := localRoutes(t)
+	tpl, router, local := localRoutes(t, samtpl.Options{Parameters: map[string]string{"CorsAllowOrigin": "https://app.example.com"}})
 	body, _ := path(out.resource("Api"), "Properties", "Body").(map[string]any)
 	paths, _ := body["paths"].(map[string]any)
 	if len(paths) == 0 {
 		t.Fatal("the transformed template has no Api paths")
 	}
 	want := map[string]route{}
-	var preflights []string
 	for _, p := range sortedKeys(paths) {
 		methods := paths[p].(map[string]any)
 		for _, m := range sortedKeys(methods) {
@@ -134,22 +169,6 @@ func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 			if m == "x-amazon-apigateway-any-method" {
 				method = "ANY"
 			}
-			if integ["type"] == "mock" && method == "OPTIONS" {
-				if op["security"] != nil {
-					t.Errorf("preflight OPTIONS %s requires %v; browsers send preflights without credentials", p, op["security"])
-				}
-				preflights = append(preflights, p)
-				continue
-			}
-			if integ["type"] != "aws_proxy" {
-				t.Errorf("%s %s: integration %v, want aws_proxy", method, p, integ["type"])
-				continue
-			}
-			fn := integrationFunction.FindStringSubmatch(fmt.Sprint(path(integ, "uri", "Fn::Sub")))
-			if fn == nil {
-				t.Errorf("%s %s: cannot tell the function from %v", method, p, integ["uri"])
-				continue
-			}
 			auth := ""
 			for _, sec := range list(op["security"]) {
 				for name := range sec.(map[string]any) {
@@ -158,33 +177,87 @@ func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 					}
 				}
 			}
-			want[method+" "+p] = route{method, p, fn[1], auth}
+			switch integ["type"] {
+			case "mock":
+				if method == http.MethodOptions && auth != "" {
+					t.Errorf("preflight OPTIONS %s requires %s; browsers send preflights without credentials", p, auth)
+				}
+				want[method+" "+p] = route{method, p, mockIntegration, auth}
+				checkMock(t, router, tpl, method, p, integ)
+			case "aws_proxy":
+				fn := integrationFunction.FindStringSubmatch(fmt.Sprint(path(integ, "uri", "Fn::Sub")))
+				if fn == nil {
+					t.Errorf("%s %s: cannot tell the function from %v", method, p, integ["uri"])
+					continue
+				}
+				want[method+" "+p] = route{method, p, fn[1], auth}
+			default:
+				t.Errorf("%s %s: integration %v, want aws_proxy or mock", method, p, integ["type"])
+			}
 		}
 	}
 	checkServes(t, router, local, want)
+}
 
-	var resources []string
-	for _, r := range local {
-		resources = append(resources, r.path)
+// checkMock compares the response the local router holds for a mock method with the one the
+// integration gives deployed: its default response (the request template's statusCode 200
+// selects it), the static header values with their quotes stripped and !Sub resolved against
+// the template's parameters, and the application/json body template, which holds no VTL.
+func checkMock(t *testing.T, router *gateway.Router, tpl *samtpl.Template, method, resource string, integ map[string]any) {
+	t.Helper()
+	m, ok := router.Match(method, concretePath(resource))
+	if !ok || m.Mock == nil {
+		t.Errorf("%s %s: the local gateway has no mock response", method, resource)
+		return
 	}
-	resources = dedupe(resources)
-	switch {
-	case tpl.API.Cors == nil && len(preflights) > 0:
-		t.Errorf("SAM generated preflights for %v, but samtpl sees no Cors", preflights)
-	case tpl.API.Cors != nil && strings.Join(preflights, ",") != strings.Join(resources, ","):
-		t.Errorf("preflights on %v, want one on every resource %v", preflights, resources)
-	case tpl.API.Cors != nil && tpl.API.Cors.PreflightAuthorized:
-		t.Error("samtpl says the preflights carry the authorizer; the deployed ones do not")
+	responses, _ := integ["responses"].(map[string]any)
+	def, _ := responses["default"].(map[string]any)
+	if len(responses) != 1 || def == nil {
+		t.Errorf("%s %s: integration responses %v, want only a default one", method, resource, integ["responses"])
+		return
+	}
+	if got, want := strconv.Itoa(m.Mock.Status), str(def["statusCode"]); got != want {
+		t.Errorf("%s %s: status %s, deployed %s", method, resource, got, want)
+	}
+	headers := map[string]string{}
+	params, _ := def["responseParameters"].(map[string]any)
+	for k, v := range params {
+		name, ok := strings.CutPrefix(k, "method.response.header.")
+		if !ok {
+			t.Errorf("%s %s: response parameter %s is not a header", method, resource, k)
+			continue
+		}
+		headers[name] = staticValue(t, v, tpl.Parameters)
+	}
+	if !reflect.DeepEqual(m.Mock.Headers, headers) {
+		t.Errorf("%s %s: headers %v, deployed %v", method, resource, m.Mock.Headers, headers)
+	}
+	tmpl := str(path(def, "responseTemplates", "application/json"))
+	if strings.ContainsAny(tmpl, "$#") {
+		t.Errorf("%s %s: the body template %q has VTL; compare its rendering instead", method, resource, tmpl)
+	}
+	if m.Mock.Body != tmpl {
+		t.Errorf("%s %s: body %q, deployed %q", method, resource, m.Mock.Body, tmpl)
 	}
 }
 
-func dedupe(s []string) []string {
-	sort.Strings(s)
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
+// staticValue resolves an API Gateway static value ('...', literally or from a !Sub of
+// parameters) as the browser receives it.
+func staticValue(t *testing.T, v any, params map[string]samtpl.Parameter) string {
+	t.Helper()
+	s, ok := v.(string)
+	if sub, isSub := path(v, "Fn::Sub").(string); isSub {
+		s, ok = subVar.ReplaceAllStringFunc(sub, func(ref string) string {
+			p, known := params[subVar.FindStringSubmatch(ref)[1]]
+			if !known {
+				t.Errorf("%s: !Sub of something other than a parameter", sub)
+			}
+			return p.Value
+		}), true
 	}
-	return out
+	if !ok || len(s) < 2 || s[0] != '\'' || s[len(s)-1] != '\'' {
+		t.Errorf("%v is not a static '...' value", v)
+		return ""
+	}
+	return s[1 : len(s)-1]
 }
