@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/infra/gateway"
 	"github.com/keygate/keygate/infra/lambdarun"
 	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/shared/clocktest"
 )
 
 const realTemplate = "../../template.yaml"
@@ -98,28 +99,10 @@ func unauthorized(context.Context, []byte) ([]byte, error) {
 	return nil, &lambdarun.FunctionError{Type: "errorString", Message: "Unauthorized"}
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
 	gw    *gateway.Gateway
 	inv   *fakeInvoker
-	clock *fakeClock
+	clock *clocktest.Clock
 	tpl   *samtpl.Template
 	log   *strings.Builder
 	logMu *sync.Mutex
@@ -151,7 +134,7 @@ func newEnvFor(t *testing.T, src []byte, handlers map[string]handlerFunc, opts .
 	}
 	e := &env{
 		inv:   &fakeInvoker{handlers: handlers},
-		clock: &fakeClock{now: time.Date(2026, 11, 5, 10, 0, 0, 0, time.UTC)},
+		clock: clocktest.New(time.Date(2026, 11, 5, 10, 0, 0, 0, time.UTC)),
 		tpl:   tpl,
 		log:   &strings.Builder{},
 		logMu: &sync.Mutex{},
