@@ -12,10 +12,10 @@ import (
 )
 
 // A receiver wraps its handler in Middleware: the handler only ever sees deliveries that were
-// signed with one of the secrets within the last five minutes.
+// signed with one of the secrets within the last five minutes, each webhook-id once.
 func ExampleMiddleware() {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // from your secret store, never the code
-	v, err := webhook.NewVerifier([]string{secret})
+	v, err := webhook.NewVerifier([]string{secret}, webhook.WithReplayGuard(webhook.NewMemoryGuard(0)))
 	if err != nil {
 		panic(err)
 	}
@@ -33,11 +33,8 @@ func ExampleMiddleware() {
 	if err != nil {
 		panic(err)
 	}
-	for _, tampered := range []bool{false, true} {
-		b := body
-		if tampered {
-			b = strings.Replace(body, "revoked", "created", 1)
-		}
+	// The delivery, the same delivery replayed, and a tampered copy.
+	for _, b := range []string{body, body, strings.Replace(body, "revoked", "created", 1)} {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(b))
 		req.Header = headers.Clone()
 		resp, err := http.DefaultClient.Do(req)
@@ -51,6 +48,7 @@ func ExampleMiddleware() {
 	// Output:
 	// event: {"type":"key.revoked","key_id":"key_01234567890123456789"}
 	// 204
+	// 401 {"error":{"code":"invalid_signature","message":"This webhook-id was already delivered; a replayed delivery is refused.","type":"authentication_error"}}
 	// 401 {"error":{"code":"invalid_signature","message":"The webhook signature does not match. Check the signing secret.","type":"authentication_error"}}
 }
 

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -12,11 +13,20 @@ import (
 // DefaultMaxBody bounds the body Middleware reads (1 MiB).
 const DefaultMaxBody = 1 << 20
 
+// errUnreadableBody wraps the error of a body that could not be read.
+var errUnreadableBody = errors.New("webhook: body could not be read")
+
 // Middleware returns an http.Handler wrapper that verifies every delivery with v before next
 // sees it. It reads at most maxBody bytes (DefaultMaxBody when maxBody <= 0): a larger body is
-// refused with 413 request_too_large, a delivery that does not verify with 401
-// invalid_signature, both in keygate's error shape. next gets the request with its body
-// restored, so it reads exactly the bytes that were verified.
+// refused with 413 request_too_large, a delivery that does not verify (or, with
+// WithReplayGuard, repeats a webhook-id) with 401 invalid_signature, and one whose id the guard
+// cannot check with 503 service_unavailable (the sender retries), all in keygate's error
+// shape. next gets the request with its body restored, so it reads exactly the bytes that were
+// verified.
+//
+// With a replay guard, an id is remembered before next runs, so a concurrent duplicate is
+// refused while the first delivery is being handled; when next answers 5xx or panics the id is
+// forgotten again, so the sender's retry of a delivery the receiver failed on is accepted.
 func Middleware(v *Verifier, maxBody int64) func(http.Handler) http.Handler {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
@@ -24,24 +34,75 @@ func Middleware(v *Verifier, maxBody int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := readBounded(r.Body, maxBody)
-			switch {
-			case errors.Is(err, ErrBodyTooLarge):
-				writeError(w, apierr.TooLarge(int(maxBody)))
-				return
-			case err != nil:
-				writeError(w, apierr.InvalidRequest("The request body could not be read."))
-				return
+			if err == nil {
+				err = v.Verify(r.Header, body)
 			}
-			if err := v.Verify(r.Header, body); err != nil {
-				writeError(w, InvalidSignature(err))
+			if err != nil {
+				writeError(w, refusal(err, maxBody))
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
+			// The hex form has no id and was not remembered.
+			if id := r.Header.Get(HeaderID); v.replay != nil && id != "" {
+				serveOrForget(v.replay, id, next, w, r)
+				return
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
 }
+
+// refusal is the one place an error met by Middleware becomes a response.
+func refusal(err error, maxBody int64) *apierr.Error {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
+		return apierr.TooLarge(int(maxBody))
+	case errors.Is(err, errUnreadableBody):
+		return apierr.InvalidRequest("The request body could not be read.")
+	case errors.Is(err, ErrReplayCheck):
+		// Not the sender's fault, and not proof of a replay: never a 401 for an outage.
+		return apierr.Unavailable(err)
+	default:
+		return InvalidSignature(err)
+	}
+}
+
+// serveOrForget runs next and forgets id unless next answered below 500 without panicking.
+func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	handled := false
+	defer func() {
+		if !handled || sw.status >= http.StatusInternalServerError {
+			g.Forget(id)
+		}
+	}()
+	next.ServeHTTP(sw, r)
+	handled = true
+}
+
+// statusWriter notes the final status next answered (200 when it only writes the body).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= http.StatusOK { // 1xx are informational, another status follows
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // InvalidSignature is the 401 a receiver answers for a delivery that does not verify. The
 // message names the kind of problem (missing headers, stale timestamp, no matching signature),
@@ -55,6 +116,8 @@ func InvalidSignature(cause error) *apierr.Error {
 		msg = "Malformed webhook-id, webhook-timestamp or webhook-signature header."
 	case errors.Is(cause, ErrTimestampTooOld), errors.Is(cause, ErrTimestampTooNew):
 		msg = "The webhook timestamp is outside the accepted window. Check the sender's clock; replays are refused."
+	case errors.Is(cause, ErrReplayed):
+		msg = "This webhook-id was already delivered; a replayed delivery is refused."
 	}
 	return &apierr.Error{Status: http.StatusUnauthorized, Code: "invalid_signature", Message: msg,
 		Type: apierr.TypeAuthentication, Cause: cause}
@@ -66,7 +129,7 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errUnreadableBody, err)
 	}
 	if int64(len(b)) > limit {
 		return nil, ErrBodyTooLarge

@@ -8,8 +8,19 @@
 // cannot be replayed later; several secrets may be accepted at once while a secret is rotated;
 // signatures are compared in constant time.
 //
+// Within the tolerance a captured delivery could still be replayed. WithReplayGuard closes that
+// window as the specification asks: a verified delivery's webhook-id is remembered until its
+// timestamp is too old to pass anyway, and a second delivery of that id is refused with
+// ErrReplayed. MemoryGuard remembers a bounded number of ids in process memory and refuses new
+// ones when full rather than forget one early. The id alone is the key, as in the
+// specification: a sender's retry of one message, signed with a new timestamp or with the other
+// secret during a rotation, is still the same message. This is replay protection, not
+// idempotency: a retry arriving after the window is accepted again, so a handler that must act
+// exactly once still records the ids it processed durably.
+//
 // VerifyHex and WithHexHeader accept the simpler "x-…-signature: hex(hmac(body))" form some
-// senders use (no id, no timestamp, hence no replay protection); prefer the standard form.
+// senders use (no id, no timestamp, hence no replay protection, with or without a guard);
+// prefer the standard form.
 //
 // This package must never log, or put in an error, a secret or a computed signature.
 package webhook
@@ -64,6 +75,9 @@ var (
 	ErrInvalidSecret    = errors.New("webhook: invalid secret (want whsec_ followed by base64 of 16 to 64 bytes)")
 	ErrNoSecrets        = errors.New("webhook: no secrets to verify with")
 	ErrBodyTooLarge     = errors.New("webhook: body too large")
+	ErrReplayed         = errors.New("webhook: webhook-id already delivered")
+	ErrReplayCheck      = errors.New("webhook: could not check the webhook-id for a replay") // wraps the guard's error
+	ErrGuardFull        = errors.New("webhook: replay guard full")
 	errSignatureEncoded = errors.New("webhook: signature is not base64")
 )
 
@@ -170,6 +184,12 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 // A delivery carrying the standard headers is always checked by them alone.
 func WithHexHeader(name string) Option { return func(v *Verifier) { v.hexHeader = name } }
 
+// WithReplayGuard makes the Verifier refuse, with ErrReplayed, a delivery whose webhook-id
+// verified before and is still inside its window; see ReplayGuard and MemoryGuard. The id is
+// remembered only once the signature verifies. Give each Verifier its own guard: ids are the
+// sender's, and two senders may use the same one. A nil guard turns the check off.
+func WithReplayGuard(g ReplayGuard) Option { return func(v *Verifier) { v.replay = g } }
+
 // Verifier verifies deliveries against a set of secrets. It is safe for concurrent use.
 type Verifier struct {
 	keys      [][]byte
@@ -177,6 +197,7 @@ type Verifier struct {
 	tolerance time.Duration
 	now       func() time.Time
 	hexHeader string
+	replay    ReplayGuard
 }
 
 // NewVerifier returns a Verifier accepting a signature by any of secrets (several during a
@@ -202,14 +223,16 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 
 // String never shows the secrets.
 func (v *Verifier) String() string {
-	return fmt.Sprintf("webhook.Verifier{secrets: %d (redacted), tolerance: %s}", len(v.keys), v.tolerance)
+	return fmt.Sprintf("webhook.Verifier{secrets: %d (redacted), tolerance: %s, replay guard: %t}", len(v.keys), v.tolerance, v.replay != nil)
 }
 
 // GoString never shows the secrets either (%#v).
 func (v *Verifier) GoString() string { return v.String() }
 
 // Verify checks a delivery. With WithHexHeader, a delivery without the standard headers is
-// checked by the hex header instead.
+// checked by the hex header instead. With WithReplayGuard, a verified delivery's id is
+// remembered and a second delivery of it is refused with ErrReplayed; a guard that cannot
+// answer makes Verify refuse with ErrReplayCheck.
 func (v *Verifier) Verify(headers http.Header, body []byte) error {
 	id, ts, sig := headers.Get(HeaderID), headers.Get(HeaderTimestamp), headers.Get(HeaderSignature)
 	if id == "" && ts == "" && sig == "" && v.hexHeader != "" {
@@ -249,6 +272,18 @@ func (v *Verifier) Verify(headers http.Header, body []byte) error {
 	}
 	if matched == 0 {
 		return ErrNoMatch
+	}
+	if v.replay == nil {
+		return nil
+	}
+	// Through t+tolerance, the last instant the timestamp check above accepts this delivery;
+	// after that it refuses it without the guard's help.
+	seen, err := v.replay.Remember(id, now, t.Add(v.tolerance))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrReplayCheck, err)
+	}
+	if seen {
+		return ErrReplayed
 	}
 	return nil
 }
