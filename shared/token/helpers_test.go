@@ -15,6 +15,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signkey"
@@ -100,27 +101,10 @@ func (f *fakeSecrets) rotate(next []byte) {
 	f.values[secret.StageCurrent] = next
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a real keyring over a fake Secrets Manager plus a real Issuer and Verifier.
 type env struct {
 	sm       *fakeSecrets
-	clock    *clock
+	clock    *clocktest.Clock
 	ring     *keyring.Keyring
 	issuer   *token.Issuer
 	verifier *token.Verifier
@@ -133,7 +117,7 @@ func newEnv(t testing.TB, current, previous []byte) *env {
 	t.Helper()
 	e := &env{
 		sm:    &fakeSecrets{values: map[string][]byte{secret.StageCurrent: current}},
-		clock: &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)},
+		clock: clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)),
 		cur:   parseKey(t, current),
 	}
 	if previous != nil {
