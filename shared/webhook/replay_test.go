@@ -11,19 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/webhook"
 )
 
 var t0 = time.Unix(1_767_225_600, 0) // 2026-01-01T00:00:00Z
-
-// clock is a settable time source for WithClock; tests move it instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func signed(t *testing.T, secret, id string, ts time.Time, body string) http.Header {
 	t.Helper()
@@ -37,9 +29,9 @@ func signed(t *testing.T, secret, id string, ts time.Time, body string) http.Hea
 func TestVerifierWithAReplayGuard(t *testing.T) {
 	other, _ := webhook.NewSecret()
 	const body = `{"type":"key.revoked"}`
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	g := webhook.NewMemoryGuard(0)
-	v, err := webhook.NewVerifier([]string{specSecret}, webhook.WithClock(c.now), webhook.WithReplayGuard(g))
+	v, err := webhook.NewVerifier([]string{specSecret}, webhook.WithClock(c.Now), webhook.WithReplayGuard(g))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +59,7 @@ func TestVerifierWithAReplayGuard(t *testing.T) {
 		{"a new id verifies after every window has passed", 8 * time.Minute, signed(t, specSecret, "msg_4", t0.Add(8*time.Minute), body), body, nil},
 	}
 	for _, s := range steps {
-		c.set(t0.Add(s.at))
+		c.Set(t0.Add(s.at))
 		if err := v.Verify(s.headers, []byte(s.body)); !errors.Is(err, s.want) || (s.want == nil && err != nil) {
 			t.Fatalf("%s: Verify = %v, want %v", s.name, err, s.want)
 		}
@@ -265,8 +257,8 @@ func TestMemoryGuardBound(t *testing.T) {
 
 func TestAFullGuardRefusesWithoutBurningTheID(t *testing.T) {
 	const body = `{"type":"ping"}`
-	c := &clock{t: t0}
-	v, err := webhook.NewVerifier([]string{specSecret}, webhook.WithClock(c.now), webhook.WithReplayGuard(webhook.NewMemoryGuard(1)))
+	c := clocktest.New(t0)
+	v, err := webhook.NewVerifier([]string{specSecret}, webhook.WithClock(c.Now), webhook.WithReplayGuard(webhook.NewMemoryGuard(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,12 +266,12 @@ func TestAFullGuardRefusesWithoutBurningTheID(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := signed(t, specSecret, "msg_b", t0.Add(time.Minute), body)
-	c.set(t0.Add(time.Minute))
+	c.Set(t0.Add(time.Minute))
 	err = v.Verify(h, []byte(body))
 	if !errors.Is(err, webhook.ErrReplayCheck) || !errors.Is(err, webhook.ErrGuardFull) || errors.Is(err, webhook.ErrReplayed) {
 		t.Fatalf("full guard: %v, want ErrReplayCheck wrapping ErrGuardFull", err)
 	}
-	c.set(t0.Add(5*time.Minute + time.Second)) // msg_a's window is over
+	c.Set(t0.Add(5*time.Minute + time.Second)) // msg_a's window is over
 	if err := v.Verify(h, []byte(body)); err != nil {
 		t.Fatalf("the refused delivery, retried once there is room: %v", err)
 	}
