@@ -17,6 +17,7 @@ import (
 
 	"github.com/keygate/keygate/infra/lambdarun"
 	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/shared/httpx"
 )
 
 // Defaults, API Gateway's where it has one.
@@ -181,7 +182,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Set directly, not with Set, to keep API Gateway's spelling of the name.
 	w.Header()["x-amzn-RequestId"] = []string{req.id}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpx.StatusWriter{ResponseWriter: w}
 	defer g.writeAccessLog(req, sw)
 
 	body, err := readBody(r, g.maxBody)
@@ -309,26 +310,6 @@ func (g *Gateway) logf(req *request, format string, args ...any) {
 	g.logger.Warn(fmt.Sprintf(format, args...), "requestId", req.id)
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
 // accessLogLine is one access-log record. It never carries headers, query strings or
 // bodies: credentials travel in those.
 type accessLogLine struct {
@@ -346,7 +327,7 @@ type accessLogLine struct {
 	ResponseType         string `json:"responseType,omitempty"`
 }
 
-func (g *Gateway) writeAccessLog(req *request, sw *statusWriter) {
+func (g *Gateway) writeAccessLog(req *request, sw *httpx.StatusWriter) {
 	if g.accessLog == nil {
 		return
 	}
@@ -357,7 +338,7 @@ func (g *Gateway) writeAccessLog(req *request, sw *statusWriter) {
 		Method:               req.method,
 		Path:                 req.path,
 		Resource:             req.route.Path,
-		Status:               sw.status,
+		Status:               sw.Status,
 		LatencyMs:            g.now().Sub(req.start).Milliseconds(),
 		AuthorizerLatencyMs:  req.authorizerLatency.Milliseconds(),
 		IntegrationLatencyMs: req.integrationLatency.Milliseconds(),

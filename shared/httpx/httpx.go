@@ -344,3 +344,30 @@ func WithCORS(origin string, h func(context.Context, events.APIGatewayProxyReque
 		return resp, err
 	}
 }
+
+// StatusWriter is an http.ResponseWriter that notes the final status a handler answered, for
+// access logs and for middleware that acts on the outcome (a handler that only writes a body
+// answered 200). Informational 1xx statuses are passed on but not noted: another follows.
+type StatusWriter struct {
+	http.ResponseWriter
+	Status int // 0 until the handler answers
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.Status == 0 && code >= http.StatusOK {
+		s.Status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

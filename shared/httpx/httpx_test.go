@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -523,5 +524,42 @@ func TestWithCORSSetsTheOriginOnEveryResponse(t *testing.T) {
 	}))
 	if resp, _ := h(context.Background(), events.APIGatewayProxyRequest{}); resp.Headers["Access-Control-Allow-Origin"] != "*" || resp.StatusCode != 404 {
 		t.Errorf("an error response: %d %v", resp.StatusCode, resp.Headers)
+	}
+}
+
+func TestStatusWriterNotesTheFinalStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler func(w http.ResponseWriter)
+		want    int
+	}{
+		{"nothing written is no status yet", func(http.ResponseWriter) {}, 0},
+		{"a body alone is 200", func(w http.ResponseWriter) { _, _ = io.WriteString(w, "ok") }, http.StatusOK},
+		{"an explicit status is noted", func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) }, http.StatusServiceUnavailable},
+		{"the first status wins", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusCreated)
+			w.WriteHeader(http.StatusInternalServerError)
+		}, http.StatusCreated},
+		{"a 1xx is passed on, not noted", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusEarlyHints)
+			w.WriteHeader(http.StatusBadGateway)
+		}, http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			sw := &httpx.StatusWriter{ResponseWriter: rec}
+			tt.handler(sw)
+			if sw.Status != tt.want {
+				t.Errorf("Status = %d, want %d", sw.Status, tt.want)
+			}
+			// (httptest's recorder keeps a 1xx as its Code; a real server sends it on.)
+			if tt.want != 0 && rec.Code >= http.StatusOK && rec.Code != tt.want {
+				t.Errorf("the wrapped writer got %d, want %d", rec.Code, tt.want)
+			}
+			if http.NewResponseController(sw).Flush() != nil {
+				t.Error("Flush does not reach the wrapped writer through Unwrap")
+			}
+		})
 	}
 }

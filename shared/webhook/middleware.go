@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/keygate/keygate/shared/apierr"
+	"github.com/keygate/keygate/shared/httpx"
 )
 
 // DefaultMaxBody bounds the body Middleware reads (1 MiB).
@@ -70,39 +71,16 @@ func refusal(err error, maxBody int64) *apierr.Error {
 
 // serveOrForget runs next and forgets id unless next answered below 500 without panicking.
 func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpx.StatusWriter{ResponseWriter: w}
 	handled := false
 	defer func() {
-		if !handled || sw.status >= http.StatusInternalServerError {
+		if !handled || sw.Status >= http.StatusInternalServerError {
 			g.Forget(id)
 		}
 	}()
 	next.ServeHTTP(sw, r)
 	handled = true
 }
-
-// statusWriter notes the final status next answered (200 when it only writes the body).
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 && code >= http.StatusOK { // 1xx are informational, another status follows
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // InvalidSignature is the 401 a receiver answers for a delivery that does not verify. The
 // message names the kind of problem (missing headers, stale timestamp, no matching signature),
