@@ -14,6 +14,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/keygate/keygate/shared/base64url"
 )
 
 // Prefix marks keygate refresh tokens.
@@ -78,10 +80,11 @@ func NewFamilyID(random io.Reader) (string, error) {
 
 // Check validates the shape of a presented token without any I/O.
 func Check(tok string) error {
-	if len(tok) != Len || !strings.HasPrefix(tok, Prefix) {
+	body, ok := strings.CutPrefix(tok, Prefix)
+	if len(tok) != Len || !ok || !base64url.OnlyAlphabet(body) {
 		return ErrMalformed
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(tok[len(Prefix):]); err != nil {
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(body); err != nil {
 		return ErrMalformed
 	}
 	return nil

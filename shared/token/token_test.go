@@ -576,18 +576,33 @@ func TestOversizeAndDottyTokensAreRefusedWithoutAllocating(t *testing.T) {
 	}
 }
 
-// Go's base64 decoder ignores the unused low bits of the last character, so the same signature
-// has several spellings and an issued token can be replayed under a different string (which
-// defeats any denylist or cache keyed by the raw token). Strict decoding refuses them.
-func TestATokenWithANonCanonicalBase64SignatureIsRefused(t *testing.T) {
+// Go's base64 decoder ignores the unused low bits of the last character, and CR and LF
+// anywhere (even in Strict mode), so the same signature has several spellings and an issued
+// token could be replayed under a different string (which defeats any denylist or cache keyed
+// by the raw token). Every re-spelling must be refused.
+func TestReSpellingsOfAnIssuedTokenAreRefused(t *testing.T) {
 	e := defaultEnv(t)
 	raw, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}})
-	variant := respell(raw)
-	if variant == raw {
-		t.Fatal("could not build a non-canonical spelling")
+	dot := strings.LastIndexByte(raw, '.')
+	tests := []struct {
+		name    string
+		variant string
+	}{
+		{"the signature's unused low bits changed", respell(raw)},
+		{"a LF inside the signature", raw[:dot+5] + "\n" + raw[dot+5:]},
+		{"a CR inside the signature", raw[:dot+5] + "\r" + raw[dot+5:]},
+		{"a CRLF after the signature", raw + "\r\n"},
+		{"a LF inside the header", raw[:3] + "\n" + raw[3:]},
 	}
-	if _, err := e.verifier.Verify(ctx, variant); !errors.Is(err, token.ErrInvalid) {
-		t.Errorf("BUG: a non-canonical re-spelling of an issued token verifies (err %v); parse with jwt.WithStrictDecoding()", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.variant == raw {
+				t.Fatal("could not build the re-spelling")
+			}
+			if _, err := e.verifier.Verify(ctx, tt.variant); !errors.Is(err, token.ErrInvalid) {
+				t.Errorf("BUG: %q, a re-spelling of an issued token, verifies (err %v)", tt.variant, err)
+			}
+		})
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keygate/keygate/shared/base64url"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/signkey"
 )
@@ -64,6 +65,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	j := strings.IndexByte(raw[i+1:], '.') + i + 1
 	if j <= i+1 || j == len(raw)-1 || strings.IndexByte(raw[j+1:], '.') >= 0 {
+		return nil, ErrInvalid
+	}
+	// Each segment is canonical base64url: the decoder would skip CR and LF, so a token issued
+	// once could otherwise verify under other spellings.
+	if !base64url.OnlyAlphabet(raw[:i]) || !base64url.OnlyAlphabet(raw[i+1:j]) || !base64url.OnlyAlphabet(raw[j+1:]) {
 		return nil, ErrInvalid
 	}
 
