@@ -563,3 +563,24 @@ func TestStatusWriterNotesTheFinalStatus(t *testing.T) {
 		})
 	}
 }
+
+// The Authorization header is attacker-controlled: whatever ParseBearer accepts is one
+// non-empty, bounded credential without spaces or tabs, from a Bearer scheme in any casing.
+func FuzzParseBearer(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer  abc ", "Bearer", "Bearer ", "Basic abc", "Bearer a b", "BEARER\tabc", "Bearer abc\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		cred, ok := httpx.ParseBearer(h)
+		if !ok {
+			if cred != "" {
+				t.Fatalf("ParseBearer(%q) refused but returned %q", h, cred)
+			}
+			return
+		}
+		if cred == "" || len(h) > httpx.MaxCredentialBytes || strings.ContainsAny(cred, " \t") ||
+			!strings.EqualFold(h[:len("Bearer ")], "Bearer ") || !strings.Contains(h, cred) {
+			t.Fatalf("ParseBearer(%q) = %q", h, cred)
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -290,6 +291,12 @@ func (s *Keys) ListKeys(ctx context.Context, limit int, cursor string) (store.Pa
 		start, err := decodeCursor(cursor, "pk", "list_pk", "list_sk")
 		if err != nil {
 			return store.Page{}, err
+		}
+		// A start outside the listing's partition makes DynamoDB fail the query; that is the
+		// client's bad cursor (400), not an outage (503).
+		if start["list_pk"].(*types.AttributeValueMemberS).Value != listPK ||
+			!strings.HasPrefix(start["pk"].(*types.AttributeValueMemberS).Value, headPK("")) {
+			return store.Page{}, store.ErrBadCursor
 		}
 		in.ExclusiveStartKey = start
 	}
