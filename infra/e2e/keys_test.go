@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -122,7 +123,12 @@ func TestAdminAPIListsGetsAndUpdatesWithoutSecrets(t *testing.T) {
 	if !seen[id] {
 		t.Fatalf("paging through the list never showed %s", id)
 	}
-	expect(t, call(t, http.MethodGet, "/v1/keys?cursor=bogus", adminKey, nil), http.StatusBadRequest, "invalid_request")
+	// A forged cursor is the caller's mistake (400), whether it is garbage or well-formed but
+	// pointing outside the listing (DynamoDB itself would refuse that query).
+	foreign := base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"id#key_x","list_pk":"other","list_sk":"x"}`))
+	for _, c := range []string{"bogus", foreign} {
+		expect(t, call(t, http.MethodGet, "/v1/keys?cursor="+c, adminKey, nil), http.StatusBadRequest, "invalid_request")
+	}
 	expect(t, call(t, http.MethodGet, "/v1/keys/key_doesnotexist0000000", adminKey, nil), http.StatusNotFound, "not_found")
 }
 
