@@ -112,7 +112,7 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *Error {
 	if json.Unmarshal(body, &w) == nil && w.Error != nil {
 		e.Code, e.Message, e.Type, e.RequiredScope = w.Error.Code, w.Error.Message, w.Error.Type, w.Error.RequiredScope
 		if w.Error.RetryAfter > 0 {
-			e.RetryAfter = time.Duration(w.Error.RetryAfter) * time.Second
+			e.RetryAfter = seconds(w.Error.RetryAfter)
 		}
 	}
 	if e.Message == "" {
@@ -134,14 +134,23 @@ func retryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
 		if n < 0 {
 			return 0, false
 		}
-		return time.Duration(n) * time.Second, true
+		return seconds(n), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
+}
+
+// maxRetryAfter caps a server's retry delay: longer means "not now" to any caller (backoff
+// gives up beyond MaxWait), and the cap keeps a huge value from overflowing a Duration into a
+// negative one, which would read as "no delay given" and retry at once.
+const maxRetryAfter = 24 * time.Hour
+
+// seconds is n seconds, at most maxRetryAfter.
+func seconds(n int) time.Duration {
+	if n >= int(maxRetryAfter/time.Second) {
+		return maxRetryAfter
+	}
+	return time.Duration(n) * time.Second
 }
