@@ -35,13 +35,10 @@ type Decision struct {
 	Reset     time.Time // end of the current window
 }
 
-// RetryAfter is the whole number of seconds until the window resets (at least 1).
+// RetryAfter is the whole number of seconds until the window resets, rounded up (a client
+// that waits that long is past the reset) and at least 1.
 func (d Decision) RetryAfter(now time.Time) int {
-	s := int(d.Reset.Sub(now).Seconds() + 0.999)
-	if s < 1 {
-		s = 1
-	}
-	return s
+	return max(int((d.Reset.Sub(now)+time.Second-1)/time.Second), 1)
 }
 
 // Limiter counts requests in the tokens table.

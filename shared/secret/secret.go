@@ -91,7 +91,8 @@ func NewLazy(api Getter, secretID string, check func([]byte) error) *Lazy {
 	return &Lazy{api: api, secretID: secretID, parse: check}
 }
 
-// Get returns the cached value or fetches it.
+// Get returns the cached value or fetches it. The slice is the cache itself, shared by every
+// caller and not copied (it is read on request paths): callers must not modify it.
 func (l *Lazy) Get(ctx context.Context) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
