@@ -2,22 +2,17 @@ package dynamo_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"gopkg.in/yaml.v3"
 
+	"github.com/keygate/keygate/shared/emulatortest"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/storetest"
@@ -25,135 +20,11 @@ import (
 
 var _ storetest.Store = (*dynamo.Keys)(nil)
 
-// emulator returns a DynamoDB client on DynamoDB Local at KEYGATE_DYNAMODB_ENDPOINT. Without the
-// variable the test is skipped, unless KEYGATE_REQUIRE_EMULATORS=1 (make test), where a missing
-// emulator is a failure rather than a silent skip.
-func emulator(t *testing.T) *dynamodb.Client {
-	t.Helper()
-	endpoint := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			t.Fatal("KEYGATE_REQUIRE_EMULATORS=1 but KEYGATE_DYNAMODB_ENDPOINT is not set; start DynamoDB Local with infra/stack/up.sh")
-		}
-		t.Skip("KEYGATE_DYNAMODB_ENDPOINT is not set: skipping the DynamoDB Local conformance run " +
-			"(eval \"$(bash infra/stack/up.sh unit 8500 8501)\" to run it)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "keygate tests"}, nil
-		})),
-	)
-	if err != nil {
-		t.Fatalf("load AWS config: %v", err)
-	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
-
-// tableSpec is the part of an AWS::DynamoDB::Table we recreate.
-type tableSpec struct {
-	AttributeDefinitions []struct {
-		AttributeName string `yaml:"AttributeName"`
-		AttributeType string `yaml:"AttributeType"`
-	} `yaml:"AttributeDefinitions"`
-	KeySchema              []keyElement `yaml:"KeySchema"`
-	GlobalSecondaryIndexes []struct {
-		IndexName  string       `yaml:"IndexName"`
-		KeySchema  []keyElement `yaml:"KeySchema"`
-		Projection struct {
-			ProjectionType string `yaml:"ProjectionType"`
-		} `yaml:"Projection"`
-	} `yaml:"GlobalSecondaryIndexes"`
-}
-
-type keyElement struct {
-	AttributeName string `yaml:"AttributeName"`
-	KeyType       string `yaml:"KeyType"`
-}
-
-// templateTable reads a table's schema from template.yaml, the single source of truth, so the
-// test tables cannot drift from the deployed ones.
-func templateTable(t *testing.T, logicalID string) tableSpec {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Resources map[string]struct {
-			Type       string    `yaml:"Type"`
-			Properties yaml.Node `yaml:"Properties"`
-		} `yaml:"Resources"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	res, ok := doc.Resources[logicalID]
-	if !ok || res.Type != "AWS::DynamoDB::Table" {
-		t.Fatalf("template.yaml has no table %s", logicalID)
-	}
-	var spec tableSpec
-	if err := res.Properties.Decode(&spec); err != nil {
-		t.Fatalf("template.yaml %s: %v", logicalID, err)
-	}
-	if len(spec.KeySchema) == 0 {
-		t.Fatalf("template.yaml %s has no KeySchema", logicalID)
-	}
-	return spec
-}
-
-func (s tableSpec) createInput(name string) *dynamodb.CreateTableInput {
-	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest}
-	for _, a := range s.AttributeDefinitions {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
-			AttributeName: aws.String(a.AttributeName), AttributeType: types.ScalarAttributeType(a.AttributeType)})
-	}
-	keys := func(ks []keyElement) []types.KeySchemaElement {
-		var out []types.KeySchemaElement
-		for _, k := range ks {
-			out = append(out, types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)})
-		}
-		return out
-	}
-	in.KeySchema = keys(s.KeySchema)
-	for _, g := range s.GlobalSecondaryIndexes {
-		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
-			IndexName: aws.String(g.IndexName), KeySchema: keys(g.KeySchema),
-			Projection: &types.Projection{ProjectionType: types.ProjectionType(g.Projection.ProjectionType)},
-		})
-	}
-	return in
-}
-
-// createTable creates a uniquely named table from the template and deletes it after the test.
-func createTable(t *testing.T, db *dynamodb.Client, logicalID string) string {
-	t.Helper()
-	name := fmt.Sprintf("keygate-test-%s-%s", strings.ToLower(strings.TrimSuffix(logicalID, "Table")), strings.ToLower(rand.Text()[:12]))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.CreateTable(ctx, templateTable(t, logicalID).createInput(name)); err != nil {
-		t.Fatalf("create table %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-			t.Logf("delete table %s: %v", name, err)
-		}
-	})
-	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 20*time.Second); err != nil {
-		t.Fatalf("table %s never became active: %v", name, err)
-	}
-	return name
-}
-
 func TestDynamoConformsToTheStoreContract(t *testing.T) {
-	db := emulator(t)
+	db := emulatortest.DynamoDB(t)
 	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Store {
-		keys := createTable(t, db, "KeysTable")
-		tokens := createTable(t, db, "TokensTable")
+		keys := emulatortest.Table(t, db, "KeysTable")
+		tokens := emulatortest.Table(t, db, "TokensTable")
 		return dynamo.NewKeys(db, keys, now, dynamo.NewEvents(db, tokens, 0, now))
 	})
 }
@@ -318,15 +189,16 @@ func TestAuditEventsNeedAnEventsStore(t *testing.T) {
 // The store's key layout must match the deployed tables: a pk-only keys table with the list
 // index over (list_pk, list_sk), and a pk+sk tokens table for the audit trail.
 func TestTheTemplateTablesMatchWhatTheStoreUses(t *testing.T) {
-	keys := templateTable(t, "KeysTable")
-	if len(keys.KeySchema) != 1 || keys.KeySchema[0] != (keyElement{"pk", "HASH"}) {
+	type keyElement = emulatortest.KeyElement
+	keys := emulatortest.TemplateTable(t, "KeysTable")
+	if len(keys.KeySchema) != 1 || keys.KeySchema[0] != (keyElement{AttributeName: "pk", KeyType: "HASH"}) {
 		t.Errorf("KeysTable key schema = %+v, want pk HASH", keys.KeySchema)
 	}
 	found := false
 	for _, g := range keys.GlobalSecondaryIndexes {
 		if g.IndexName == dynamo.ListIndex {
 			found = true
-			if len(g.KeySchema) != 2 || g.KeySchema[0] != (keyElement{"list_pk", "HASH"}) || g.KeySchema[1] != (keyElement{"list_sk", "RANGE"}) ||
+			if len(g.KeySchema) != 2 || g.KeySchema[0] != (keyElement{AttributeName: "list_pk", KeyType: "HASH"}) || g.KeySchema[1] != (keyElement{AttributeName: "list_sk", KeyType: "RANGE"}) ||
 				g.Projection.ProjectionType != "ALL" {
 				t.Errorf("%s = %+v", dynamo.ListIndex, g)
 			}
@@ -335,8 +207,8 @@ func TestTheTemplateTablesMatchWhatTheStoreUses(t *testing.T) {
 	if !found {
 		t.Errorf("KeysTable has no %s index", dynamo.ListIndex)
 	}
-	tokens := templateTable(t, "TokensTable")
-	if len(tokens.KeySchema) != 2 || tokens.KeySchema[0] != (keyElement{"pk", "HASH"}) || tokens.KeySchema[1] != (keyElement{"sk", "RANGE"}) {
+	tokens := emulatortest.TemplateTable(t, "TokensTable")
+	if len(tokens.KeySchema) != 2 || tokens.KeySchema[0] != (keyElement{AttributeName: "pk", KeyType: "HASH"}) || tokens.KeySchema[1] != (keyElement{AttributeName: "sk", KeyType: "RANGE"}) {
 		t.Errorf("TokensTable key schema = %+v, want pk HASH + sk RANGE", tokens.KeySchema)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keygate/keygate/shared/emulatortest"
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
@@ -20,8 +21,8 @@ import (
 // expired entries absent before TTL deletion, one Query lists a key's entries.
 func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
 	ctx := context.Background()
-	db := emulator(t)
-	table := createTable(t, db, "TokensTable")
+	db := emulatortest.DynamoDB(t)
+	table := emulatortest.Table(t, db, "TokensTable")
 	now := storetest.Start
 	clock := func() time.Time { return now }
 	s := dynamo.NewTokens(db, table, "unused-keys-table", clock, nil)

@@ -1,0 +1,282 @@
+// Package emulatortest connects tests to the local emulators that `make test` starts (DynamoDB
+// Local and moto server for Secrets Manager) through the real AWS SDK clients, and creates
+// throwaway tables and secrets on them: DynamoDB tables with the schema of template.yaml, so a
+// test table cannot drift from the deployed one.
+//
+// It is for tests only. Functions and the packages they build on must never import it (a test
+// here checks that); it reads the process environment, fails tests and creates resources.
+//
+// Without an emulator endpoint a test is skipped, unless KEYGATE_REQUIRE_EMULATORS=1 (make test
+// sets it), where a missing emulator fails the test rather than passing it silently.
+package emulatortest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"gopkg.in/yaml.v3"
+)
+
+// The variables infra/stack/with-stack.sh exports for a running stack.
+const (
+	DynamoDBEndpointEnv = "KEYGATE_DYNAMODB_ENDPOINT"
+	SecretsEndpointEnv  = "KEYGATE_SECRETS_ENDPOINT"
+	RequireEnv          = "KEYGATE_REQUIRE_EMULATORS"
+)
+
+// Region is the region every emulator client uses; the emulators accept any.
+const Region = "us-east-1"
+
+// DynamoDB returns a client on DynamoDB Local at $KEYGATE_DYNAMODB_ENDPOINT.
+func DynamoDB(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	cfg := emulator(t, DynamoDBEndpointEnv, "DynamoDB Local")
+	return dynamodb.NewFromConfig(cfg.aws, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
+
+// SecretsManager returns a client on moto server at $KEYGATE_SECRETS_ENDPOINT.
+func SecretsManager(t testing.TB) *secretsmanager.Client {
+	t.Helper()
+	cfg := emulator(t, SecretsEndpointEnv, "moto server (Secrets Manager)")
+	return secretsmanager.NewFromConfig(cfg.aws, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
+
+type emulatorConfig struct {
+	aws      aws.Config
+	endpoint string
+}
+
+// emulator skips or fails t when the endpoint variable is unset. The configuration is built
+// here rather than by LoadDefaultConfig, so that nothing from the environment (profiles,
+// AWS_ENDPOINT_URL_*, real credentials) can point a test at anything but the emulator.
+func emulator(t testing.TB, env, name string) emulatorConfig {
+	t.Helper()
+	endpoint := os.Getenv(env)
+	if endpoint == "" {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%s=1 but %s is not set: start %s with infra/stack/up.sh (make test does)", RequireEnv, env, name)
+		}
+		t.Skipf("%s is not set: skipping a test against %s "+
+			"(make test runs it, or eval \"$(bash infra/stack/up.sh unit 8500 8501)\" first)", env, name)
+	}
+	return clientConfig(endpoint)
+}
+
+func clientConfig(endpoint string) emulatorConfig {
+	return emulatorConfig{
+		endpoint: endpoint,
+		aws: aws.Config{
+			Region: Region,
+			Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "keygate emulator tests"}, nil
+			}),
+			// A hung emulator fails the request, not the whole test binary at its timeout.
+			HTTPClient: awshttp.NewBuildableClient().WithTimeout(30 * time.Second),
+		},
+	}
+}
+
+// UnreachableDynamoDB returns a client on a local endpoint where nothing listens, without
+// retries, for the paths where DynamoDB is down. It needs no emulator.
+func UnreachableDynamoDB(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	cfg := unreachable(t)
+	return dynamodb.NewFromConfig(cfg.aws, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
+
+// UnreachableSecretsManager is UnreachableDynamoDB for Secrets Manager.
+func UnreachableSecretsManager(t testing.TB) *secretsmanager.Client {
+	t.Helper()
+	cfg := unreachable(t)
+	return secretsmanager.NewFromConfig(cfg.aws, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
+
+// unreachable takes a free port from the kernel and closes it again, so connections to it are
+// refused at once; one attempt keeps the SDK's retry backoff out of the test's time.
+func unreachable(t testing.TB) emulatorConfig {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatalf("close %s: %v", endpoint, err)
+	}
+	cfg := clientConfig(endpoint)
+	cfg.aws.RetryMaxAttempts = 1
+	return cfg
+}
+
+// Table creates a uniquely named table with the schema of template.yaml's logicalID on db, waits
+// until it is active and deletes it when the test ends. It returns the table's name.
+func Table(t testing.TB, db *dynamodb.Client, logicalID string) string {
+	t.Helper()
+	name := fmt.Sprintf("keygate-test-%s-%s", strings.ToLower(strings.TrimSuffix(logicalID, "Table")), uniqueSuffix())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.CreateTable(ctx, TemplateTable(t, logicalID).createInput(name)); err != nil {
+		t.Fatalf("create table %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
+			t.Logf("delete table %s: %v", name, err)
+		}
+	})
+	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 20*time.Second); err != nil {
+		t.Fatalf("table %s never became active: %v", name, err)
+	}
+	return name
+}
+
+// Secret creates a uniquely named secret without a value on sm, as the template creates the
+// signing-key secret, and deletes it when the test ends. It returns the secret's name; values
+// and version stages are the test's to put.
+func Secret(t testing.TB, sm *secretsmanager.Client) string {
+	t.Helper()
+	name := "keygate-test/" + uniqueSuffix()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name)}); err != nil {
+		t.Fatalf("create secret %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+			SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true),
+		}); err != nil && !errors.As(err, new(*smtypes.ResourceNotFoundException)) { // a test may delete it itself
+			t.Logf("delete secret %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// UniqueName returns prefix followed by a random suffix, for resources that must not collide
+// with those of other tests running against the same emulator (a missing secret, a key id).
+func UniqueName(prefix string) string { return prefix + uniqueSuffix() }
+
+func uniqueSuffix() string { return strings.ToLower(rand.Text()[:12]) }
+
+// TableSpec is the part of an AWS::DynamoDB::Table that Table recreates.
+type TableSpec struct {
+	AttributeDefinitions []struct {
+		AttributeName string `yaml:"AttributeName"`
+		AttributeType string `yaml:"AttributeType"`
+	} `yaml:"AttributeDefinitions"`
+	KeySchema              []KeyElement `yaml:"KeySchema"`
+	GlobalSecondaryIndexes []Index      `yaml:"GlobalSecondaryIndexes"`
+}
+
+// KeyElement is one element of a key schema.
+type KeyElement struct {
+	AttributeName string `yaml:"AttributeName"`
+	KeyType       string `yaml:"KeyType"`
+}
+
+// Index is a global secondary index.
+type Index struct {
+	IndexName  string       `yaml:"IndexName"`
+	KeySchema  []KeyElement `yaml:"KeySchema"`
+	Projection struct {
+		ProjectionType string `yaml:"ProjectionType"`
+	} `yaml:"Projection"`
+}
+
+// TemplateTable reads a table's schema from template.yaml, the single source of truth.
+func TemplateTable(t testing.TB, logicalID string) TableSpec {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Resources map[string]struct {
+			Type       string    `yaml:"Type"`
+			Properties yaml.Node `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	res, ok := doc.Resources[logicalID]
+	if !ok || res.Type != "AWS::DynamoDB::Table" {
+		t.Fatalf("template.yaml has no table %s", logicalID)
+	}
+	var spec TableSpec
+	if err := res.Properties.Decode(&spec); err != nil {
+		t.Fatalf("template.yaml %s: %v", logicalID, err)
+	}
+	if len(spec.KeySchema) == 0 {
+		t.Fatalf("template.yaml %s has no KeySchema", logicalID)
+	}
+	return spec
+}
+
+// RepoRoot returns the directory of the module's go.mod, found by walking up from the working
+// directory (go test runs a test in its package's directory), so a package can move without
+// its tests losing the template.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "template.yaml")); err != nil {
+				return "", fmt.Errorf("the module root %s has no template.yaml: %w", dir, err)
+			}
+			return dir, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func (s TableSpec) createInput(name string) *dynamodb.CreateTableInput {
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest}
+	for _, a := range s.AttributeDefinitions {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a.AttributeName), AttributeType: types.ScalarAttributeType(a.AttributeType)})
+	}
+	keys := func(ks []KeyElement) []types.KeySchemaElement {
+		var out []types.KeySchemaElement
+		for _, k := range ks {
+			out = append(out, types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)})
+		}
+		return out
+	}
+	in.KeySchema = keys(s.KeySchema)
+	for _, g := range s.GlobalSecondaryIndexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName: aws.String(g.IndexName), KeySchema: keys(g.KeySchema),
+			Projection: &types.Projection{ProjectionType: types.ProjectionType(g.Projection.ProjectionType)},
+		})
+	}
+	return in
+}
