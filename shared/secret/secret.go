@@ -48,7 +48,11 @@ func Read(ctx context.Context, api Getter, secretID, stage string) (Version, err
 	return ReadVersion(ctx, api, secretID, "", stage)
 }
 
-// ReadVersion is Read restricted to versionID (when not empty) carrying stage.
+// ReadVersion is Read restricted to versionID (when not empty) carrying stage. A missing
+// version is ErrNotFound, but a version that exists without stage is a plain error (moto
+// answers InvalidRequestException; AWS documents only that the two must name one version), so
+// callers that must tell the two apart read the version's stages first, as package rotation
+// does with DescribeSecret.
 func ReadVersion(ctx context.Context, api Getter, secretID, versionID, stage string) (Version, error) {
 	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID), VersionStage: aws.String(stage)}
 	if versionID != "" {
