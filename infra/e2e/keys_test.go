@@ -82,6 +82,30 @@ func TestRotationWithoutGraceKillsTheOldSecretAndItsTokensAtOnce(t *testing.T) {
 	tokenFor(t, r.json(t)["key"].(string), nil)
 }
 
+// Tokens carry their scopes: taking a scope away from a key ends the access and refresh tokens
+// minted before (they would otherwise keep it until they expire, and refresh for ever); the
+// client exchanges its key again and gets the narrower set.
+func TestTakingAScopeAwayEndsTheKeysTokens(t *testing.T) {
+	need(t)
+	key, id := createKey(t, map[string]any{"scopes": []string{"customers:read", "billing:read"}})
+	access, refreshTok := tokenFor(t, key, nil)
+
+	r := call(t, http.MethodPatch, "/v1/keys/"+id, adminKey, map[string]any{"scopes": []string{"customers:read"}})
+	expect(t, r, http.StatusOK, "")
+
+	expect(t, call(t, http.MethodGet, "/v1/auth/validate", access, nil), http.StatusUnauthorized, "invalid_token")
+	expect(t, call(t, http.MethodPost, "/v1/auth/refresh", "", map[string]any{"refresh_token": refreshTok}), http.StatusBadRequest, "invalid_grant")
+	r = call(t, http.MethodPost, "/v1/auth/token", "", map[string]any{"api_key": key})
+	expect(t, r, http.StatusOK, "")
+	if got := r.json(t)["scope"]; got != "customers:read" {
+		t.Fatalf("a new token after the PATCH has scope %v, want customers:read", got)
+	}
+	// Adding a scope back ends nothing.
+	fresh, _ := tokenFor(t, key, nil)
+	expect(t, call(t, http.MethodPatch, "/v1/keys/"+id, adminKey, map[string]any{"scopes": []string{"customers:read", "billing:read"}}), http.StatusOK, "")
+	expect(t, call(t, http.MethodGet, "/v1/auth/validate", fresh, nil), http.StatusOK, "")
+}
+
 func TestAdminAPIListsGetsAndUpdatesWithoutSecrets(t *testing.T) {
 	need(t)
 	key, id := createKey(t, map[string]any{"scopes": []string{"billing:read"}, "allowed_ips": []string{"10.0.0.0/8"}, "rate_limit": 50})

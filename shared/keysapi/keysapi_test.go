@@ -45,14 +45,7 @@ func TestRotateRefusesAGraceThatWouldOverflowADuration(t *testing.T) {
 				Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
 				t.Fatal(err)
 			}
-			serve := httpx.Lambda(slog.New(slog.NewJSONHandler(io.Discard, nil)), keysapi.New(keys, hashers{h}, "kg_test", now).Router().Serve)
-			ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/keys/{id}/rotate", Path: "/v1/keys/" + id + "/rotate",
-				PathParameters: map[string]string{"id": id}, Headers: map[string]string{"Content-Type": "application/json"}, Body: tt.body}
-			ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
-			resp, err := serve(context.Background(), ev)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "POST", "/v1/keys/{id}/rotate", id, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
 			}
@@ -65,6 +58,74 @@ func TestRotateRefusesAGraceThatWouldOverflowADuration(t *testing.T) {
 			}
 			if tt.status == 400 && !strings.Contains(resp.Body, "604800") {
 				t.Errorf("the message does not give the bounds: %s", resp.Body)
+			}
+		})
+	}
+}
+
+// adminCall sends one admin request for key id through the handler's router, as the
+// authorizer would pass it on for an admin:full caller.
+func adminCall(t *testing.T, h *keysapi.Handler, method, resource, id, body string) events.APIGatewayProxyResponse {
+	t.Helper()
+	serve := httpx.Lambda(slog.New(slog.NewJSONHandler(io.Discard, nil)), h.Router().Serve)
+	ev := events.APIGatewayProxyRequest{HTTPMethod: method, Resource: resource, Path: strings.ReplaceAll(resource, "{id}", id),
+		PathParameters: map[string]string{"id": id}, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
+	ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
+	resp, err := serve(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Tokens carry their scopes: a PATCH that takes a scope away must end the tokens minted
+// before (they would keep it until they expire, and refresh families for ever), two generations
+// on so that not even a rotation's grace keeps them; one that only adds keeps them.
+func TestAPatchThatTakesScopesAwayEndsTheKeysTokens(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "key_AAAAAAAAAAAAAAAAAAAA"
+	tests := []struct {
+		name    string
+		before  []string
+		patch   string
+		wantGen int64
+	}{
+		{"removing a scope ends them", []string{"customers:read", "billing:read"}, `{"scopes":["customers:read"]}`, 7},
+		{"replacing a scope ends them", []string{"customers:read"}, `{"scopes":["billing:read"]}`, 7},
+		{"dropping admin:full for every other scope ends them", []string{"admin:full"},
+			`{"scopes":["inference:read","inference:write","customers:read","customers:write","customers:delete","billing:read","billing:write","webhooks:read","webhooks:write"]}`, 7},
+		{"adding a scope keeps them", []string{"customers:read"}, `{"scopes":["customers:read","billing:read"]}`, 5},
+		{"the same scopes in another order keep them", []string{"customers:read", "billing:read"}, `{"scopes":["billing:read","customers:read"]}`, 5},
+		{"widening to admin:full keeps them", []string{"customers:read"}, `{"scopes":["admin:full"]}`, 5},
+		{"changing something else keeps them", []string{"customers:read"}, `{"name":"renamed"}`, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := memstore.NewKeys(now)
+			if err := keys.CreateKey(context.Background(), store.Key{KeyID: id, Hash: "h", Name: "k",
+				Scopes: tt.before, Status: store.StatusActive, RateLimit: 1, KeyGen: 5, CreatedAt: now(),
+				PreviousHash: "h-old", GraceUntil: now().Add(time.Hour)}); err != nil { // mid-rotation
+				t.Fatal(err)
+			}
+			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "PATCH", "/v1/keys/{id}", id, tt.patch)
+			if resp.StatusCode != 200 {
+				t.Fatalf("PATCH answered %d: %s", resp.StatusCode, resp.Body)
+			}
+			k, err := keys.KeyByID(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.KeyGen != tt.wantGen {
+				t.Errorf("key_gen = %d, want %d", k.KeyGen, tt.wantGen)
+			}
+			for _, gen := range []int64{5, 4} { // the tokens before, and those of the old secret in its grace
+				if valid := k.TokenGenValid(gen, now()); valid != (tt.wantGen == 5) {
+					t.Errorf("a token of generation %d is valid = %v after the PATCH", gen, valid)
+				}
 			}
 		})
 	}

@@ -59,10 +59,19 @@ func applyUpdate(k store.Key, req updateRequest, now time.Time) (store.Key, []st
 		changed = append(changed, "name")
 	}
 	if req.Scopes != nil {
+		prev := k.Scopes
 		if k.Scopes, err = validScopes(*req.Scopes); err != nil {
 			return k, nil, err
 		}
 		changed = append(changed, "scopes")
+		if narrows(prev, k.Scopes) {
+			// Tokens carry their scopes, so those minted before would keep what was taken
+			// away: end them all (within the revocation bound, as revoking does) and let
+			// clients exchange the key again. Two generations, not one: during a rotation's
+			// grace the previous generation stays valid, and the wider tokens must not be it.
+			k.KeyGen += 2
+			changed = append(changed, "tokens_ended")
+		}
 	}
 	if req.AllowedIPs != nil {
 		if k.AllowedIPs, err = validCIDRs(*req.AllowedIPs); err != nil {
@@ -93,6 +102,20 @@ func applyUpdate(k store.Key, req updateRequest, now time.Time) (store.Key, []st
 		return k, nil, apierr.InvalidRequest("Nothing to update: send at least one of name, scopes, allowed_ips, rate_limit, tier, expires_at.")
 	}
 	return k, changed, nil
+}
+
+// narrows reports whether next grants less than prev: a scope prev held (itself or through
+// admin:full) that next does not.
+func narrows(prev, next []string) bool {
+	if slices.Contains(next, policy.Admin) {
+		return false
+	}
+	for _, s := range prev {
+		if !slices.Contains(next, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func validName(name string) (string, error) {
