@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
@@ -470,7 +469,7 @@ func TestRevokedAccessTokensAreDeniedPastTheirLeeway(t *testing.T) {
 func TestRevokeRefusesAnUnknownOrEmptyTokenTypeHint(t *testing.T) {
 	e := newEnv(t)
 	key, _ := e.addKey(t, nil)
-	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
+	rv := e.revokeHandler(e.tokens)
 	tests := []struct {
 		name   string
 		body   map[string]any
@@ -522,10 +521,5 @@ func TestRevokingBeyondTheDenyListLimitIsRefused(t *testing.T) {
 // revoke sends POST /v1/auth/revoke {"token": tok} authenticated by key to the real handler.
 func (e *env) revoke(t *testing.T, key, tok string) response {
 	t.Helper()
-	rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
-	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
-		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
-		Body:    jsonBody(map[string]string{"token": tok})}
-	ev.RequestContext.Identity.SourceIP = sourceIP
-	return e.serve(t, rv.Router().Serve, ev)
+	return e.serve(t, e.revokeHandler(e.tokens).Router().Serve, revokeRequest(key, tok))
 }

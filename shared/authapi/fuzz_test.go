@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/httpx"
 )
 
@@ -36,12 +35,9 @@ func FuzzEndpointBodies(f *testing.F) {
 		case 0:
 			h, path = e.tokenH.Router().Serve, "/v1/auth/token"
 		case 1:
-			rh := &authapi.RefreshHandler{Keys: e.tokenH.Keys, KeyByID: e.keys, Issuer: e.issuer, Limiter: e.limiter,
-				Tokens: e.tokens, Audit: e.keys, Settings: e.tokenH.Settings, Now: e.clock.Now}
-			h, path = rh.Router().Serve, "/v1/auth/refresh"
+			h, path = e.refreshHandler(e.tokens).Router().Serve, "/v1/auth/refresh"
 		case 2:
-			rv := &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: e.tokens, Access: e.verifier, Now: e.clock.Now}
-			h, path = rv.Router().Serve, "/v1/auth/revoke"
+			h, path = e.revokeHandler(e.tokens).Router().Serve, "/v1/auth/revoke"
 		}
 		ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: path, Path: path,
 			Headers: map[string]string{"Content-Type": contentType}, Body: string(b)}

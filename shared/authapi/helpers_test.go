@@ -148,12 +148,18 @@ func (f *fakeTokens) Family(_ context.Context, id string) (refresh.Family, error
 	return fam, nil
 }
 
+// Rotate spends parent as the DynamoDB store does: only if it is still active (else
+// store.ErrConflict), marking it used at the child's creation with the child as successor.
 func (f *fakeTokens) Rotate(_ context.Context, parent, child refresh.Token, _ ...store.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
+	if stored, ok := f.tokens[parent.Hash]; ok && stored.Status != refresh.StatusActive {
+		return store.ErrConflict
+	}
+	parent.Status, parent.UsedAt, parent.SuccessorHash = refresh.StatusUsed, child.CreatedAt, child.Hash
 	f.tokens[parent.Hash] = parent
 	f.tokens[child.Hash] = child
 	return nil
@@ -336,6 +342,36 @@ func (e *env) validate(t testing.TB, ev events.APIGatewayProxyRequest) response 
 }
 
 const sourceIP = "203.0.113.7"
+
+// refreshHandler is the real refresh handler over env's stores, with tokens in place of the
+// fake token store (to inject failures).
+func (e *env) refreshHandler(tokens authapi.Tokens) *authapi.RefreshHandler {
+	return &authapi.RefreshHandler{Keys: e.tokenH.Keys, KeyByID: e.keys, Issuer: e.issuer, Limiter: e.limiter,
+		Tokens: tokens, Audit: e.keys, Settings: e.tokenH.Settings, Now: e.clock.Now}
+}
+
+// revokeHandler is the real revoke handler over env's stores, with tokens in place of the fake
+// token store.
+func (e *env) revokeHandler(tokens authapi.Tokens) *authapi.RevokeHandler {
+	return &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: tokens, Access: e.verifier, Now: e.clock.Now}
+}
+
+// refreshRequest is POST /v1/auth/refresh {"refresh_token": rt}.
+func refreshRequest(rt string) events.APIGatewayProxyRequest {
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/refresh", Path: "/v1/auth/refresh",
+		Headers: map[string]string{"Content-Type": "application/json"}, Body: jsonBody(map[string]string{"refresh_token": rt})}
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	return ev
+}
+
+// revokeRequest is POST /v1/auth/revoke {"token": tok} authenticated by key.
+func revokeRequest(key, tok string) events.APIGatewayProxyRequest {
+	ev := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/v1/auth/revoke", Path: "/v1/auth/revoke",
+		Headers: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key},
+		Body:    jsonBody(map[string]string{"token": tok})}
+	ev.RequestContext.Identity.SourceIP = sourceIP
+	return ev
+}
 
 func tokenRequest(body string, headers map[string]string) events.APIGatewayProxyRequest {
 	h := map[string]string{"Content-Type": "application/json"}

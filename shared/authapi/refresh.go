@@ -114,8 +114,12 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 			return nil, apierr.Unavailable(err)
 		}
 		// Lost a race with a concurrent refresh of the same token: read what won.
-		if parent, err = h.Tokens.RefreshToken(ctx, hash); err != nil {
+		parent, err = h.Tokens.RefreshToken(ctx, hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			return nil, invalidGrant()
+		case err != nil:
+			return nil, apierr.Unavailable(err) // the token may well be good: never a 400 for an outage
 		}
 	}
 	// A spent token: inside the grace window a retry gets the same successor; after it, reuse
@@ -123,7 +127,11 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 	if parent.Status == refresh.StatusUsed && parent.SuccessorHash == child.Hash && now.Sub(parent.UsedAt) <= h.Settings.RefreshGrace {
 		return h.respond(ctx, k, parent, scopes, successor, nil)
 	}
-	_ = h.Tokens.RevokeFamily(ctx, parent.FamilyID, event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now))
+	// Only say the family is revoked once it is: if the revocation fails, the caller's retry
+	// detects the reuse again and revokes then.
+	if err := h.Tokens.RevokeFamily(ctx, parent.FamilyID, event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.Unavailable(err)
+	}
 	return nil, apierr.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
 }
 

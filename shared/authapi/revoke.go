@@ -77,7 +77,10 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 	case err == nil && c.KeyID == k.KeyID:
 		// The authorizer reads a key's whole deny-list; keep it within bounds.
 		denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
+		_, already := denied[c.ID]
 		switch {
+		case err == nil && already:
+			return httpx.JSON(http.StatusOK, struct{}{}) // revoked before: nothing to add
 		case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
 			return nil, &apierr.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: apierr.TypeInvalidRequest,
 				Message: fmt.Sprintf("This key already has %d revoked access tokens that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}

@@ -16,7 +16,7 @@ var (
 	ErrConflict = errors.New("store: conflicting write")
 	// ErrBadCursor means a pagination cursor was not one the store produced.
 	ErrBadCursor = errors.New("store: invalid pagination cursor")
-	// ErrTooManyDenied means a key's deny-list is longer than MaxDeniedPerKey; readers fail
+	// ErrTooManyDenied means a key's deny-list is longer than MaxDeniedRead; readers fail
 	// closed, and the revoke endpoint refuses to grow it past the limit.
 	ErrTooManyDenied = errors.New("store: too many revoked access tokens for one key")
 )
@@ -77,8 +77,15 @@ func (k *Key) TokenGenValid(gen int64, now time.Time) bool {
 }
 
 // MaxDeniedPerKey bounds one key's list of revoked, unexpired access tokens (the authorizer
-// reads it whole). Beyond it, revoking or rotating the key is the tool.
+// reads it whole): POST /v1/auth/revoke refuses to add beyond it. Beyond it, rotating the key
+// is the tool.
 const MaxDeniedPerKey = 1000
+
+// MaxDeniedRead is the longest deny-list a reader accepts (longer is ErrTooManyDenied). It is
+// larger than MaxDeniedPerKey because the revoke endpoint checks the length, then writes:
+// revocations of one key that run concurrently can all pass the check. Reading strictly at
+// MaxDeniedPerKey would turn that overshoot into a 503 for every token of the key.
+const MaxDeniedRead = 2 * MaxDeniedPerKey
 
 // Page is one page of a listing; Next is empty on the last page.
 type Page struct {

@@ -373,7 +373,7 @@ func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]tim
 			}
 			out[strings.TrimPrefix(sk.Value, "jti#")] = time.Unix(exp, 0)
 		}
-		if len(out) > store.MaxDeniedPerKey {
+		if len(out) > store.MaxDeniedRead {
 			return nil, store.ErrTooManyDenied
 		}
 		if len(page.LastEvaluatedKey) == 0 {

@@ -3,6 +3,8 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -125,5 +127,47 @@ func TestCreateFamilyRetriesWithoutTheTouchOnlyWhenTheTouchFailed(t *testing.T) 
 				t.Fatalf("the retry wrote %d items, want the family and the token only", len(api.calls[1].TransactItems))
 			}
 		})
+	}
+}
+
+// The revoke endpoint stops adding at MaxDeniedPerKey but concurrent revocations can pass it;
+// a reader accepts up to MaxDeniedRead and fails closed (ErrTooManyDenied) only beyond.
+func TestADenyListIsReadableUpToMaxDeniedRead(t *testing.T) {
+	ctx := context.Background()
+	db := emulatortest.DynamoDB(t)
+	table := emulatortest.Table(t, db, "TokensTable")
+	now := storetest.Start
+	s := dynamo.NewTokens(db, table, "unused-keys-table", func() time.Time { return now }, nil)
+
+	// The first entries in batches, for speed, laid out as DenyAccessToken writes them; the
+	// last two through DenyAccessToken itself.
+	var batch []types.WriteRequest
+	for i := 0; i < store.MaxDeniedRead-1; i++ {
+		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+			"pk":  &types.AttributeValueMemberS{Value: "deny#key_full"},
+			"sk":  &types.AttributeValueMemberS{Value: fmt.Sprintf("jti#jti-%d", i)},
+			"ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(time.Hour).Unix(), 10)},
+		}}})
+		if len(batch) == 25 || i == store.MaxDeniedRead-2 {
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: batch}})
+			if err != nil || len(out.UnprocessedItems) > 0 {
+				t.Fatalf("BatchWriteItem: %v (%d unprocessed)", err, len(out.UnprocessedItems[table]))
+			}
+			batch = nil
+		}
+	}
+	deny := func(jti string) {
+		t.Helper()
+		if err := s.DenyAccessToken(ctx, "key_full", jti, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deny("jti-last")
+	if list, err := s.DeniedTokens(ctx, "key_full"); err != nil || len(list) != store.MaxDeniedRead {
+		t.Fatalf("DeniedTokens with %d entries = %d entries, %v; want all of them", store.MaxDeniedRead, len(list), err)
+	}
+	deny("jti-one-too-many")
+	if list, err := s.DeniedTokens(ctx, "key_full"); !errors.Is(err, store.ErrTooManyDenied) || list != nil {
+		t.Fatalf("DeniedTokens with %d entries = %d entries, %v; want ErrTooManyDenied", store.MaxDeniedRead+1, len(list), err)
 	}
 }
