@@ -196,8 +196,10 @@ func withRate(err error, d ratelimit.Decision) error {
 // header. Only a request with neither gets "no credentials"; an empty, oversized or malformed
 // credential is an invalid key, with the same body as every other invalid key.
 func presentedKey(r *httpx.Request, bodyKey *string) (string, error) {
-	header := httpx.Header(r, "Authorization")
+	header, single := httpx.SingleHeader(r.Headers, r.MultiValueHeaders, "Authorization")
 	switch {
+	case !single:
+		return "", apierr.InvalidRequest("Send one Authorization header.")
 	case bodyKey != nil && header != "":
 		return "", apierr.InvalidRequest("Send the API key once: either in Authorization: Bearer or as api_key, not both.")
 	case bodyKey != nil:

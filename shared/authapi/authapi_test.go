@@ -67,6 +67,11 @@ func TestTokenRefusesBadInput(t *testing.T) {
 		{"the key in the body and in the header", func(_ *testing.T, _ *env, key string) events.APIGatewayProxyRequest {
 			return tokenRequest(`{"api_key":"`+key+`"}`, map[string]string{"Authorization": "Bearer " + key})
 		}, 400, "invalid_request", []string{"not both"}},
+		{"two different Authorization values", func(_ *testing.T, _ *env, key string) events.APIGatewayProxyRequest {
+			ev := tokenRequest(``, map[string]string{"Authorization": "Bearer " + key})
+			ev.MultiValueHeaders = map[string][]string{"Authorization": {"Bearer " + key, "Bearer kg_live_other"}}
+			return ev
+		}, 400, "invalid_request", []string{"one Authorization header"}},
 		{"no credentials at all", body(``), 401, "invalid_api_key", nil},
 		{"an empty object", body(`{}`), 401, "invalid_api_key", nil},
 		{"a Basic credential only", func(_ *testing.T, _ *env, _ string) events.APIGatewayProxyRequest {

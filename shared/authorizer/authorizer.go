@@ -143,8 +143,8 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		a.Log.ErrorContext(ctx, "bad methodArn", slog.String("request_id", ev.RequestContext.RequestID))
 		return events.APIGatewayCustomAuthorizerResponse{}, err
 	}
-	h := header(ev.Headers, "Authorization")
-	if len(h) > MaxHeaderBytes {
+	h, single := httpx.SingleHeader(ev.Headers, ev.MultiValueHeaders, "Authorization")
+	if !single || len(h) > MaxHeaderBytes {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
 	cred, ok := httpx.ParseBearer(h)
@@ -257,13 +257,4 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		return principal{}, nil, denial{}, err
 	}
 	return v.principal, v, denial{}, nil
-}
-
-func header(h map[string]string, name string) string {
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
 }

@@ -296,6 +296,35 @@ func TestCredentialsThatAreNotAcceptedAreUnauthorized(t *testing.T) {
 	}
 }
 
+// Two different Authorization values are refused, whichever is valid: API Gateway's cache key
+// and the credential checked here could otherwise be different ones.
+func TestTwoDifferentAuthorizationValuesAreUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.tokenFor(t, token.Grant{}, "customers:read")
+	other, _ := e.tokenFor(t, token.Grant{}, "admin:full")
+	tests := []struct {
+		name  string
+		multi []string
+		ok    bool
+	}{
+		{"the same value twice is one credential", []string{"Bearer " + tok, "Bearer " + tok}, true},
+		{"a second, different token", []string{"Bearer " + tok, "Bearer " + other}, false},
+		{"a second, garbage value", []string{"Bearer " + tok, "Basic Zm9vOmJhcg=="}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := fixture(t, "request.json", tok)
+			ev.MultiValueHeaders = map[string][]string{"Authorization": tt.multi}
+			resp, err := e.authz.Handle(ctx, ev)
+			if !tt.ok {
+				assertUnauthorized(t, resp, err)
+			} else if err != nil {
+				t.Errorf("Handle = %v, want the token's policy", err)
+			}
+		})
+	}
+}
+
 func mustGenerate(t testing.TB) []byte {
 	b, err := signkey.Generate(signkey.EdDSA, rand.Reader, start)
 	if err != nil {

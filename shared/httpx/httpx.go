@@ -68,10 +68,47 @@ func Header(r *Request, name string) string {
 	return ""
 }
 
+// SingleHeader returns the value of the named header (names compared case-insensitively) when
+// the request carries at most one value of it: ok is false when it carries several distinct
+// values, under one name or under differently cased names. For credentials, that ambiguity
+// must be refused rather than resolved: which value API Gateway keys its authorizer cache on
+// and which one a function reads could otherwise differ.
+func SingleHeader(headers map[string]string, multi map[string][]string, name string) (value string, ok bool) {
+	seen := false
+	one := func(v string) bool {
+		if seen && v != value {
+			return false
+		}
+		value, seen = v, true
+		return true
+	}
+	for k, v := range headers {
+		if strings.EqualFold(k, name) && !one(v) {
+			return "", false
+		}
+	}
+	for k, vs := range multi {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		for _, v := range vs {
+			if !one(v) {
+				return "", false
+			}
+		}
+	}
+	return value, true
+}
+
 // Bearer extracts the credential from "Authorization: Bearer <credential>". ok is false when the
-// header is absent, not a Bearer credential, empty or larger than MaxCredentialBytes.
+// header is absent, sent more than once with different values, not a Bearer credential, empty
+// or larger than MaxCredentialBytes.
 func Bearer(r *Request) (credential string, ok bool) {
-	return ParseBearer(Header(r, "Authorization"))
+	h, single := SingleHeader(r.Headers, r.MultiValueHeaders, "Authorization")
+	if !single {
+		return "", false
+	}
+	return ParseBearer(h)
 }
 
 // ParseBearer parses an Authorization header value (scheme case-insensitive, RFC 7235).

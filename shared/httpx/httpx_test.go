@@ -584,3 +584,34 @@ func FuzzParseBearer(f *testing.F) {
 		}
 	})
 }
+
+func TestSingleHeaderRefusesAmbiguousValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		multi   map[string][]string
+		want    string
+		ok      bool
+	}{
+		{"absent is empty and unambiguous", nil, nil, "", true},
+		{"one value", map[string]string{"Authorization": "Bearer a"}, nil, "Bearer a", true},
+		{"one value in both maps, as API Gateway sends it", map[string]string{"authorization": "Bearer a"},
+			map[string][]string{"authorization": {"Bearer a"}}, "Bearer a", true},
+		{"only in multiValueHeaders", nil, map[string][]string{"AUTHORIZATION": {"Bearer a"}}, "Bearer a", true},
+		{"the same value twice is one value", nil, map[string][]string{"Authorization": {"Bearer a", "Bearer a"}}, "Bearer a", true},
+		{"two values under one name", map[string]string{"Authorization": "Bearer b"},
+			map[string][]string{"Authorization": {"Bearer a", "Bearer b"}}, "", false},
+		{"two casings with different values", map[string]string{"Authorization": "Bearer a", "authorization": "Bearer b"}, nil, "", false},
+		{"headers and multiValueHeaders disagree", map[string]string{"Authorization": "Bearer a"},
+			map[string][]string{"Authorization": {"Bearer b"}}, "", false},
+		{"other headers do not count", map[string]string{"Authorization": "Bearer a", "X-Authorization": "Bearer b"}, nil, "Bearer a", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := httpx.SingleHeader(tt.headers, tt.multi, "Authorization")
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("SingleHeader = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
