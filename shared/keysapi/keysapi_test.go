@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/keysapi"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -126,6 +129,51 @@ func TestAPatchThatTakesScopesAwayEndsTheKeysTokens(t *testing.T) {
 				if valid := k.TokenGenValid(gen, now()); valid != (tt.wantGen == 5) {
 					t.Errorf("a token of generation %d is valid = %v after the PATCH", gen, valid)
 				}
+			}
+		})
+	}
+}
+
+// Callers' addresses are compared unmapped, so allowed_ips stores what an entry means: an
+// IPv4-mapped IPv6 address or prefix becomes the IPv4 one (it would otherwise never match).
+func TestAllowedIPsAreStoredAsTheyWillBeMatched(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "key_AAAAAAAAAAAAAAAAAAAA"
+	tests := []struct {
+		name    string
+		entries string
+		want    []string
+		allowed string // an address the stored list must let in
+	}{
+		{"an IPv4-mapped prefix is its IPv4 prefix", `["::ffff:10.0.0.0/104"]`, []string{"10.0.0.0/8"}, "10.1.2.3"},
+		{"an IPv4-mapped address is its IPv4 address", `["::ffff:192.0.2.1"]`, []string{"192.0.2.1/32"}, "192.0.2.1"},
+		{"both spellings of one prefix are one entry", `["10.0.0.0/8","::ffff:10.0.0.0/104"]`, []string{"10.0.0.0/8"}, "10.200.0.1"},
+		{"an IPv6 prefix stays", `["2001:db8::/32"]`, []string{"2001:db8::/32"}, "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := memstore.NewKeys(now)
+			if err := keys.CreateKey(context.Background(), store.Key{KeyID: id, Hash: "h", Name: "k",
+				Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
+				t.Fatal(err)
+			}
+			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "PATCH", "/v1/keys/{id}", id, `{"allowed_ips":`+tt.entries+`}`)
+			if resp.StatusCode != 200 {
+				t.Fatalf("PATCH answered %d: %s", resp.StatusCode, resp.Body)
+			}
+			k, err := keys.KeyByID(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(k.AllowedIPs, tt.want) {
+				t.Errorf("allowed_ips stored as %v, want %v", k.AllowedIPs, tt.want)
+			}
+			if !keyauth.IPAllowed(k.AllowedIPs, netip.MustParseAddr(tt.allowed)) {
+				t.Errorf("%s is not let in by %v", tt.allowed, k.AllowedIPs)
 			}
 		})
 	}

@@ -182,6 +182,11 @@ func validCIDRs(in []string) ([]string, error) {
 		} else if p, err = netip.ParsePrefix(s); err != nil {
 			return nil, apierr.InvalidRequest(`allowed_ips entry "` + s + `" is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32.`)
 		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			// Callers' addresses are compared unmapped (keyauth.IPAllowed), so an IPv4-mapped
+			// prefix would never match; store the IPv4 prefix it means.
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		if p.Masked() != p {
 			return nil, apierr.InvalidRequest(`allowed_ips entry "` + s + `" has host bits set; did you mean "` + p.Masked().String() + `"?`)
 		}
