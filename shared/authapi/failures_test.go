@@ -166,3 +166,27 @@ func TestConcurrentRevocationsPastTheLimitStayReadable(t *testing.T) {
 		t.Errorf("revoking an already revoked token at the limit: %d %s, want 200", r.StatusCode, r.Body)
 	}
 }
+
+// A retry of a spent refresh token inside the grace window gets the same successor and a new
+// access token, so it spends the key's budget like any refresh: a key out of budget gets 429.
+func TestARetryInsideTheGraceWindowIsRateLimited(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, nil)
+	rt := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload["refresh_token"].(string)
+	serve := e.refreshHandler(e.tokens).Router().Serve
+	first := e.serve(t, serve, refreshRequest(rt))
+	if first.StatusCode != 200 {
+		t.Fatalf("first refresh: %d %s", first.StatusCode, first.Body)
+	}
+	e.clock.Advance(time.Second) // inside the 10 s grace
+	retry := e.serve(t, serve, refreshRequest(rt))
+	if retry.StatusCode != 200 || retry.Payload["refresh_token"] != first.Payload["refresh_token"] {
+		t.Fatalf("retry in grace: %d %s, want 200 with the same successor", retry.StatusCode, retry.Body)
+	}
+	e.limiter.mu.Lock()
+	e.limiter.refuse = true
+	e.limiter.mu.Unlock()
+	if r := e.serve(t, serve, refreshRequest(rt)); r.StatusCode != 429 || r.Error["code"] != "rate_limit_exceeded" {
+		t.Errorf("retry in grace with the budget spent: %d %s, want 429 rate_limit_exceeded", r.StatusCode, r.Body)
+	}
+}

@@ -125,7 +125,12 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 	// A spent token: inside the grace window a retry gets the same successor; after it, reuse
 	// means the token leaked, so the whole family goes.
 	if parent.Status == refresh.StatusUsed && parent.SuccessorHash == child.Hash && now.Sub(parent.UsedAt) <= h.Settings.RefreshGrace {
-		return h.respond(ctx, k, parent, scopes, successor, nil)
+		// Each retry mints another access token: it spends the key's budget like any refresh.
+		limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.refresh", now)
+		if err != nil {
+			return nil, withRate(err, limit)
+		}
+		return h.respond(ctx, k, parent, scopes, successor, limit.Headers())
 	}
 	// Only say the family is revoked once it is: if the revocation fails, the caller's retry
 	// detects the reuse again and revokes then.
