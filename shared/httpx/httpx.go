@@ -120,11 +120,29 @@ func ParseBearer(h string) (string, bool) {
 	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	cred = strings.TrimSpace(cred)
-	if cred == "" || strings.ContainsAny(cred, " \t") {
+	cred = strings.Trim(cred, " \t") // optional whitespace is ASCII space and tab only (RFC 9110)
+	if !isToken68(cred) {
 		return "", false
 	}
 	return cred, true
+}
+
+// isToken68 reports whether s is RFC 9110's token68, the syntax of a Bearer credential:
+// letters, digits, "-._~+/", then any "=". Every keygate credential has it, and refusing all
+// else keeps one credential to one spelling (no Unicode spaces, no control characters).
+func isToken68(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', strings.IndexByte("-._~+/", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // SourceIP is the caller's address as API Gateway saw it on the connection. X-Forwarded-For is

@@ -79,6 +79,16 @@ func TestParseBearer(t *testing.T) {
 		{"leading space", " Bearer abc", "", false},
 		{"oversize header", "Bearer " + long, "", false},
 		{"1 MB header", "Bearer " + strings.Repeat("x", 1<<20), "", false},
+		{"token68 padding at the end", "Bearer abc==", "abc==", true},
+		{"every token68 character", "Bearer AZaz09-._~+/=", "AZaz09-._~+/=", true},
+		{"padding alone", "Bearer ==", "", false},
+		{"padding inside", "Bearer ab=c", "", false},
+		{"a no-break space after the credential", "Bearer abc\u00a0", "", false},
+		{"a next-line character after the credential", "Bearer abc\u0085", "", false},
+		{"a CR LF inside the credential", "Bearer abc\r\ndef", "", false},
+		{"a NUL inside the credential", "Bearer abc\x00def", "", false},
+		{"a comma (auth-param syntax)", "Bearer abc,def", "", false},
+		{"non-ASCII letters", "Bearer abcé", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -578,7 +588,7 @@ func FuzzParseBearer(f *testing.F) {
 			}
 			return
 		}
-		if cred == "" || len(h) > httpx.MaxCredentialBytes || strings.ContainsAny(cred, " \t") ||
+		if cred == "" || len(h) > httpx.MaxCredentialBytes || strings.Trim(cred, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != "" ||
 			!strings.EqualFold(h[:len("Bearer ")], "Bearer ") || !strings.Contains(h, cred) {
 			t.Fatalf("ParseBearer(%q) = %q", h, cred)
 		}
