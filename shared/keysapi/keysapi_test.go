@@ -23,12 +23,6 @@ import (
 // A grace period outside 0..604800 is refused however large it is: the bound is checked before
 // the seconds become a time.Duration, which a huge value would overflow into range.
 func TestRotateRefusesAGraceThatWouldOverflowADuration(t *testing.T) {
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const id = "key_AAAAAAAAAAAAAAAAAAAA"
 	tests := []struct {
 		name   string
 		body   string
@@ -43,12 +37,8 @@ func TestRotateRefusesAGraceThatWouldOverflowADuration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			keys := memstore.NewKeys(now)
-			if err := keys.CreateKey(context.Background(), store.Key{KeyID: id, Hash: "h", Name: "k",
-				Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
-				t.Fatal(err)
-			}
-			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "POST", "/v1/keys/{id}/rotate", id, tt.body)
+			h, keys := oneKey(t, nil)
+			resp := adminCall(t, h, "POST", "/v1/keys/{id}/rotate", id, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
 			}
@@ -64,6 +54,31 @@ func TestRotateRefusesAGraceThatWouldOverflowADuration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// now is the fixed time of these tests; id the one key's id.
+func now() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+const id = "key_AAAAAAAAAAAAAAAAAAAA"
+
+// oneKey is the admin handler over a store holding one live key (customers:read, generation
+// 1) as tweak leaves it.
+func oneKey(t *testing.T, tweak func(*store.Key)) (*keysapi.Handler, *memstore.Keys) {
+	t.Helper()
+	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := store.Key{KeyID: id, Hash: "h", Name: "k", Scopes: []string{"customers:read"}, Status: store.StatusActive,
+		RateLimit: 1, KeyGen: 1, CreatedAt: now()}
+	if tweak != nil {
+		tweak(&k)
+	}
+	keys := memstore.NewKeys(now)
+	if err := keys.CreateKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	return keysapi.New(keys, hashers{h}, "kg_test", now), keys
 }
 
 // adminCall sends one admin request for key id through the handler's router, as the
@@ -85,12 +100,6 @@ func adminCall(t *testing.T, h *keysapi.Handler, method, resource, id, body stri
 // before (they would keep it until they expire, and refresh families for ever), two generations
 // on so that not even a rotation's grace keeps them; one that only adds keeps them.
 func TestAPatchThatTakesScopesAwayEndsTheKeysTokens(t *testing.T) {
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const id = "key_AAAAAAAAAAAAAAAAAAAA"
 	tests := []struct {
 		name    string
 		before  []string
@@ -108,13 +117,11 @@ func TestAPatchThatTakesScopesAwayEndsTheKeysTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			keys := memstore.NewKeys(now)
-			if err := keys.CreateKey(context.Background(), store.Key{KeyID: id, Hash: "h", Name: "k",
-				Scopes: tt.before, Status: store.StatusActive, RateLimit: 1, KeyGen: 5, CreatedAt: now(),
-				PreviousHash: "h-old", GraceUntil: now().Add(time.Hour)}); err != nil { // mid-rotation
-				t.Fatal(err)
-			}
-			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "PATCH", "/v1/keys/{id}", id, tt.patch)
+			h, keys := oneKey(t, func(k *store.Key) {
+				k.Scopes, k.KeyGen = tt.before, 5
+				k.PreviousHash, k.GraceUntil = "h-old", now().Add(time.Hour) // mid-rotation
+			})
+			resp := adminCall(t, h, "PATCH", "/v1/keys/{id}", id, tt.patch)
 			if resp.StatusCode != 200 {
 				t.Fatalf("PATCH answered %d: %s", resp.StatusCode, resp.Body)
 			}
@@ -137,12 +144,6 @@ func TestAPatchThatTakesScopesAwayEndsTheKeysTokens(t *testing.T) {
 // Callers' addresses are compared unmapped, so allowed_ips stores what an entry means: an
 // IPv4-mapped IPv6 address or prefix becomes the IPv4 one (it would otherwise never match).
 func TestAllowedIPsAreStoredAsTheyWillBeMatched(t *testing.T) {
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	h, err := apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const id = "key_AAAAAAAAAAAAAAAAAAAA"
 	tests := []struct {
 		name    string
 		entries string
@@ -156,12 +157,8 @@ func TestAllowedIPsAreStoredAsTheyWillBeMatched(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			keys := memstore.NewKeys(now)
-			if err := keys.CreateKey(context.Background(), store.Key{KeyID: id, Hash: "h", Name: "k",
-				Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
-				t.Fatal(err)
-			}
-			resp := adminCall(t, keysapi.New(keys, hashers{h}, "kg_test", now), "PATCH", "/v1/keys/{id}", id, `{"allowed_ips":`+tt.entries+`}`)
+			h, keys := oneKey(t, nil)
+			resp := adminCall(t, h, "PATCH", "/v1/keys/{id}", id, `{"allowed_ips":`+tt.entries+`}`)
 			if resp.StatusCode != 200 {
 				t.Fatalf("PATCH answered %d: %s", resp.StatusCode, resp.Body)
 			}
