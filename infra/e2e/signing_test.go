@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/rotation"
 )
 
@@ -102,8 +103,8 @@ func (rs *rotationStack) jwks(t *testing.T) []string {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("JWKS: %d %v", resp.StatusCode, err)
 	}
-	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=300" {
-		t.Errorf("JWKS Cache-Control = %q", cc)
+	if cc, want := resp.Header.Get("Cache-Control"), fmt.Sprintf("public, max-age=%d", int(keyring.PublishedMaxAge(keyringRefresh).Seconds())); cc != want {
+		t.Errorf("JWKS Cache-Control = %q, want %q (the stack's KeyringRefresh)", cc, want)
 	}
 	var kids []string
 	for _, k := range body.Keys {
@@ -117,18 +118,19 @@ func (rs *rotationStack) jwks(t *testing.T) []string {
 	return kids
 }
 
-// converge waits up to KeyringRefresh (plus slack) for cond: warm functions must pick up a
-// rotation by then, without a restart.
+// converge waits for cond up to the signers' activation delay plus KeyringRefresh (plus
+// slack): warm functions must pick up a rotation by then, without a restart.
 func (rs *rotationStack) converge(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(keyringRefresh + 4*time.Second)
+	bound := keyring.DefaultActivationDelay(keyringRefresh) + keyringRefresh
+	deadline := time.Now().Add(bound + 3*time.Second)
 	for {
 		ok, got := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within KeyringRefresh (%s) + 4 s; last: %s", what, keyringRefresh, got)
+			t.Fatalf("%s: not within the activation delay + KeyringRefresh (%s) + 3 s; last: %s", what, bound, got)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -571,3 +571,31 @@ func TestAMalformedMethodARNIsAnErrorWithoutAPolicy(t *testing.T) {
 		t.Errorf("bad-methodarn fixture: %+v, %v", resp, err)
 	}
 }
+
+// A token whose kid the keyring has not loaded may be signed by a key rotated in since: if
+// Secrets Manager fails the reload, the answer is a dependency failure, never the 401 API
+// Gateway would cache for that token.
+func TestAnOutageOnTheUnknownKidReloadIsNotUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	tok1, k := e.tokenFor(t, token.Grant{}, "customers:read")
+	if _, err := e.authz.Handle(ctx, fixture(t, "request.json", tok1)); err != nil {
+		t.Fatal(err)
+	}
+	next, err := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := token.NewIssuer(keyring.New(&fakeSecrets{current: next}, "rotated", keyring.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	tok2, _, err := rotated.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sm.mu.Lock()
+	e.sm.current, e.sm.err = next, errors.New("ThrottlingException: Rate exceeded")
+	e.sm.mu.Unlock()
+	e.clock.Advance(time.Second)
+	_, err = e.authz.Handle(ctx, fixture(t, "request.json", tok2))
+	if err == nil || errors.Is(err, authorizer.ErrUnauthorized) || err.Error() == "Unauthorized" {
+		t.Fatalf("Handle = %v, want a dependency failure (AUTHORIZER_FAILURE, not cached)", err)
+	}
+}

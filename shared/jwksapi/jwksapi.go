@@ -8,6 +8,8 @@ package jwksapi
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/httpx"
@@ -20,7 +22,12 @@ type Publisher interface {
 }
 
 // Handler serves the JWKS.
-type Handler struct{ Keys Publisher }
+type Handler struct {
+	Keys Publisher
+	// MaxAge is the Cache-Control max-age of the answer: keyring.PublishedMaxAge, which the
+	// signers' activation delay waits out, so a cached JWKS knows a key before it signs.
+	MaxAge time.Duration
+}
 
 type jwks struct {
 	Keys []signkey.JWK `json:"keys"`
@@ -33,7 +40,7 @@ func (h *Handler) Router() *httpx.Router {
 	return &rt
 }
 
-// JWKS renders the public keys, cacheable for five minutes (the keyring's refresh interval).
+// JWKS renders the public keys, cacheable for MaxAge.
 func (h *Handler) JWKS(ctx context.Context, _ *httpx.Request) (*httpx.Response, error) {
 	keys, err := h.Keys.Published(ctx)
 	if err != nil {
@@ -47,6 +54,6 @@ func (h *Handler) JWKS(ctx context.Context, _ *httpx.Request) (*httpx.Response, 
 	if err != nil {
 		return nil, err
 	}
-	resp.Headers = map[string]string{"Cache-Control": "public, max-age=300"}
+	resp.Headers = map[string]string{"Cache-Control": "public, max-age=" + strconv.Itoa(int(h.MaxAge/time.Second))}
 	return resp, nil
 }

@@ -39,7 +39,7 @@ func key(t *testing.T, alg string) *signkey.Key {
 
 func TestTheJWKSListsEveryPublishedKeyInOrderAndIsCacheable(t *testing.T) {
 	cur, prev, tested := key(t, signkey.ES256), key(t, signkey.EdDSA), key(t, signkey.RS256)
-	h := &jwksapi.Handler{Keys: fixed{keys: []*signkey.Key{cur, prev, tested}}}
+	h := &jwksapi.Handler{Keys: fixed{keys: []*signkey.Key{cur, prev, tested}}, MaxAge: 5 * time.Minute}
 	resp, err := h.JWKS(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -73,10 +73,18 @@ type snapshot struct {
 }
 
 // DefaultActivationDelay is the ActivationDelay for keyrings whose verifiers refresh every
-// refreshEvery: one interval for every keyring to load the new key, plus a margin for those
-// that loaded between the rotation's createSecret and finishSecret.
+// refreshEvery: one interval for every keyring (the JWKS function's included) to load the new
+// key, then PublishedMaxAge for outside verifiers' cached copies of the JWKS to expire, plus a
+// margin for keyrings that loaded between the rotation's createSecret and finishSecret.
 func DefaultActivationDelay(refreshEvery time.Duration) time.Duration {
-	return refreshEvery + min(refreshEvery, 30*time.Second)
+	return refreshEvery + PublishedMaxAge(refreshEvery) + min(refreshEvery, 30*time.Second)
+}
+
+// PublishedMaxAge is how long outside verifiers may cache the published keys (the JWKS's
+// Cache-Control max-age): five minutes, or the refresh interval when that is shorter, so
+// that stacks with short intervals also get short activation delays.
+func PublishedMaxAge(refreshEvery time.Duration) time.Duration {
+	return min(refreshEvery, 5*time.Minute)
 }
 
 // New returns a keyring for secretID. Nothing is fetched until first use.
@@ -100,9 +108,10 @@ func New(api secret.Getter, secretID string, opts Options) *Keyring {
 // has loaded it, AWSPREVIOUS until then.
 //
 // A new AWSCURRENT is activated ActivationDelay after its creation (DefaultActivationDelay:
-// RefreshEvery plus the smaller of RefreshEvery and 30 s). Every verifier's keyring refreshes
-// at least once per RefreshEvery, so by then each has the new key, and a token never carries a
-// kid a verifier has not loaded; the unknown-kid refresh (limited, so that forged kids cannot
+// RefreshEvery, plus PublishedMaxAge, plus the smaller of RefreshEvery and 30 s). Every
+// verifier's keyring refreshes at least once per RefreshEvery, and a JWKS fetched before the
+// key was published expires within PublishedMaxAge, so by then each verifier has the new key,
+// and a token never carries a kid a verifier has not loaded; the unknown-kid refresh (limited, so that forged kids cannot
 // drive Secrets Manager reads) is then only a fallback. The first key of a secret signs at once.
 func (k *Keyring) Signing(ctx context.Context) (*signkey.Key, error) {
 	s, err := k.fresh(ctx)
@@ -132,7 +141,9 @@ func (k *Keyring) Verification(ctx context.Context, kid string) (*signkey.Key, e
 		return nil, ErrUnknownKid
 	}
 	if s, err = k.load(ctx); err != nil {
-		return nil, ErrUnknownKid // keep serving known keys; the unknown kid stays unknown
+		// Not "unknown": the kid may be a real new key that could not be loaded, and the 401
+		// an unknown kid gets is an answer API Gateway caches. Known keys keep being served.
+		return nil, err
 	}
 	if key, ok := s.byKid[kid]; ok {
 		return key, nil

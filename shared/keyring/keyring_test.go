@@ -14,6 +14,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keygate/keygate/shared/clocktest"
+	"github.com/keygate/keygate/shared/jwksapi"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signkey"
@@ -450,8 +451,15 @@ func TestAFailedForcedRefreshKeepsTheKnownKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.sm.fail(secret.StageCurrent, errThrottled)
-	if _, err := f.ring.Verification(ctx, "unknown-kid"); !errors.Is(err, keyring.ErrUnknownKid) {
-		t.Errorf("unknown kid during an outage = %v, want ErrUnknownKid", err)
+	// The kid may be a real new key: an outage is ErrUnavailable (a 503), never the 401 of an
+	// unknown kid, which API Gateway would cache.
+	if _, err := f.ring.Verification(ctx, "unknown-kid"); !errors.Is(err, keyring.ErrUnavailable) || errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("unknown kid during an outage = %v, want ErrUnavailable", err)
+	}
+	// The forced refresh was spent: within the interval another unknown kid is unknown, at
+	// no Secrets Manager read.
+	if _, err := f.ring.Verification(ctx, "another-unknown-kid"); !errors.Is(err, keyring.ErrUnknownKid) {
+		t.Errorf("a second unknown kid within the interval = %v, want ErrUnknownKid", err)
 	}
 	if _, err := f.ring.Verification(ctx, kidOf(t, f.cur)); err != nil {
 		t.Errorf("known kid after a failed forced refresh = %v", err)
@@ -669,5 +677,54 @@ func TestOnlyAPublishingKeyringReadsTheTestedKey(t *testing.T) {
 		if n := sm.count(secret.StageTested); n != wantReads || len(pub) != wantKeys {
 			t.Errorf("Publish %v: %d reads of the tested key, %d published keys; want %d, %d", publish, n, len(pub), wantReads, wantKeys)
 		}
+	}
+}
+
+// The signers' activation delay outlasts a JWKS an outside verifier cached just before the
+// new key was published: by the time the key signs, every cached copy that lacks it has
+// expired (its max-age is keyring.PublishedMaxAge).
+func TestAJWKSCachedForItsMaxAgeKnowsTheKeyBeforeItSigns(t *testing.T) {
+	f := newFixture(t)
+	t0 := f.clock.Now()
+	publisher := keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, Now: f.clock.Now, Publish: true})
+	signer := keyring.New(f.sm, secretID, keyring.Options{RefreshEvery: refreshEvery, Now: f.clock.Now,
+		ActivationDelay: keyring.DefaultActivationDelay(refreshEvery)})
+	h := &jwksapi.Handler{Keys: publisher, MaxAge: keyring.PublishedMaxAge(refreshEvery)}
+	if _, err := h.JWKS(ctx, nil); err != nil { // the publisher loads now, before the rotation
+		t.Fatal(err)
+	}
+	if _, err := signer.Signing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A whole rotation within one second; the publisher still serves its earlier load.
+	f.clock.Advance(time.Second)
+	next, err := signkey.Generate(signkey.EdDSA, rand.Reader, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sm.set(secret.StageTested, next)
+	f.sm.rotate(next)
+	f.sm.set(secret.StageTested, nil)
+	newKid := kidOf(t, next)
+
+	// The worst case: a verifier fetches the JWKS just before the publisher reloads.
+	f.clock.Set(t0.Add(refreshEvery - time.Second))
+	resp, err := h.JWKS(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(resp.Body), newKid) {
+		t.Fatal("the publisher already serves the new key: the test is not the worst case")
+	}
+	staleUntil := f.clock.Now().Add(keyring.PublishedMaxAge(refreshEvery))
+	for f.clock.Now().Before(staleUntil) {
+		k, err := signer.Signing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Kid == newKid {
+			t.Fatalf("the new key signs at T0+%v while a JWKS without it is fresh until T0+%v", f.clock.Now().Sub(t0), staleUntil.Sub(t0))
+		}
+		f.clock.Advance(time.Second)
 	}
 }
