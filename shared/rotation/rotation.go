@@ -222,6 +222,11 @@ func (r *Rotator) markTested(ctx context.Context, ev Event, stages map[string][]
 
 // finish makes the pending version current and clears AWSPENDING and KEYGATE_TESTED.
 func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]string) error {
+	// Secrets Manager runs the steps in order; refusing anyway means a key is only ever
+	// promoted once testSecret proved it and the JWKS has published it.
+	if !slices.Contains(stages[ev.ClientRequestToken], secret.StageTested) {
+		return fmt.Errorf("rotation: version %s was not tested; run testSecret first", ev.ClientRequestToken)
+	}
 	current := holder(stages, secret.StageCurrent)
 	in := &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:        aws.String(ev.SecretID),
@@ -241,8 +246,8 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	return nil
 }
 
-// clearLabels removes AWSPENDING from the rotated version and KEYGATE_TESTED from whichever
-// version has it, after (or on a retry of) finishSecret. Labels already gone are skipped, so a
+// clearLabels removes AWSPENDING and KEYGATE_TESTED from the rotated version, after (or on a
+// retry of) finishSecret. Labels already gone are skipped, so a
 // retried finishSecret on a clean secret writes nothing.
 func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][]string) error {
 	if slices.Contains(stages[ev.ClientRequestToken], secret.StagePending) {
@@ -250,8 +255,10 @@ func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][
 			return err
 		}
 	}
-	if h := holder(stages, secret.StageTested); h != "" {
-		if err := r.removeLabel(ctx, ev.SecretID, secret.StageTested, h); err != nil {
+	// Only this rotation's own label: a late or repeated finishSecret must not unpublish the
+	// next rotation's tested key (createSecret clears labels abandoned rotations left).
+	if slices.Contains(stages[ev.ClientRequestToken], secret.StageTested) {
+		if err := r.removeLabel(ctx, ev.SecretID, secret.StageTested, ev.ClientRequestToken); err != nil {
 			return err
 		}
 	}

@@ -366,3 +366,31 @@ func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
 	step(t, r, rotation.StepTest, "b")
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "b": {secret.StagePending, secret.StageTested}})
 }
+
+// A late or repeated finishSecret of an earlier rotation clears only its own labels: the next
+// rotation's tested key stays published in the JWKS until that rotation finishes.
+func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	rotate(t, r, "v2")
+	step(t, r, rotation.StepCreate, "v3")
+	step(t, r, rotation.StepTest, "v3")
+	before := map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}, "v3": {secret.StagePending, secret.StageTested}}
+	want(t, sm, before)
+	step(t, r, rotation.StepFinish, "v2") // v2 finished long ago
+	want(t, sm, before)
+}
+
+// finishSecret promotes only a version testSecret proved (and the JWKS published).
+func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	step(t, r, rotation.StepCreate, "v2")
+	err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "v2", Step: rotation.StepFinish})
+	if err == nil || !strings.Contains(err.Error(), "testSecret") {
+		t.Fatalf("finishSecret before testSecret = %v, want a refusal naming testSecret", err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
+}
