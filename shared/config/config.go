@@ -73,7 +73,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxAccessTokenTTL: seconds("KEYGATE_MAX_ACCESS_TOKEN_TTL", 86400, 60, 86400),
 		RefreshTokenTTL:   seconds("KEYGATE_REFRESH_TOKEN_TTL", 30*86400, 3600, 90*86400),
 		RefreshGrace:      seconds("KEYGATE_REFRESH_GRACE", 10, 0, 60),
-		RevocationMaxAge:  seconds("KEYGATE_REVOCATION_MAX_AGE", 30, 1, 60),
+		RevocationMaxAge:  seconds("KEYGATE_REVOCATION_MAX_AGE", 30, 1, 30), // the template's cap: with AuthorizerCacheTTL ≤ 30, revocation within 60 s
 		KeyringRefresh:    seconds("KEYGATE_KEYRING_REFRESH", 300, 1, 3600),
 		KeysTable:         req("KEYGATE_KEYS_TABLE"),
 		TokensTable:       req("KEYGATE_TOKENS_TABLE"),

@@ -19,7 +19,7 @@ func full() map[string]string {
 		"KEYGATE_MAX_ACCESS_TOKEN_TTL": "7200",
 		"KEYGATE_REFRESH_TOKEN_TTL":    "86400",
 		"KEYGATE_REFRESH_GRACE":        "5",
-		"KEYGATE_REVOCATION_MAX_AGE":   "45",
+		"KEYGATE_REVOCATION_MAX_AGE":   "25",
 		"KEYGATE_KEYRING_REFRESH":      "60",
 		"KEYGATE_KEYS_TABLE":           "keygate-prod-keys",
 		"KEYGATE_TOKENS_TABLE":         "keygate-prod-tokens",
@@ -40,7 +40,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 	want := config.Config{
 		Stage: "prod", Issuer: "https://auth.keygate.dev", Audience: "https://api.keygate.dev", KeyPrefix: "kg_live",
 		AccessTokenTTL: 15 * time.Minute, MaxAccessTokenTTL: 2 * time.Hour, RefreshTokenTTL: 24 * time.Hour,
-		RefreshGrace: 5 * time.Second, RevocationMaxAge: 45 * time.Second, KeyringRefresh: time.Minute, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
+		RefreshGrace: 5 * time.Second, RevocationMaxAge: 25 * time.Second, KeyringRefresh: time.Minute, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
 		SigningSecret: "keygate/prod/signing", PepperSecret: "keygate/prod/pepper",
 		SigningAlg: "ES256", LogLevel: slog.LevelWarn,
 	}
@@ -129,7 +129,7 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"an access TTL above the maximum", map[string]string{"KEYGATE_ACCESS_TOKEN_TTL": "7200", "KEYGATE_MAX_ACCESS_TOKEN_TTL": "3600"}, []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL"}},
 		{"a refresh grace above a minute", map[string]string{"KEYGATE_REFRESH_GRACE": "61"}, []string{"KEYGATE_REFRESH_GRACE"}},
 		{"a negative refresh grace", map[string]string{"KEYGATE_REFRESH_GRACE": "-1"}, []string{"KEYGATE_REFRESH_GRACE"}},
-		{"a revocation bound above a minute", map[string]string{"KEYGATE_REVOCATION_MAX_AGE": "61"}, []string{"KEYGATE_REVOCATION_MAX_AGE"}},
+		{"a revocation bound above the template's 30 s cap", map[string]string{"KEYGATE_REVOCATION_MAX_AGE": "31"}, []string{"KEYGATE_REVOCATION_MAX_AGE"}},
 		{"no revocation caching at all", map[string]string{"KEYGATE_REVOCATION_MAX_AGE": "0"}, []string{"KEYGATE_REVOCATION_MAX_AGE"}},
 		{"a keyring that never caches", map[string]string{"KEYGATE_KEYRING_REFRESH": "0"}, []string{"KEYGATE_KEYRING_REFRESH"}},
 		{"a keyring refresh above an hour", map[string]string{"KEYGATE_KEYRING_REFRESH": "3601"}, []string{"KEYGATE_KEYRING_REFRESH"}},
