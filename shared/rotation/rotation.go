@@ -136,11 +136,14 @@ func (r *Rotator) create(ctx context.Context, ev Event, stages map[string][]stri
 		}
 	}
 	pending, err := r.pending(ctx, ev)
-	if err == nil {
-		if _, perr := signkey.Parse(pending.Value); perr == nil {
-			return nil // a retry of a create that succeeded
+	switch {
+	case err == nil:
+		if _, perr := signkey.Parse(pending.Value); perr != nil {
+			// A version's value cannot be replaced, so no retry of this rotation can succeed.
+			return fmt.Errorf("rotation: version %s already holds a value that is not a signing key (written by hand?); cancel this rotation (aws secretsmanager cancel-rotate-secret) and rotate again", ev.ClientRequestToken)
 		}
-	} else if !errors.Is(err, secret.ErrNotFound) {
+		return nil // a retry of a create that succeeded
+	case !errors.Is(err, secret.ErrNotFound):
 		return err
 	}
 	value, err := signkey.Generate(r.Alg, r.Random, r.Now())

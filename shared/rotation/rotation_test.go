@@ -394,3 +394,21 @@ func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
 	}
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
 }
+
+// A version's value cannot be replaced: createSecret on a version that already holds
+// something other than a signing key says how to get out, instead of failing every retry
+// with Secrets Manager's ResourceExistsException.
+func TestCreateOnAMalformedPendingVersionSaysToCancelTheRotation(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	rotate(t, r, "v1")
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
+		ClientRequestToken: aws.String("bad"), SecretString: aws.String("not json"), VersionStages: []string{secret.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "bad", Step: rotation.StepCreate})
+	if err == nil || !strings.Contains(err.Error(), "cancel-rotate-secret") {
+		t.Fatalf("createSecret on a malformed pending version = %v, want the way out", err)
+	}
+	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "bad": {secret.StagePending}})
+}
