@@ -50,10 +50,15 @@ func (c *Cache[K, V]) Get(k K, now time.Time) (V, bool) {
 const evictionSample = 8
 
 // Put stores v under k until expires. When the cache is full it drops the expired entries of
-// a small random sample, or else one entry of that sample.
+// a small random sample, or else one entry of that sample. A value already expired at now is
+// not stored (and replaces nothing): it would only take the room of a live one.
 func (c *Cache[K, V]) Put(k K, v V, expires, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !now.Before(expires) {
+		delete(c.m, k)
+		return
+	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		var victim K
 		seen, dropped := 0, false

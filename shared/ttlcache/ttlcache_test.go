@@ -94,3 +94,22 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("Len = %d over the limit", c.Len())
 	}
 }
+
+// A value that is already expired takes no room (it would evict a live entry of a full cache)
+// and removes what k held before.
+func TestAnAlreadyExpiredPutTakesNoRoom(t *testing.T) {
+	c := ttlcache.New[string, int](2)
+	c.Put("a", 1, t0.Add(time.Minute), t0)
+	c.Put("b", 2, t0.Add(time.Minute), t0)
+	c.Put("c", 3, t0, t0)                   // expired as it is stored
+	c.Put("d", 4, t0.Add(-time.Second), t0) // long expired
+	for _, k := range []string{"a", "b"} {
+		if _, ok := c.Get(k, t0); !ok {
+			t.Errorf("live entry %q was evicted for an expired one", k)
+		}
+	}
+	c.Put("a", 5, t0, t0)
+	if v, ok := c.Get("a", t0); ok {
+		t.Errorf("an expired replacement left %q = %d", "a", v)
+	}
+}
