@@ -41,6 +41,21 @@ var (
 	skipCause string
 )
 
+// sideStack starts a stack of its own beside the suite's: a stage of its own (params), on the
+// same emulators and binaries, provisioned, its logs joining those the suite scans for secrets.
+func sideStack(params map[string]string) (*localstack.Stack, error) {
+	return localstack.Start(context.Background(), localstack.Options{
+		Template:  filepath.Join("..", "..", "template.yaml"),
+		Params:    params,
+		BinDir:    os.Getenv("KEYGATE_LOCAL_BIN"),
+		DynamoDB:  os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"),
+		Secrets:   os.Getenv("KEYGATE_SECRETS_ENDPOINT"),
+		Provision: true,
+		Logs:      &logs,
+		Quiet:     true,
+	})
+}
+
 func TestMain(m *testing.M) {
 	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
 	if ddb == "" || sm == "" || bin == "" {

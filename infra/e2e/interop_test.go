@@ -216,16 +216,7 @@ func stackFor(t *testing.T, alg string) *localstack.Stack {
 	if st := algStacks[alg]; st != nil {
 		return st
 	}
-	st, err := localstack.Start(context.Background(), localstack.Options{
-		Template:  filepath.Join("..", "..", "template.yaml"),
-		Params:    map[string]string{"Stage": algStage[alg], "SigningAlgorithm": alg},
-		BinDir:    os.Getenv("KEYGATE_LOCAL_BIN"),
-		DynamoDB:  os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"),
-		Secrets:   os.Getenv("KEYGATE_SECRETS_ENDPOINT"),
-		Provision: true,
-		Logs:      &logs,
-		Quiet:     true,
-	})
+	st, err := sideStack(map[string]string{"Stage": algStage[alg], "SigningAlgorithm": alg})
 	if err != nil {
 		t.Fatalf("start the %s stack: %v", alg, err)
 	}

@@ -50,17 +50,8 @@ type rotationStack struct {
 
 func startRotationStack(t *testing.T) *rotationStack {
 	t.Helper()
-	st, err := localstack.Start(context.Background(), localstack.Options{
-		Template: filepath.Join("..", "..", "template.yaml"),
-		Params: map[string]string{"Stage": rotationStage, "KeyringRefresh": fmt.Sprint(int(keyringRefresh.Seconds())),
-			"AuthorizerCacheTTL": "30", "RevocationMaxAge": "1"},
-		BinDir:    os.Getenv("KEYGATE_LOCAL_BIN"),
-		DynamoDB:  os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"),
-		Secrets:   os.Getenv("KEYGATE_SECRETS_ENDPOINT"),
-		Provision: true,
-		Logs:      &logs,
-		Quiet:     true,
-	})
+	st, err := sideStack(map[string]string{"Stage": rotationStage, "KeyringRefresh": fmt.Sprint(int(keyringRefresh.Seconds())),
+		"AuthorizerCacheTTL": "30", "RevocationMaxAge": "1"})
 	if err != nil {
 		t.Fatalf("start the rotation stack: %v", err)
 	}
