@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,26 @@ func TestRotationWithoutGraceKillsTheOldSecretAndItsTokensAtOnce(t *testing.T) {
 	expect(t, call(t, http.MethodPost, "/v1/auth/token", oldKey, nil), http.StatusUnauthorized, "invalid_api_key")
 	expect(t, call(t, http.MethodGet, "/v1/auth/validate", access, nil), http.StatusUnauthorized, "invalid_token")
 	tokenFor(t, r.json(t)["key"].(string), nil)
+}
+
+// The Location of a created key leads to it when resolved against the URL posted to.
+func TestTheLocationOfACreatedKeyLeadsToIt(t *testing.T) {
+	need(t)
+	r := call(t, http.MethodPost, "/v1/keys", adminKey, map[string]any{"name": t.Name(), "scopes": []string{"customers:read"}})
+	expect(t, r, http.StatusCreated, "")
+	base, err := url.Parse(api.URL + "/v1/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := base.Parse(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatalf("Location %q: %v", r.Header.Get("Location"), err)
+	}
+	got := call(t, http.MethodGet, loc.Path, adminKey, nil)
+	expect(t, got, http.StatusOK, "")
+	if got.json(t)["key_id"] != r.json(t)["key_id"] {
+		t.Fatalf("Location %s led to %s", loc.Path, got.Body)
+	}
 }
 
 // Tokens carry their scopes: taking a scope away from a key ends the access and refresh tokens

@@ -179,7 +179,10 @@ func (h *Handler) create(ctx context.Context, r *httpx.Request) (*httpx.Response
 	if err != nil {
 		return nil, err
 	}
-	resp.Headers = map[string]string{"Location": "/v1/keys/" + rec.KeyID}
+	// Relative to the request URL (RFC 9110 allows it), so it resolves under whatever prefix
+	// the caller used: the stage of the execute-api URL (/dev/v1/keys), a custom domain's
+	// base path, or none. "/v1/keys/…" would lose the stage.
+	resp.Headers = map[string]string{"Location": "keys/" + rec.KeyID}
 	return resp, nil
 }
 

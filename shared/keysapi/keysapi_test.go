@@ -2,9 +2,11 @@ package keysapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +175,36 @@ func TestAllowedIPsAreStoredAsTheyWillBeMatched(t *testing.T) {
 				t.Errorf("%s is not let in by %v", tt.allowed, k.AllowedIPs)
 			}
 		})
+	}
+}
+
+// The Location of a created key resolves against the URL the caller posted to, whatever
+// prefix that URL had: the stage of the execute-api URL, a custom domain's base path, none.
+func TestTheLocationOfACreatedKeyResolvesUnderAnyPrefix(t *testing.T) {
+	h, _ := oneKey(t, nil)
+	resp := adminCall(t, h, "POST", "/v1/keys", "", `{"name":"n","scopes":["customers:read"]}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create answered %d: %s", resp.StatusCode, resp.Body)
+	}
+	var created struct {
+		KeyID string `json:"key_id"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &created); err != nil || created.KeyID == "" {
+		t.Fatalf("create body %s: %v", resp.Body, err)
+	}
+	loc := resp.Headers["Location"]
+	for _, base := range []string{
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/dev/v1/keys",
+		"https://api.example.com/auth/v1/keys",
+		"http://127.0.0.1:3000/v1/keys",
+	} {
+		b, _ := url.Parse(base)
+		got, err := b.Parse(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := base + "/" + created.KeyID; got.String() != want {
+			t.Errorf("Location %q posted to %s resolves to %s, want %s", loc, base, got, want)
+		}
 	}
 }
