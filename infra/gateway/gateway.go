@@ -25,6 +25,9 @@ const (
 	DefaultAPIID              = "keygatelcl"
 	DefaultIntegrationTimeout = 29 * time.Second
 	DefaultMaxBodyBytes       = 10 << 20
+	// MaxInvokePayloadBytes is Lambda's limit on a synchronous invocation's request (6 MB);
+	// an event above it never reaches the function, whatever API Gateway's own 10 MB allows.
+	MaxInvokePayloadBytes = 6 << 20
 )
 
 // Invoker runs a function; *lambdarun.Runner is one.
@@ -229,6 +232,10 @@ func (g *Gateway) integrate(ctx context.Context, w http.ResponseWriter, req *req
 	if err != nil {
 		g.logf(req, "encode event: %v", err)
 		writeInternalError(w)
+		return
+	}
+	if len(payload) > MaxInvokePayloadBytes {
+		writeInvokeTooLarge(w)
 		return
 	}
 	ictx, cancel := context.WithTimeout(ctx, g.integrationTimeout)

@@ -260,9 +260,12 @@ func TestBodyLimit(t *testing.T) {
 		name   string
 		size   int
 		status int
+		body   string // for the 413s: the gateway response's code, or API Gateway's own message
 	}{
-		{"exactly 10 MB passes", gateway.DefaultMaxBodyBytes, 200},
-		{"one byte over 10 MB is 413", gateway.DefaultMaxBodyBytes + 1, 413},
+		{"a body whose event fits Lambda's 6 MB request limit passes", 4 << 20, 200, ""},
+		{"a body whose event exceeds Lambda's 6 MB is refused before the function", gateway.MaxInvokePayloadBytes, 413, `{"message": "Request Too Long"}`},
+		{"exactly 10 MB never reaches the function either", gateway.DefaultMaxBodyBytes, 413, `{"message": "Request Too Long"}`},
+		{"one byte over 10 MB is the REQUEST_TOO_LARGE gateway response", gateway.DefaultMaxBodyBytes + 1, 413, "request_too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,13 +276,18 @@ func TestBodyLimit(t *testing.T) {
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d", w.Code, tc.status)
 			}
-			if tc.status == 413 {
-				if code := errorCode(t, w.Body.String()); code != "request_too_large" {
+			if tc.status != 413 {
+				return
+			}
+			if tc.body == "request_too_large" {
+				if code := errorCode(t, w.Body.String()); code != tc.body {
 					t.Errorf("code = %q", code)
 				}
-				if e.inv.count("TokenFunction") != 0 {
-					t.Error("an oversized request reached the function")
-				}
+			} else if w.Body.String() != tc.body {
+				t.Errorf("body = %s, want %s", w.Body.String(), tc.body)
+			}
+			if e.inv.count("TokenFunction") != 0 {
+				t.Error("an oversized request reached the function")
 			}
 		})
 	}

@@ -139,8 +139,8 @@ func MethodARN(region, accountID, apiID, stage, method, path string) string {
 		region, accountID, apiID, stage, method, strings.TrimPrefix(path, "/"))
 }
 
-// ParseAuthorizerResponse parses a Lambda authorizer's output strictly: JSON member names
-// are matched exactly (a misspelt "policydocument" is an error here, never a silent deny
+// ParseAuthorizerResponse parses a Lambda authorizer's output strictly: principalId and
+// policyDocument are required, JSON member names are matched exactly (a misspelt "policydocument" is an error here, never a silent deny
 // or allow), Action and Resource may be a string or a list, Statement may be an object or
 // a list. Conditions and NotAction/NotResource are not supported and are errors.
 // ErrInvalidAuthorizerContext is returned for a context value that is not a string,
@@ -174,6 +174,10 @@ func ParseAuthorizerResponse(data []byte) (AuthorizerResult, error) {
 	}
 	if _, ok := top["policyDocument"]; !ok {
 		return AuthorizerResult{}, fmt.Errorf("%w: policyDocument is missing", ErrMalformedAuthorizerResponse)
+	}
+	// The output "must include the principal identifier (principalId) and a policy document".
+	if _, ok := top["principalId"]; !ok {
+		return AuthorizerResult{}, fmt.Errorf("%w: principalId is missing", ErrMalformedAuthorizerResponse)
 	}
 	return res, nil
 }

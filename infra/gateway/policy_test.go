@@ -106,6 +106,7 @@ func TestParseAuthorizerResponse(t *testing.T) {
 		{"an array context value", `{"principalId":"u",` + ok + `,"context":{"a":[1]}}`, gateway.ErrInvalidAuthorizerContext, nil},
 		{"a null context value", `{"principalId":"u",` + ok + `,"context":{"x":null}}`, gateway.ErrInvalidAuthorizerContext, nil},
 		{"no policyDocument", `{"principalId":"u"}`, gateway.ErrMalformedAuthorizerResponse, nil},
+		{"no principalId", `{"policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]}}`, gateway.ErrMalformedAuthorizerResponse, nil},
 		{"not an object", `[]`, gateway.ErrMalformedAuthorizerResponse, nil},
 		{"a misspelt member", `{"principalId":"u","policydocument":{}}`, gateway.ErrMalformedAuthorizerResponse, nil},
 		{"a lower-case effect", `{"policyDocument":{"Statement":[{"Effect":"allow","Action":"*","Resource":"*"}]}}`, gateway.ErrMalformedAuthorizerResponse, nil},

@@ -184,6 +184,16 @@ func writeInternalError(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(`{"message": "Internal server error"}`))
 }
 
+// writeInvokeTooLarge is what a deployed API answers when the proxy event exceeds Lambda's
+// 6 MB request limit: 413 {"message": "Request Too Long"}, as observed from API Gateway (a
+// BadRequestException; it is not a gateway response the template can change).
+func writeInvokeTooLarge(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header()["x-amzn-ErrorType"] = []string{"BadRequestException"}
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = w.Write([]byte(`{"message": "Request Too Long"}`))
+}
+
 // newProxyEvent builds the Lambda proxy integration event.
 func newProxyEvent(req *request) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
