@@ -152,28 +152,48 @@ func ParseProxyResponse(data []byte) (events.APIGatewayProxyResponse, error) {
 // for a name present in both, only the multi-value list is used (API Gateway's rule).
 // Without a Content-Type, API Gateway answers application/json.
 func writeProxyResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
-	h := w.Header()
+	from := http.Header{}
 	for k, vs := range resp.MultiValueHeaders {
 		for _, v := range vs {
-			h.Add(k, v)
+			from.Add(k, v)
 		}
 	}
 	for k, v := range resp.Headers {
-		if _, both := h[http.CanonicalHeaderKey(k)]; both {
+		if _, both := from[http.CanonicalHeaderKey(k)]; both {
 			continue
 		}
-		h.Set(k, v)
+		from.Set(k, v)
+	}
+	h := w.Header()
+	for k, vs := range from {
+		if remapped(k) {
+			k = http.CanonicalHeaderKey("x-amzn-Remapped-" + k)
+		}
+		h[k] = vs
 	}
 	if h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/json")
 	}
-	h.Del("Content-Length") // net/http computes it
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {
 		body, _ = base64.StdEncoding.DecodeString(resp.Body) // validated by ParseProxyResponse
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
+}
+
+// remapped reports whether API Gateway renames the integration response header name
+// (canonical form) to x-amzn-Remapped-<name> instead of passing it on (REST API known
+// issues): a client never gets these from a Lambda proxy response under their own name, so a
+// function's WWW-Authenticate or Date does not reach it either.
+func remapped(name string) bool {
+	switch name {
+	case "Authorization", "Connection", "Content-Length", "Date", "Expect", "Host", "Max-Forwards",
+		"Proxy-Authenticate", "Server", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent",
+		"Www-Authenticate":
+		return true
+	}
+	return false
 }
 
 // writeInternalError is API Gateway's answer to a failed or malformed integration.

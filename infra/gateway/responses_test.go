@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -98,4 +99,35 @@ func FuzzParseProxyResponse(f *testing.F) {
 			t.Errorf("accepted status %d", resp.StatusCode)
 		}
 	})
+}
+
+// API Gateway renames some headers of a Lambda proxy response to x-amzn-Remapped-<name>: a
+// client never gets a function's WWW-Authenticate, Date or Server under their own names.
+func TestProxyResponseHeadersAreRemappedAsAPIGatewayDoes(t *testing.T) {
+	tests := []struct {
+		header, want string
+	}{
+		{"WWW-Authenticate", "x-amzn-Remapped-Www-Authenticate"},
+		{"Date", "x-amzn-Remapped-Date"},
+		{"Server", "x-amzn-Remapped-Server"},
+		{"Authorization", "x-amzn-Remapped-Authorization"},
+		{"Connection", "x-amzn-Remapped-Connection"},
+		{"X-RateLimit-Limit", "X-RateLimit-Limit"},
+		{"Cache-Control", "Cache-Control"},
+		{"Access-Control-Allow-Origin", "Access-Control-Allow-Origin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			e := newEnv(t, map[string]handlerFunc{"TokenFunction": func(context.Context, []byte) ([]byte, error) {
+				return []byte(`{"statusCode":401,"headers":{"` + tt.header + `":"v"},"body":"{}"}`), nil
+			}})
+			w := e.do(t, "POST", "/v1/auth/token", "", nil)
+			if got := w.Header().Values(tt.want); len(got) != 1 || got[0] != "v" {
+				t.Errorf("header %s arrived as %v under %s; all: %v", tt.header, got, tt.want, w.Header())
+			}
+			if tt.want != tt.header && w.Header().Get(tt.header) == "v" {
+				t.Errorf("%s reached the client under its own name", tt.header)
+			}
+		})
+	}
 }
