@@ -10,37 +10,25 @@
 //
 //   BenchmarkAwsJwtVerify/verify-sync-2   20000   24310 ns/op
 //
-// The verifier checks what keygate's does: RS256 signature, iss, aud, exp/nbf and
-// typ at+jwt (RFC 9068; the library leaves typ to a custom check). Date.now is pinned to the
+// The verifier is infra/interop's (keygate-verifier.cjs): it checks what keygate's does. Date.now is pinned to the
 // benchmark's clock so the exported token is current, as keygate's benchmark injects its clock.
 "use strict";
 
 const os = require("node:os");
-const { JwtVerifier } = require("aws-jwt-verify");
-
-async function readStdin() {
-  const chunks = [];
-  for await (const c of process.stdin) chunks.push(c);
-  return Buffer.concat(chunks).toString("utf8");
-}
+const { createVerifier, readJSONStdin } = require("../interop/keygate-verifier.cjs");
 
 async function main() {
-  const input = JSON.parse(await readStdin());
+  const input = await readJSONStdin();
   const rounds = input.rounds ?? 6;
   const benchtimeNs = (input.benchtime_ms ?? 1000) * 1e6;
   const now = input.now_unix_ms;
   if (typeof now === "number") {
     Date.now = () => now;
   }
-  const verifier = JwtVerifier.create({
+  const verifier = createVerifier({
     issuer: input.issuer,
     audience: input.audience,
     jwksUri: "https://keygate.invalid/.well-known/jwks.json", // never fetched: cacheJwks below
-    customJwtCheck: ({ header }) => {
-      if (header.typ !== "at+jwt") {
-        throw new Error(`typ is ${JSON.stringify(header.typ)}, want "at+jwt"`);
-      }
-    },
   });
   verifier.cacheJwks(input.jwks);
   const token = input.token;

@@ -10,27 +10,11 @@
 // Exits non-zero only when it cannot run at all (bad input, library missing).
 "use strict";
 
-const { JwtVerifier } = require("aws-jwt-verify");
-
-async function readStdin() {
-  const chunks = [];
-  for await (const c of process.stdin) chunks.push(c);
-  return Buffer.concat(chunks).toString("utf8");
-}
+const { createVerifier, readJSONStdin } = require("./keygate-verifier.cjs");
 
 async function main() {
-  const input = JSON.parse(await readStdin());
-  const verifier = JwtVerifier.create({
-    issuer: input.issuer,
-    audience: input.audience,
-    jwksUri: input.jwks_uri,
-    // RFC 9068: access tokens carry typ at+jwt; the library leaves typ to the caller.
-    customJwtCheck: ({ header }) => {
-      if (header.typ !== "at+jwt") {
-        throw new Error(`typ is ${JSON.stringify(header.typ)}, want "at+jwt"`);
-      }
-    },
-  });
+  const input = await readJSONStdin();
+  const verifier = createVerifier({ issuer: input.issuer, audience: input.audience, jwksUri: input.jwks_uri });
   const results = [];
   for (const token of input.tokens) {
     try {
