@@ -40,7 +40,7 @@ rotate: ## rotate the signing key of the stack make run serves now (prints the n
 PKGS ?= ./...
 TEST_FLAGS ?=
 
-test: build-local ## unit + integration tests against DynamoDB Local and moto (started and stopped here)
+test: build-local ## unit + integration tests against the moto emulators (DynamoDB, Secrets Manager; started and stopped here)
 	@bash infra/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
@@ -75,7 +75,7 @@ build-local: ## host-architecture bootstraps for the local API, laid out like .a
 		CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(LOCAL_BIN)/$$id/bootstrap ./functions/$$fn || exit 1; \
 	done
 
-# make bench runs on emulators of its own (DynamoDB Local, moto), beside make run and make test;
+# make bench runs on emulators of its own (moto for DynamoDB and Secrets Manager), beside make run and make test;
 # BENCH_FLAGS passes flags to infra/bench (e.g. BENCH_FLAGS='-count 2 -arm64=false' while iterating).
 BENCH_PORTS ?= 8330 8331
 BENCH_FLAGS ?=

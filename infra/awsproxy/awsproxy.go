@@ -1,4 +1,4 @@
-// Package awsproxy is a reverse proxy in front of an AWS emulator (DynamoDB Local, moto) that
+// Package awsproxy is a reverse proxy in front of an AWS emulator (moto for DynamoDB and Secrets Manager) that
 // counts the operations the functions' real SDK clients send and injects faults on demand:
 // the e2e suite proves round-trip budgets and outage behaviour with it, make bench reports
 // calls per request.

@@ -21,7 +21,7 @@ type endpoint struct {
 	next func(prev []byte) ([]byte, error)
 }
 
-// handlerThroughput drives the token and refresh functions against DynamoDB Local and moto,
+// handlerThroughput drives the token and refresh functions against the moto emulators (DynamoDB, Secrets Manager),
 // one request at a time as one Lambda container serves them: the functions' own bootstraps
 // (their real handlers, DynamoDB store and AWS SDK clients, wired by their mains) under
 // lambdarun, fed the events the local API Gateway produced. A second, fresh container whose

@@ -7,7 +7,7 @@
 //     golang-jwt as baselines; the token endpoint's warm path. AWS's aws-jwt-verify verifies
 //     the very token the Go benchmark used in a Node harness (aws-jwt-verify-bench.cjs; process
 //     start and JWKS loading excluded), its rounds fed to benchstat next to the Go results.
-//   - Against DynamoDB Local and moto: the token and refresh functions (their own bootstraps
+//   - Against the moto emulators (DynamoDB, Secrets Manager): the token and refresh functions (their own bootstraps
 //     under infra/lambdarun, one request at a time like one container) with their DynamoDB
 //     and Secrets Manager calls per request, counted by proxies in front of the emulators; each function's cold start (its
 //     bootstrap under infra/lambdarun: Init Duration and time to first response) and size,

@@ -23,7 +23,7 @@ type Results struct {
 
 	// Micro holds benchstat's summary per benchmark, by short name (see microNames).
 	Micro map[string]Stat `json:"micro"`
-	// Handlers are the token endpoints against DynamoDB Local.
+	// Handlers are the token endpoints against the DynamoDB emulator (moto).
 	Handlers []HandlerResult `json:"handlers"`
 	// Functions are the cold starts and binary sizes, in template order.
 	Functions []FunctionResult `json:"functions"`
@@ -308,7 +308,7 @@ func (r *Results) Rows() []Row {
 		rows = append(rows, row)
 	}
 
-	const ep = "Token endpoints vs DynamoDB Local (the function's bootstrap under lambdarun, one request at a time like one container)"
+	const ep = "Token endpoints vs moto DynamoDB (the function's bootstrap under lambdarun, one request at a time like one container)"
 	for _, h := range r.Handlers {
 		rows = append(rows, Row{Section: ep, Measure: h.Route,
 			Result: fmt.Sprintf("%.0f req/s", h.PerSecond()),

@@ -33,7 +33,7 @@ const (
 var (
 	api       *httptest.Server // the local API Gateway
 	stack     *localstack.Stack
-	ddbCalls  *awsproxy.Proxy // in front of DynamoDB Local: counts the functions' requests, injects faults
+	ddbCalls  *awsproxy.Proxy // in front of the DynamoDB emulator: counts the functions' requests, injects faults
 	smCalls   *awsproxy.Proxy // the same in front of moto (Secrets Manager)
 	logs      syncBuffer      // everything the functions printed
 	adminKey  string

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Installs the local-stack emulators and tools into $KEYGATE_CACHE, idempotently:
-#   - DynamoDB Local (Maven Central) -> $KEYGATE_CACHE/dynamodb-local-<version>/
-#       lib/     the jars (classpath lib/*)
-#       native/  libsqlite4java-linux-<arch>.so, the name sqlite4java looks for
-#   - a Python venv with requirements.txt -> $KEYGATE_CACHE/venv-<hash>/
+#   - a Python venv with requirements.txt -> $KEYGATE_CACHE/venv-<hash>/ (moto serves both
+#     DynamoDB and Secrets Manager; see infra/stack/moto_dynamodb.py)
 #   - the interop verifiers' node_modules (infra/interop/package-lock.json, `npm ci`)
 #       -> $KEYGATE_CACHE/node-<hash>/node_modules; skipped with a warning when node >= 20 and
 #       npm are missing (only the interop test needs them, and it fails without them)
@@ -12,7 +10,7 @@
 # flock serialises concurrent runs (e.g. `make run` and `make test` started together).
 #
 # Usage: install.sh [--print-env]
-#   --print-env  after installing, print eval-able KEYGATE_VENV=..., KEYGATE_DDB_DIR=... and
+#   --print-env  after installing, print eval-able KEYGATE_VENV=... and
 #                (when node is there) KEYGATE_NODE_MODULES=... lines
 # Progress messages go to stderr; stdout carries only the --print-env lines.
 set -euo pipefail
@@ -20,7 +18,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
+usage() { sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
 
 print_env=false
 for arg in "$@"; do
@@ -39,84 +37,7 @@ done
 
 MARKER=.keygate-installed
 # Computed once: the venv key runs the interpreter, which costs ~0.1 s through a pyenv shim.
-DDB_DIR="$(ks_ddb_dir)"
 VENV_DIR="$(ks_venv_dir)"
-
-install_dynamodb_local() {
-	local dir=$DDB_DIR arch so jar_entry out
-	[[ -f $dir/$MARKER ]] && return 0
-
-	ks_need java mvn
-	ks_lock "$KEYGATE_CACHE/.dynamodb-local.lock"
-	# Another process may have finished the install while we waited for the lock.
-	if [[ -f $dir/$MARKER ]]; then
-		exec {KS_LOCK_FD}>&-
-		return 0
-	fi
-
-	ks_log "installing DynamoDB Local $DYNAMODB_LOCAL_VERSION into $dir"
-	rm -rf "$dir" # leftovers of an interrupted install
-	mkdir -p "$dir/lib" "$dir/native"
-
-	# A private Maven repo inside the cache: no dependence on ~/.m2 or a user settings.xml
-	# mirror, and a bare CI machine fills it from Maven Central. -B: no prompts, no progress.
-	# -DexcludeTypes: the Windows/macOS natives DynamoDBLocal drags in are of no use here.
-	# Output goes to a log shown only on failure: with -q there is nothing useful on success,
-	# and Debian's Maven 3.8 still emits bare colour-reset escapes even with -B.
-	if ! mvn -B -q -f "$KEYGATE_STACK_SCRIPTS/pom.xml" \
-		-Dmaven.repo.local="$KEYGATE_CACHE/m2" \
-		-Ddynamodb.local.version="$DYNAMODB_LOCAL_VERSION" \
-		-Dsqlite4java.version="$SQLITE4JAVA_VERSION" \
-		-Dmaven.dependency.plugin.version="$MAVEN_DEPENDENCY_PLUGIN_VERSION" \
-		dependency:copy-dependencies \
-		-DincludeScope=runtime -DexcludeTypes=dll,dylib \
-		-DoutputDirectory="$dir/lib" >"$KEYGATE_CACHE/mvn.log" 2>&1; then
-		sed 's/\x1b\[[0-9;]*m//g' "$KEYGATE_CACHE/mvn.log" >&2
-		ks_die "mvn could not resolve DynamoDB Local $DYNAMODB_LOCAL_VERSION (output above, also in $KEYGATE_CACHE/mvn.log)"
-	fi
-
-	[[ -f $dir/lib/DynamoDBLocal-$DYNAMODB_LOCAL_VERSION.jar ]] ||
-		ks_die "mvn finished but DynamoDBLocal-$DYNAMODB_LOCAL_VERSION.jar is missing in $dir/lib"
-
-	# sqlite4java loads "sqlite4java-linux-<arch>-<version>" or "sqlite4java-linux-<arch>" from
-	# java.library.path; Maven names the file libsqlite4java-linux-<arch>-<version>.so. Install it
-	# under the unversioned name, the one the official DynamoDB Local tarball ships.
-	arch="$(ks_sqlite4java_arch)"
-	so="$dir/native/libsqlite4java-linux-$arch.so"
-	if [[ -f $dir/lib/libsqlite4java-linux-$arch-$SQLITE4JAVA_VERSION.so ]]; then
-		cp "$dir/lib/libsqlite4java-linux-$arch-$SQLITE4JAVA_VERSION.so" "$so"
-	else
-		# No Maven artifact for this arch (linux-aarch64): DynamoDB Local >= 1.24 bundles the
-		# natives in its jar under .../sqlite/native/Linux/<uname -m>/libsqlite4java.so.
-		case "$arch" in
-		amd64) jar_entry=x86_64 ;;
-		*) jar_entry=$arch ;;
-		esac
-		jar_entry="software/amazon/dynamodb/services/local/shared/access/sqlite/native/Linux/$jar_entry/libsqlite4java.so"
-		ks_log "no Maven artifact for libsqlite4java-linux-$arch; extracting it from the DynamoDBLocal jar"
-		# python3 is needed for the venv anyway, so it is a safer bet than unzip on a bare box.
-		"$KEYGATE_PYTHON" - "$dir/lib/DynamoDBLocal-$DYNAMODB_LOCAL_VERSION.jar" "$jar_entry" "$so" <<'PY' ||
-import shutil, sys, zipfile
-jar, entry, dest = sys.argv[1:]
-with zipfile.ZipFile(jar) as z, z.open(entry) as src, open(dest, "wb") as out:
-    shutil.copyfileobj(src, out)
-PY
-			ks_die "could not extract $jar_entry from the DynamoDBLocal jar"
-	fi
-	# The versioned copies in lib/ would only confuse a later look at the directory.
-	rm -f "$dir"/lib/*.so
-
-	# Smoke test: the main class exists and the JVM can start it.
-	out="$(java -cp "$dir/lib/*" "$KS_DDB_MAIN_CLASS" -version 2>&1)" ||
-		ks_die "DynamoDB Local does not start: $out"
-	[[ $out == *"$DYNAMODB_LOCAL_VERSION"* ]] ||
-		ks_warn "DynamoDB Local -version printed '$out', expected $DYNAMODB_LOCAL_VERSION"
-
-	printf 'dynamodb-local %s\nsqlite4java %s linux-%s\n' \
-		"$DYNAMODB_LOCAL_VERSION" "$SQLITE4JAVA_VERSION" "$arch" >"$dir/$MARKER"
-	exec {KS_LOCK_FD}>&-
-	ks_log "DynamoDB Local $DYNAMODB_LOCAL_VERSION installed"
-}
 
 install_venv() {
 	local dir=$VENV_DIR
@@ -190,7 +111,6 @@ install_node_modules() {
 	ks_log "interop verifiers ready: $dir/node_modules"
 }
 
-install_dynamodb_local
 install_venv
 NODE_DIR=''
 if node_ok; then
@@ -200,6 +120,5 @@ fi
 
 if $print_env; then
 	printf 'KEYGATE_VENV=%q\n' "$VENV_DIR"
-	printf 'KEYGATE_DDB_DIR=%q\n' "$DDB_DIR"
 	[[ -z $NODE_DIR ]] || printf 'KEYGATE_NODE_MODULES=%q\n' "$NODE_DIR/node_modules"
 fi

@@ -9,7 +9,6 @@
 #   KEYGATE_STATE_DIR      where running stacks keep pid files and logs (default <repo>/.stack)
 #   KEYGATE_PYTHON         interpreter used to create the venv (default python3)
 #   KEYGATE_STACK_TIMEOUT  seconds up.sh waits for each emulator to answer (default 60)
-#   KEYGATE_DDB_JAVA_OPTS  extra JVM options for DynamoDB Local (word-split on spaces)
 
 # Scripts sourcing this file are expected to have done `set -euo pipefail` themselves; doing it
 # here too makes a direct `source infra/stack/lib.sh` in an interactive shell exit the shell on the
@@ -33,10 +32,6 @@ export KEYGATE_ROOT KEYGATE_CACHE KEYGATE_STATE_DIR
 
 # shellcheck source=versions.env
 . "$KEYGATE_STACK_SCRIPTS/versions.env"
-
-# Main class of DynamoDB Local 3.x (2.x used com.amazonaws.services.dynamodbv2.local.main...).
-# Also used to recognise our java process in /proc, so a recycled PID is never killed.
-KS_DDB_MAIN_CLASS=software.amazon.dynamodb.services.local.main.ServerRunner
 
 # The two emulators of a stack, in start order. Per-service details are in the ks_svc_* helpers.
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -89,8 +84,6 @@ ks_check_name() {
 
 # --- install locations (shared by install.sh --print-env and up.sh) ---------------------------
 
-ks_ddb_dir() { printf '%s/dynamodb-local-%s\n' "$KEYGATE_CACHE" "$DYNAMODB_LOCAL_VERSION"; }
-
 # The venv is keyed by the requirement files and the interpreter: changing either yields a new
 # directory, so an old venv is never half-upgraded in place.
 ks_venv_dir() {
@@ -116,16 +109,6 @@ ks_node_dir() {
 	printf '%s/node-%s\n' "$KEYGATE_CACHE" "$key"
 }
 
-# ks_sqlite4java_arch: sqlite4java's name for this CPU (amd64 / aarch64, as it derives it from
-# Java's os.arch), which is part of the native library's file name.
-ks_sqlite4java_arch() {
-	case "$(uname -m)" in
-	x86_64 | amd64) echo amd64 ;;
-	aarch64 | arm64) echo aarch64 ;;
-	*) ks_die "unsupported CPU architecture '$(uname -m)' (DynamoDB Local needs x86_64 or aarch64)" ;;
-	esac
-}
-
 # --- locking -----------------------------------------------------------------------------------
 
 # ks_lock FILE [TIMEOUT]: take an exclusive flock on FILE for the rest of the calling shell's
@@ -140,6 +123,18 @@ ks_lock() {
 }
 
 # --- processes ---------------------------------------------------------------------------------
+
+# ks_pid_alive PID: true if PID exists and is not a zombie, whatever it runs. Right after a fork
+# the child still runs the shell's command line until it execs the emulator: such a PID is
+# "starting", not "gone", so readiness checks use this to decide that a process died, and
+# ks_pid_matches to decide that it is ours.
+ks_pid_alive() {
+	local pid=$1 st
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	st="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+	st=${st##*) }
+	[[ -n $st && ${st%% *} != Z ]]
+}
 
 # ks_pid_matches PID MARKER...: true if PID is a live (non-zombie) process whose command line
 # contains every MARKER. Guards against acting on a PID that the kernel recycled for something
@@ -215,7 +210,7 @@ ks_stop_pid() {
 
 ks_svc_label() {
 	case "$1" in
-	dynamodb) echo "DynamoDB Local" ;;
+	dynamodb) echo "moto server (DynamoDB)" ;;
 	moto) echo "moto server (Secrets Manager)" ;;
 	*) ks_die "unknown service $1" ;;
 	esac
@@ -223,13 +218,13 @@ ks_svc_label() {
 
 # ks_svc_markers SVC [PORT]: set KS_MARKERS to the strings that identify SVC's process in
 # /proc/PID/cmdline (see ks_pid_matches). up.sh puts the port option last on each command line,
-# so "-port 8300 " (with the trailing space) cannot match 83001.
+# so "-p 8300 " (with the trailing space) cannot match 83001.
 ks_svc_markers() {
 	local svc=$1 port=${2:-}
 	case "$svc" in
 	dynamodb)
-		KS_MARKERS=("$KS_DDB_MAIN_CLASS")
-		[[ -z $port ]] || KS_MARKERS+=("-port $port ")
+		KS_MARKERS=("infra/stack/moto_dynamodb.py")
+		[[ -z $port ]] || KS_MARKERS+=("-p $port ")
 		;;
 	moto)
 		KS_MARKERS=("bin/moto_server")
@@ -242,7 +237,7 @@ ks_svc_markers() {
 # --- ports and HTTP probes ---------------------------------------------------------------------
 
 # ks_port_in_use PORT: true if anything listens on PORT. `ss` sees listeners on any address
-# (DynamoDB Local binds 0.0.0.0, so a listener on another address still blocks it); the
+# (an emulator bound to 0.0.0.0 elsewhere still blocks ours on 127.0.0.1); the
 # /dev/tcp connect is the fallback where ss (iproute2) is missing.
 ks_port_in_use() {
 	local port=$1

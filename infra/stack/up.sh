@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts a named local stack: DynamoDB Local and moto server (Secrets Manager), in the background.
+# Starts a named local stack: moto servers for DynamoDB and Secrets Manager, in the background.
 #
 # Usage: up.sh NAME DDB_PORT SM_PORT
 #
@@ -16,7 +16,7 @@
 set -euo pipefail
 # Job control must be off so a background child is not a process-group leader: then `setsid`
 # calls setsid(2) and execs in place instead of forking, and $! is the emulator's own PID
-# (java / python), which is what down.sh must signal.
+# (python), which is what down.sh must signal.
 set +m
 
 # shellcheck source=lib.sh
@@ -40,8 +40,8 @@ TIMEOUT=${KEYGATE_STACK_TIMEOUT:-60}
 # eval of an empty string succeeds, so check install.sh's status before eval'ing its output.
 env_lines="$("$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || ks_die "install.sh failed"
 eval "$env_lines"
-: "${KEYGATE_VENV:?install.sh did not print KEYGATE_VENV}" "${KEYGATE_DDB_DIR:?install.sh did not print KEYGATE_DDB_DIR}"
-ks_need java setsid
+: "${KEYGATE_VENV:?install.sh did not print KEYGATE_VENV}"
+ks_need setsid
 
 STATE="$KEYGATE_STATE_DIR/$NAME"
 mkdir -p "$STATE"
@@ -126,29 +126,12 @@ done
 # process group. They run from $STATE so nothing they might write lands in the repo root.
 # {KS_LOCK_FD}>&- keeps the stack lock from being inherited (it would stay held forever).
 start_dynamodb() {
-	local native="$KEYGATE_DDB_DIR/native" native_lib jopts=()
-	native_lib="libsqlite4java-linux-$(ks_sqlite4java_arch).so"
-	if [[ -n ${KEYGATE_DDB_JAVA_OPTS:-} ]]; then read -r -a jopts <<<"$KEYGATE_DDB_JAVA_OPTS"; fi
-	# -inMemory: every stack starts empty and nothing is left on disk.
-	# -sharedDb: one database whatever the (dummy) credentials/region of the client, so a test
-	#   harness and the code under test see the same tables even if their AWS config differs.
-	# -disableTelemetry: it would otherwise try to reach AWS, which this network cannot.
-	# Native SQLite: DynamoDB Local 3.x first tries org.sqlite.lib.path/org.sqlite.lib.name,
-	#   then extracts the copy bundled in its jar to $TMPDIR/sqlite-392-<uuid>-... (left behind
-	#   if the JVM is SIGKILLed), and only then looks at java.library.path. Pointing the org.sqlite
-	#   properties at the installed copy avoids that extraction; the two library.path properties
-	#   are for sqlite4java's own loader and older DynamoDB Local versions.
-	# The DynamoDBLocal jar is named first on the classpath (also covered by lib/*) only so that
-	#   `pgrep -af DynamoDBLocal` finds the process.
-	# DynamoDB Local 3.x has no -host option: it listens on all interfaces.
-	# -port must stay last (see ks_svc_markers).
-	(cd "$STATE" && exec setsid java \
-		"-Dorg.sqlite.lib.path=$native" "-Dorg.sqlite.lib.name=$native_lib" \
-		"-Djava.library.path=$native" "-Dsqlite4java.library.path=$native" \
-		"${jopts[@]}" \
-		-cp "$KEYGATE_DDB_DIR/lib/DynamoDBLocal-$DYNAMODB_LOCAL_VERSION.jar:$KEYGATE_DDB_DIR/lib/*" \
-		"$KS_DDB_MAIN_CLASS" \
-		-inMemory -sharedDb -disableTelemetry -port "${PORT[dynamodb]}") \
+	# moto's DynamoDB behind infra/stack/moto_dynamodb.py: one request at a time (conditional
+	# writes atomic, as on DynamoDB) and item-level transaction rollback. Every stack starts
+	# empty (in memory) and leaves nothing on disk. The script path is given as written in
+	# ks_svc_markers so /proc finds it; -p must stay last.
+	(cd "$STATE" && export PYTHONUNBUFFERED=1 && exec setsid "$KEYGATE_VENV/bin/python" \
+		"$KEYGATE_ROOT/infra/stack/moto_dynamodb.py" -H 127.0.0.1 -p "${PORT[dynamodb]}") \
 		</dev/null >"$STATE/dynamodb.log" 2>&1 {KS_LOCK_FD}>&- &
 	echo "$!" >"$STATE/dynamodb.pid"
 }
@@ -168,12 +151,15 @@ for svc in "${TO_START[@]}"; do
 done
 
 # --- phase 3: wait until each answers -----------------------------------------------------------
-# ready SVC: 0 = answers, 1 = not yet, 2 = its process is gone (no point waiting).
+# ready SVC: 0 = answers, 1 = not yet, 2 = its process is gone (no point waiting). A process
+# that exists but does not look like the emulator yet is still between fork and exec (on a busy
+# machine that can take a while): not ready yet, never "gone".
 ready() {
 	local svc=$1 pid
 	pid="$(ks_read_pid "$STATE/$svc.pid")"
+	ks_pid_alive "$pid" || return 2
 	ks_svc_markers "$svc" "${PORT[$svc]}"
-	ks_pid_matches "$pid" "${KS_MARKERS[@]}" || return 2
+	ks_pid_matches "$pid" "${KS_MARKERS[@]}" || return 1
 	healthy "$svc" "$pid"
 }
 for svc in "${TO_START[@]}"; do

@@ -54,7 +54,7 @@ cleanup() {
 	# through the teardown either.
 	trap '' INT TERM HUP PIPE
 	[[ -z $child ]] || stop_cmd TERM
-	"$KEYGATE_STACK_SCRIPTS/down.sh" "$NAME" || ks_warn "down.sh $NAME failed; check with: pgrep -af 'DynamoDBLocal|moto_server'"
+	"$KEYGATE_STACK_SCRIPTS/down.sh" "$NAME" || ks_warn "down.sh $NAME failed; check with: pgrep -af 'moto_dynamodb.py|moto_server'"
 }
 # shellcheck disable=SC2317
 on_signal() {

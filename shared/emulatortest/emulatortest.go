@@ -1,5 +1,5 @@
-// Package emulatortest connects tests to the local emulators that `make test` starts (DynamoDB
-// Local and moto server for Secrets Manager) through the real AWS SDK clients, and creates
+// Package emulatortest connects tests to the local emulators that `make test` starts (moto for
+// DynamoDB and for Secrets Manager) through the real AWS SDK clients, and creates
 // throwaway tables and secrets on them: DynamoDB tables with the schema of template.yaml, so a
 // test table cannot drift from the deployed one.
 //
@@ -41,10 +41,10 @@ const (
 // Region is the region every emulator client uses; the emulators accept any.
 const Region = "us-east-1"
 
-// DynamoDB returns a client on DynamoDB Local at $KEYGATE_DYNAMODB_ENDPOINT.
+// DynamoDB returns a client on the DynamoDB emulator (moto, infra/stack/moto_dynamodb.py) at $KEYGATE_DYNAMODB_ENDPOINT.
 func DynamoDB(t testing.TB) *dynamodb.Client {
 	t.Helper()
-	cfg := emulator(t, DynamoDBEndpointEnv, "DynamoDB Local")
+	cfg := emulator(t, DynamoDBEndpointEnv, "the DynamoDB emulator")
 	return dynamodb.NewFromConfig(cfg.aws, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
 }
 

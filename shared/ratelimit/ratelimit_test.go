@@ -50,7 +50,7 @@ func (c *countingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInp
 	return c.api.UpdateItem(ctx, in, optFns...)
 }
 
-// limiterOn returns a limiter on a fresh table of DynamoDB Local, its clock at start.
+// limiterOn returns a limiter on a fresh table of the DynamoDB emulator, its clock at start.
 func limiterOn(t *testing.T) (*ratelimit.Limiter, *clocktest.Clock, *dynamodb.Client, string) {
 	t.Helper()
 	db := emulatortest.DynamoDB(t)
@@ -97,7 +97,7 @@ func equal(a, b ratelimit.Decision) bool {
 }
 
 // Window items are keyed by the window's start, so a spent window stops counting the instant
-// the next one begins, whether or not DynamoDB's TTL has deleted its item yet (DynamoDB Local
+// the next one begins, whether or not DynamoDB's TTL has deleted its item yet (the emulator
 // never does): every step moves the clock and takes once.
 func TestEachWindowHasItsOwnBudget(t *testing.T) {
 	const limit = 2

@@ -19,7 +19,7 @@ import (
 	"github.com/keygate/keygate/shared/store/storetest"
 )
 
-// The access-token deny-list against DynamoDB Local through the real SDK client: per key,
+// The access-token deny-list against the DynamoDB emulator through the real SDK client: per key,
 // expired entries absent before TTL deletion, one Query lists a key's entries.
 func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
 	ctx := context.Background()

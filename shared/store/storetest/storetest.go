@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of keygate's key storage: the same cases run
-// against store/memstore (unit tests) and store/dynamo (against DynamoDB Local), so the fast
+// against store/memstore (unit tests) and store/dynamo (against the DynamoDB emulator, moto), so the fast
 // in-memory store can stand in for DynamoDB in every other package's tests.
 //
 // A store passes only if it behaves exactly like the others on every shared method: creation and
