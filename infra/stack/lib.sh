@@ -152,6 +152,17 @@ ks_pid_matches() {
 	done
 }
 
+# ks_startup_state PID MARKER...: where a process we just started stands. Returns 0 when it is
+# ours (alive, command line matches), 1 when it is alive but does not match yet (between fork
+# and exec its command line is still the starting shell's: on a busy machine that window is
+# long enough to see), 2 when it is gone (no such PID, or a zombie). Only 2 may end a wait early.
+ks_startup_state() {
+	local pid=$1
+	shift
+	ks_pid_alive "$pid" || return 2
+	ks_pid_matches "$pid" "$@" || return 1
+}
+
 # ks_read_pid FILE: print the PID stored in FILE (empty if none).
 ks_read_pid() {
 	local file=$1 pid=''

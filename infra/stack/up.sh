@@ -152,14 +152,13 @@ done
 
 # --- phase 3: wait until each answers -----------------------------------------------------------
 # ready SVC: 0 = answers, 1 = not yet, 2 = its process is gone (no point waiting). A process
-# that exists but does not look like the emulator yet is still between fork and exec (on a busy
-# machine that can take a while): not ready yet, never "gone".
+# that exists but does not look like the emulator yet is still starting (ks_startup_state).
 ready() {
-	local svc=$1 pid
+	local svc=$1 pid rc=0
 	pid="$(ks_read_pid "$STATE/$svc.pid")"
-	ks_pid_alive "$pid" || return 2
 	ks_svc_markers "$svc" "${PORT[$svc]}"
-	ks_pid_matches "$pid" "${KS_MARKERS[@]}" || return 1
+	ks_startup_state "$pid" "${KS_MARKERS[@]}" || rc=$?
+	((rc == 0)) || return "$rc"
 	healthy "$svc" "$pid"
 }
 for svc in "${TO_START[@]}"; do
