@@ -166,11 +166,37 @@ func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, k 
 	if err != nil {
 		return d, apierr.Unavailable(err)
 	}
-	if !d.Allowed {
-		_ = a.AppendEvent(ctx, event(r, k.KeyID, action+".failed", "rate_limit_exceeded", now))
-		return d, apierr.RateLimited(d.RetryAfter(now))
+	return d, overLimit(ctx, a, r, k, action, d, now)
+}
+
+// overLimit is nil when d allowed the request, else the 429. Only the window's first refusal
+// is audited: one audit item per key and window, however hard the key is hammered.
+func overLimit(ctx context.Context, a Auditor, r *httpx.Request, k store.Key, action string, d ratelimit.Decision, now time.Time) error {
+	if d.Allowed {
+		return nil
 	}
-	return d, nil
+	if d.FirstRefusal {
+		_ = a.AppendEvent(ctx, event(r, k.KeyID, action+".failed", "rate_limit_exceeded", now))
+	}
+	return apierr.RateLimited(d.RetryAfter(now))
+}
+
+// failedAttempt records a refused attempt on a known key (outside its allowlist, scopes it does
+// not hold, a revoked generation) and returns refusal. The attempt spends the key's rate-limit
+// budget like a successful one, and is audited only within that budget, so a leaked key cannot
+// write more to the 90-day audit trail than its rate limit allows: past the budget the caller
+// gets the 429. If the limiter itself fails, the attempt is refused as asked and not audited:
+// an unbounded write is what this prevents.
+func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, k store.Key, action, reason string, now time.Time, refusal error) error {
+	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
+	if err != nil {
+		return refusal
+	}
+	if err := overLimit(ctx, a, r, k, action, d, now); err != nil {
+		return withRate(err, d)
+	}
+	_ = a.AppendEvent(ctx, event(r, k.KeyID, action+".failed", reason, now))
+	return withRate(refusal, d)
 }
 
 // withHeaders merges headers into resp.

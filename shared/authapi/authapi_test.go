@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -527,4 +528,78 @@ func TestRevokingBeyondTheDenyListLimitIsRefused(t *testing.T) {
 func (e *env) revoke(t *testing.T, key, tok string) response {
 	t.Helper()
 	return e.serve(t, e.revokeHandler(e.tokens).Router().Serve, revokeRequest(key, tok))
+}
+
+// Failed attempts on a known key spend its rate-limit budget and are audited only within it: a
+// leaked key used from outside its allowlist, or asking for scopes it lacks, writes at most
+// rate_limit audit items a minute plus one for the window's refusals, never one per request.
+func TestFailedAttemptsCannotFloodTheAuditTrail(t *testing.T) {
+	const limit, attempts = 5, 40
+	tests := []struct {
+		name       string
+		tweak      func(*store.Key)
+		body       func(key string) string
+		code       string
+		wantDetail string
+	}{
+		{"from outside allowed_ips", func(k *store.Key) { k.AllowedIPs = []string{"198.51.100.0/24"} },
+			func(key string) string { return jsonBody(map[string]string{"api_key": key}) }, "ip_not_allowed", "ip_not_allowed"},
+		{"asking for a scope the key does not hold", nil,
+			func(key string) string {
+				return jsonBody(map[string]any{"api_key": key, "scopes": []string{"billing:write"}})
+			},
+			"invalid_scope", "invalid_scope"},
+		{"over the rate limit with good requests", nil,
+			func(key string) string { return jsonBody(map[string]string{"api_key": key}) }, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			key, k := e.addKey(t, func(k *store.Key) {
+				k.RateLimit = limit
+				if tt.tweak != nil {
+					tt.tweak(k)
+				}
+			})
+			codes := map[string]int{}
+			for range attempts {
+				resp := e.token(t, tokenRequest(tt.body(key), nil))
+				code := "ok"
+				if resp.Error != nil {
+					code, _ = resp.Error["code"].(string)
+				}
+				codes[code]++
+			}
+			want := map[string]int{"rate_limit_exceeded": attempts - limit}
+			if tt.code == "" {
+				want["ok"] = limit
+			} else {
+				want[tt.code] = limit
+			}
+			if !maps.Equal(codes, want) {
+				t.Errorf("%d attempts answered %v, want %v (the attempts spend the key's budget)", attempts, codes, want)
+			}
+			page, err := e.keys.ListEvents(ctx, k.KeyID, 100, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			details := map[string]int{}
+			for _, ev := range page.Events {
+				details[ev.Action+" "+ev.Detail]++
+			}
+			// The failed attempts within the budget, and the window's first refusal. (Issued
+			// tokens are audited in the token store's transaction, a fake here.)
+			wantEvents := 1
+			if tt.code != "" {
+				wantEvents += limit
+			}
+			if len(page.Events) != wantEvents || details["token.issue.failed rate_limit_exceeded"] != 1 {
+				t.Errorf("%d attempts wrote %d audit events %v, want %d (1 for the refusals)",
+					attempts, len(page.Events), details, wantEvents)
+			}
+			if tt.wantDetail != "" && details["token.issue.failed "+tt.wantDetail] != limit {
+				t.Errorf("audit events %v, want %d of %s", details, limit, tt.wantDetail)
+			}
+		})
+	}
 }

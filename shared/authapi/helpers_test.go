@@ -73,26 +73,38 @@ type staticPepper struct{}
 
 func (staticPepper) Get(context.Context) ([]byte, error) { return pepper, nil }
 
-// fakeLimiter allows or refuses every Take, or fails.
+// fakeLimiter counts like ratelimit.Limiter (per key and minute window, limit allowed, the
+// window's first refusal marked), refuses every Take when refuse is set, or fails.
 type fakeLimiter struct {
-	mu     sync.Mutex
-	refuse bool
-	err    error
-	now    func() time.Time
-	calls  int
+	mu      sync.Mutex
+	refuse  bool
+	err     error
+	now     func() time.Time
+	calls   int
+	counts  map[string]int
+	refused map[string]bool
 }
 
-func (l *fakeLimiter) Take(_ context.Context, _ string, limit int) (ratelimit.Decision, error) {
+func (l *fakeLimiter) Take(_ context.Context, keyID string, limit int) (ratelimit.Decision, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
 	if l.err != nil {
 		return ratelimit.Decision{}, l.err
 	}
-	d := ratelimit.Decision{Allowed: !l.refuse, Limit: limit, Remaining: limit - 1, Reset: l.now().Truncate(time.Minute).Add(time.Minute)}
-	if l.refuse {
-		d.Remaining = 0
+	if l.counts == nil {
+		l.counts, l.refused = map[string]int{}, map[string]bool{}
 	}
+	start := l.now().Truncate(time.Minute)
+	w := keyID + "@" + start.String()
+	d := ratelimit.Decision{Limit: limit, Reset: start.Add(time.Minute)}
+	if !l.refuse && l.counts[w] < limit {
+		l.counts[w]++
+		d.Allowed, d.Remaining = true, limit-l.counts[w]
+		return d, nil
+	}
+	d.FirstRefusal = !l.refused[w]
+	l.refused[w] = true
 	return d, nil
 }
 

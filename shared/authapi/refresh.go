@@ -75,16 +75,17 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 		return nil, apierr.Unavailable(err)
 	}
 	k, err := h.KeyByID.KeyByID(ctx, parent.KeyID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.TokenGenValid(parent.KeyGen, now)) {
-		_ = h.Audit.AppendEvent(ctx, event(r, parent.KeyID, "token.refresh.failed", "key_revoked_or_rotated", now))
-		return nil, invalidGrant()
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant() // no key left to attribute (or bound) an audit event to
+	}
+	if err == nil && !k.TokenGenValid(parent.KeyGen, now) {
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.refresh", "key_revoked_or_rotated", now, invalidGrant())
 	}
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}
 	if !keyauth.IPAllowed(k.AllowedIPs, sourceIP(r)) {
-		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.refresh.failed", "ip_not_allowed", now))
-		return nil, apierr.IPNotAllowed()
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.refresh", "ip_not_allowed", now, apierr.IPNotAllowed())
 	}
 	scopes, err := checkScopes(req.Scopes, parent.Scopes) // scopes may only narrow
 	if err != nil {

@@ -88,15 +88,14 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 	now := h.Now()
 	k, err := h.Keys.Authenticate(ctx, key, sourceIP(r))
 	if err == keyauth.ErrIPNotAllowed {
-		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.issue.failed", "ip_not_allowed", now))
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "ip_not_allowed", now, mapKeyErr(err))
 	}
 	if err != nil {
 		return nil, mapKeyErr(err)
 	}
 	scopes, err := checkScopes(req.Scopes, k.Scopes)
 	if err != nil {
-		_ = h.Audit.AppendEvent(ctx, event(r, k.KeyID, "token.issue.failed", "invalid_scope", now))
-		return nil, err
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "invalid_scope", now, err)
 	}
 	limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.issue", now)
 	if err != nil {

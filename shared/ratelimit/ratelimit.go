@@ -33,6 +33,10 @@ type Decision struct {
 	Limit     int
 	Remaining int
 	Reset     time.Time // end of the current window
+	// FirstRefusal marks the one refused Take of a key's window (one across all containers):
+	// callers that record refusals (the audit trail) record that one, so a key hammered past
+	// its limit costs one audit item per window, not one per request.
+	FirstRefusal bool
 }
 
 // RetryAfter is the whole number of seconds until the window resets, rounded up (a client
@@ -84,6 +88,7 @@ func (l *Limiter) Take(ctx context.Context, keyID string, limit int) (Decision, 
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
+		d.FirstRefusal = l.markRefused(ctx, keyID, start)
 		return d, nil
 	}
 	if err != nil {
@@ -98,6 +103,27 @@ func (l *Limiter) Take(ctx context.Context, keyID string, limit int) (Decision, 
 	d.Allowed = true
 	d.Remaining = max(limit-count, 0)
 	return d, nil
+}
+
+// markRefused claims the window's refusal marker with a conditional write; only the first
+// refused Take of the window succeeds. It is best effort: a failure (a dependency error too)
+// reads as "not the first", which at worst leaves a window's refusal unrecorded, never a
+// refusal recorded twice.
+func (l *Limiter) markRefused(ctx context.Context, keyID string, start time.Time) bool {
+	_, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "rl#" + keyID},
+			"sk": &types.AttributeValueMemberS{Value: strconv.FormatInt(start.Unix(), 10)},
+		},
+		UpdateExpression:         aws.String("SET #r = :true"),
+		ConditionExpression:      aws.String("attribute_exists(#c) AND attribute_not_exists(#r)"),
+		ExpressionAttributeNames: map[string]string{"#c": "count", "#r": "refused"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":true": &types.AttributeValueMemberBOOL{Value: true},
+		},
+	})
+	return err == nil
 }
 
 // Headers are the X-RateLimit-* response headers for d.

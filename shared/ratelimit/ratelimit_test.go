@@ -83,7 +83,8 @@ func TestTakeAllowsExactlyTheLimitInAWindow(t *testing.T) {
 				}
 			}
 			for i := range 3 {
-				want := ratelimit.Decision{Allowed: false, Limit: limit, Remaining: 0, Reset: windowEnd}
+				// Only the window's first refusal is marked (callers audit that one).
+				want := ratelimit.Decision{Allowed: false, Limit: limit, Remaining: 0, Reset: windowEnd, FirstRefusal: i == 0}
 				if d := take(t, l, key, limit); !equal(d, want) {
 					t.Errorf("request %d = %+v, want the refusal %+v", limit+1+i, d, want)
 				}
@@ -93,7 +94,8 @@ func TestTakeAllowsExactlyTheLimitInAWindow(t *testing.T) {
 }
 
 func equal(a, b ratelimit.Decision) bool {
-	return a.Allowed == b.Allowed && a.Limit == b.Limit && a.Remaining == b.Remaining && a.Reset.Equal(b.Reset)
+	return a.Allowed == b.Allowed && a.Limit == b.Limit && a.Remaining == b.Remaining && a.Reset.Equal(b.Reset) &&
+		a.FirstRefusal == b.FirstRefusal
 }
 
 // Window items are keyed by the window's start, so a spent window stops counting the instant
@@ -112,15 +114,15 @@ func TestEachWindowHasItsOwnBudget(t *testing.T) {
 		want ratelimit.Decision
 	}{
 		{"the last nanosecond of a spent window is still refused", windowEnd.Add(-time.Nanosecond),
-			ratelimit.Decision{Allowed: false, Limit: limit, Reset: windowEnd}},
+			ratelimit.Decision{Allowed: false, Limit: limit, Reset: windowEnd, FirstRefusal: true}},
 		{"the next window starts with the whole budget", windowEnd,
 			ratelimit.Decision{Allowed: true, Limit: limit, Remaining: limit - 1, Reset: next}},
 		{"a container whose clock lags is still refused in the spent window", windowEnd.Add(-time.Second),
 			ratelimit.Decision{Allowed: false, Limit: limit, Reset: windowEnd}},
 		{"the new window keeps its own count", windowEnd.Add(59 * time.Second),
 			ratelimit.Decision{Allowed: true, Limit: limit, Remaining: 0, Reset: next}},
-		{"and is spent in turn", windowEnd.Add(59 * time.Second),
-			ratelimit.Decision{Allowed: false, Limit: limit, Reset: next}},
+		{"and is spent in turn, its first refusal marked again", windowEnd.Add(59 * time.Second),
+			ratelimit.Decision{Allowed: false, Limit: limit, Reset: next, FirstRefusal: true}},
 		{"a window an hour later starts fresh", windowEnd.Add(time.Hour),
 			ratelimit.Decision{Allowed: true, Limit: limit, Remaining: limit - 1, Reset: windowEnd.Add(time.Hour + ratelimit.Window)}},
 	}
@@ -196,7 +198,7 @@ func TestALimitChangedMidWindowAppliesToTheCountSoFar(t *testing.T) {
 		limit int
 		want  ratelimit.Decision
 	}{
-		{"a limit lowered below the count refuses at once", 2, ratelimit.Decision{Allowed: false, Limit: 2, Reset: windowEnd}},
+		{"a limit lowered below the count refuses at once", 2, ratelimit.Decision{Allowed: false, Limit: 2, Reset: windowEnd, FirstRefusal: true}},
 		{"a limit equal to the count refuses", 3, ratelimit.Decision{Allowed: false, Limit: 3, Reset: windowEnd}},
 		{"a raised limit allows the difference", 10, ratelimit.Decision{Allowed: true, Limit: 10, Remaining: 6, Reset: windowEnd}},
 	}
@@ -237,6 +239,7 @@ func TestConcurrentTakesAllowExactlyTheLimit(t *testing.T) {
 		mu        sync.Mutex
 		remaining []int
 		refused   int
+		first     int
 		wg        sync.WaitGroup
 	)
 	ctx := testContext(t)
@@ -254,6 +257,9 @@ func TestConcurrentTakesAllowExactlyTheLimit(t *testing.T) {
 			} else {
 				refused++
 			}
+			if d.FirstRefusal {
+				first++
+			}
 		})
 	}
 	wg.Wait()
@@ -265,6 +271,11 @@ func TestConcurrentTakesAllowExactlyTheLimit(t *testing.T) {
 	if !slices.Equal(remaining, want) || refused != requests-limit {
 		t.Errorf("%d concurrent requests, limit %d: %d allowed with remaining %v, %d refused; want %d allowed with remaining 0…%d each once, %d refused",
 			requests, limit, len(remaining), remaining, refused, limit, limit-1, requests-limit)
+	}
+	// However the refusals interleave, one of them is the window's first: the audit trail
+	// gets one item per key and window, not one per refused request.
+	if first != 1 {
+		t.Errorf("%d refusals marked FirstRefusal, want exactly 1", first)
 	}
 }
 
