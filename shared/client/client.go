@@ -112,14 +112,12 @@ func WithCustomerID(id string) Option { return func(c *Client) { c.customerID = 
 // maximum; refreshed tokens get the service's default lifetime).
 func WithTokenTTL(d time.Duration) Option { return func(c *Client) { c.ttl = d } }
 
-// WithAPIHosts names more hosts ("api.example.com", "api.example.com:8443") whose requests get
-// the token from Transport, besides the base URL's own.
-func WithAPIHosts(hosts ...string) Option {
-	return func(c *Client) {
-		for _, h := range hosts {
-			c.hosts[strings.ToLower(h)] = true
-		}
-	}
+// WithAPIOrigins names more origins ("https://api2.example.com", "https://api.example.com:8443")
+// whose requests get the credential from Transport, besides the base URL's own. Each is a
+// scheme, a host and an optional port, nothing else; New refuses any other spelling, and a
+// plain-http origin when the base URL is https.
+func WithAPIOrigins(origins ...string) Option {
+	return func(c *Client) { c.extraOrigins = append(c.extraOrigins, origins...) }
 }
 
 // WithoutTokenExchange presents the credential given to New as it is, on every request: no
@@ -140,8 +138,11 @@ type Client struct {
 	scopes     []string
 	customerID string
 	ttl        time.Duration
-	hosts      map[string]bool
 	static     bool
+	// origins are the scheme, host and port that Transport sends the credential to: the base
+	// URL's and WithAPIOrigins'.
+	origins      map[origin]bool
+	extraOrigins []string
 
 	mu     sync.Mutex
 	cur    *tokenState
@@ -166,7 +167,12 @@ type tokenState struct {
 // Token call exchanges the key.
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	var baseOrigin origin
+	ok := err == nil
+	if ok {
+		baseOrigin, ok = originOf(u)
+	}
+	if !ok {
 		return nil, fmt.Errorf("client: base URL must be http(s)://host[:port][/prefix], got %q", baseURL)
 	}
 	if apiKey == "" {
@@ -176,13 +182,28 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		base: u, apiKey: apiKey, hc: http.DefaultClient, clock: systemClock{},
 		margin: DefaultRefreshMargin, jitter: DefaultRefreshJitter,
 		retry: RetryPolicy{MaxAttempts: 4, MaxWait: 30 * time.Second, BaseDelay: 500 * time.Millisecond},
-		log:   slog.New(slog.DiscardHandler), hosts: map[string]bool{strings.ToLower(u.Host): true},
+		log:   slog.New(slog.DiscardHandler), origins: map[origin]bool{baseOrigin: true},
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.hc == nil {
 		c.hc = http.DefaultClient
+	}
+	var bad []error
+	for _, s := range c.extraOrigins {
+		o, err := parseOrigin(s)
+		switch {
+		case err != nil:
+			bad = append(bad, err)
+		case baseOrigin.scheme == "https" && o.scheme != "https":
+			bad = append(bad, fmt.Errorf("client: WithAPIOrigins: %q is plain http and the base URL is https: the credential would cross the network in clear text", s))
+		default:
+			c.origins[o] = true
+		}
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	return c, nil
 }

@@ -466,7 +466,7 @@ func TestWithoutTokenExchangePresentsTheCredentialAsIs(t *testing.T) {
 	}
 }
 
-func TestTheTokenGoesOnlyToTheServicesHosts(t *testing.T) {
+func TestTheTokenGoesOnlyToTheServicesOrigins(t *testing.T) {
 	f, clk := newFake(t), newClock()
 	var got []string
 	var mu sync.Mutex
@@ -485,10 +485,10 @@ func TestTheTokenGoesOnlyToTheServicesHosts(t *testing.T) {
 		t.Fatalf("a third-party host saw Authorization %q", got)
 	}
 	got = nil
-	c2 := newClient(t, f, clk, client.WithAPIHosts(strings.TrimPrefix(other.URL, "http://")))
+	c2 := newClient(t, f, clk, client.WithAPIOrigins(other.URL))
 	get(t, c2, other.URL+"/x")
 	if len(got) != 1 || !strings.HasPrefix(got[0], "Bearer eyJ") {
-		t.Fatalf("a WithAPIHosts host saw %q", got)
+		t.Fatalf("a WithAPIOrigins origin saw %q", got)
 	}
 }
 

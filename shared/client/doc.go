@@ -21,8 +21,12 @@
 //     errors.As gets the details, errors.Is compares with the Err* sentinels by code.
 //
 // Client implements golang.org/x/oauth2.TokenSource and offers an http.RoundTripper
-// (Transport) that attaches the token only to requests for the service's own origin (and hosts
-// named with WithAPIHosts), so a token never leaks to a third-party host or redirect.
+// (Transport) that attaches the credential (the access token, or with WithoutTokenExchange the
+// API key itself) only to requests whose scheme, host and port are the base URL's origin (or
+// one named with WithAPIOrigins), and only when no earlier hop of their redirect chain was for
+// another origin. So the credential never goes to a third party, never over plain http when
+// the base URL is https, and never with a request another site redirected (a 307/308 replaying
+// its body included) to the service.
 //
 // This package must never log or print a secret: API keys, access and refresh tokens appear in
 // no log record and no error, and Client, Secret and CreatedKey redact them in String, every

@@ -1,17 +1,27 @@
 package client
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Transport returns an http.RoundTripper that sends requests for the service's origin (and
-// WithAPIHosts hosts) with the client's access token, refreshing it once and retrying on a
-// 401, and retrying 429/503 answers per the retry policy. Requests for any other host pass
-// through untouched. It wraps the Transport of WithHTTPClient's client.
+// WithAPIOrigins' origins) with the client's access token, refreshing it once and retrying on
+// a 401, and retrying 429/503 answers per the retry policy. It wraps the Transport of
+// WithHTTPClient's client.
+//
+// An origin is a scheme, a host and a port (https://api.example.com and
+// https://api.example.com:443 are one origin; http://api.example.com is another). Requests
+// for any other origin pass through untouched, and so does a request that an HTTP client
+// follows through a redirect chain in which any earlier request was for another origin: a
+// page the program fetches cannot redirect it, 307/308 body and all, into a credentialed
+// request to the service.
 func (c *Client) Transport() http.RoundTripper {
 	return &transport{c: c, next: c.baseTransport()}
 }
@@ -30,8 +40,8 @@ type transport struct {
 var _ http.RoundTripper = (*transport)(nil)
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.c.hosts[strings.ToLower(req.URL.Host)] {
-		return t.next.RoundTrip(req)
+	if !t.c.credentialed(req) {
+		return t.forward(req)
 	}
 	st, err := t.c.current(req.Context())
 	if err != nil {
@@ -44,7 +54,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		r.Header.Set("Authorization", "Bearer "+st.access)
-		return t.next.RoundTrip(r)
+		return t.forward(r)
 	}
 	refreshed := false
 	for attempt, retries := 0, 0; ; attempt++ {
@@ -74,6 +84,81 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// forward sends req with next, making sure the answer names the request it answers (a custom
+// RoundTripper may leave Request nil), so that credentialed can follow a redirect chain.
+func (t *transport) forward(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if resp != nil && resp.Request == nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
+// credentialed reports whether req may carry the client's credential: it is for one of the
+// client's origins, and so was every request of the redirect chain that led to it
+// (req.Response is the redirect answer that created req, its Request the hop before). A hop
+// whose request is unknown counts as another origin.
+func (c *Client) credentialed(req *http.Request) bool {
+	if !c.isOrigin(req.URL) {
+		return false
+	}
+	for resp := req.Response; resp != nil; resp = resp.Request.Response {
+		if resp.Request == nil || !c.isOrigin(resp.Request.URL) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) isOrigin(u *url.URL) bool {
+	if u == nil {
+		return false
+	}
+	o, ok := originOf(u)
+	return ok && c.origins[o]
+}
+
+// origin is what the credential is scoped to: scheme, lower-case host, port (the scheme's
+// default when the URL names none).
+type origin struct {
+	scheme, host string
+	port         int
+}
+
+func originOf(u *url.URL) (origin, bool) {
+	o := origin{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname())}
+	switch o.scheme {
+	case "https":
+		o.port = 443
+	case "http":
+		o.port = 80
+	default:
+		return origin{}, false
+	}
+	if o.host == "" {
+		return origin{}, false
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return origin{}, false
+		}
+		o.port = n
+	}
+	return o, true
+}
+
+// parseOrigin parses a WithAPIOrigins value: scheme://host[:port], a trailing slash allowed.
+func parseOrigin(s string) (origin, error) {
+	u, err := url.Parse(s)
+	if err == nil && u.User == nil && (u.Path == "" || u.Path == "/") && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" {
+		if o, ok := originOf(u); ok {
+			return o, nil
+		}
+	}
+	return origin{}, fmt.Errorf("client: WithAPIOrigins: %q is not an origin such as https://api.example.com or https://api.example.com:8443", s)
 }
 
 // retrying retries 429 and 503 answers of next per the client's policy. The token endpoints use

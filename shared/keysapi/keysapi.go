@@ -3,7 +3,8 @@
 //
 // The authorizer admits only callers holding admin:full; the handlers check it again (defence
 // in depth against a route deployed without the authorizer). A plain key appears in exactly two
-// responses — create and rotate — and never in a log, an audit event or any other response.
+// responses — create and rotate — and never in a log, an audit event or any other response; one
+// sent where a key id belongs (/v1/keys/kg_live_…) is refused unread and unrepeated.
 package keysapi
 
 import (
@@ -69,12 +70,27 @@ func (h *Handler) Router() *httpx.Router {
 	var rt httpx.Router
 	rt.Handle(http.MethodPost, "/v1/keys", h.admin(h.create))
 	rt.Handle(http.MethodGet, "/v1/keys", h.admin(h.list))
-	rt.Handle(http.MethodGet, "/v1/keys/{id}", h.admin(h.get))
-	rt.Handle(http.MethodPatch, "/v1/keys/{id}", h.admin(h.update))
-	rt.Handle(http.MethodDelete, "/v1/keys/{id}", h.admin(h.revoke))
-	rt.Handle(http.MethodPost, "/v1/keys/{id}/rotate", h.admin(h.rotate))
-	rt.Handle(http.MethodGet, "/v1/keys/{id}/events", h.admin(h.events))
+	rt.Handle(http.MethodGet, "/v1/keys/{id}", h.admin(notAKey(h.get)))
+	rt.Handle(http.MethodPatch, "/v1/keys/{id}", h.admin(notAKey(h.update)))
+	rt.Handle(http.MethodDelete, "/v1/keys/{id}", h.admin(notAKey(h.revoke)))
+	rt.Handle(http.MethodPost, "/v1/keys/{id}/rotate", h.admin(notAKey(h.rotate)))
+	rt.Handle(http.MethodGet, "/v1/keys/{id}/events", h.admin(notAKey(h.events)))
 	return &rt
+}
+
+// notAKey answers a path id that looks like an API key (an admin pasted the secret where its key
+// id belongs, as in DELETE /v1/keys/kg_live_…) with a 404 saying so, before the body is read and
+// without a storage read. Neither the answer nor the log record (request id, code, status; the
+// error has no cause) repeats the id. The access log of API Gateway has recorded the path by
+// then, hence the advice to rotate.
+func notAKey(next httpx.Handler) httpx.Handler {
+	return func(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+		if apikey.LooksLikeKey(r.PathParameters["id"]) {
+			return nil, apierr.NotFound("The path holds an API key, not a key id. A key in a URL is recorded by access logs: " +
+				"rotate it. Key ids look like key_ followed by 20 letters and digits; GET /v1/keys lists them.")
+		}
+		return next(ctx, r)
+	}
 }
 
 // admin refuses callers whose authorizer context lacks admin:full.

@@ -208,3 +208,86 @@ func TestTheLocationOfACreatedKeyResolvesUnderAnyPrefix(t *testing.T) {
 		}
 	}
 }
+
+// countingStore fails nothing but counts every storage call, to prove a request was answered
+// without one.
+type countingStore struct {
+	keysapi.Store
+	calls int
+}
+
+func (s *countingStore) KeyByID(ctx context.Context, id string) (store.Key, error) {
+	s.calls++
+	return s.Store.KeyByID(ctx, id)
+}
+
+func (s *countingStore) SaveKey(ctx context.Context, prev *store.Key, next store.Key, audit ...store.Event) error {
+	s.calls++
+	return s.Store.SaveKey(ctx, prev, next, audit...)
+}
+
+func (s *countingStore) ListEvents(ctx context.Context, keyID string, limit int, cursor string) (store.EventPage, error) {
+	s.calls++
+	return s.Store.ListEvents(ctx, keyID, limit, cursor)
+}
+
+// An admin who pastes a key where its id belongs (DELETE /v1/keys/<key>) gets a 404 that says
+// so and how to find the id, answered without a storage read, and the key appears in no log
+// line and not in the answer.
+func TestAPlainKeyInThePathIsNeitherLookedUpNorLogged(t *testing.T) {
+	plain, err := apikey.Generate("kg_test", strings.NewReader(strings.Repeat("k", 4096)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := apikey.Generate("kg_live", strings.NewReader(strings.Repeat("o", 4096)))
+	typo := plain[:len(plain)-1] + "0"
+	if typo == plain {
+		typo = plain[:len(plain)-1] + "1"
+	}
+	routes := []struct{ method, resource, body string }{
+		{"GET", "/v1/keys/{id}", ""},
+		{"PATCH", "/v1/keys/{id}", `{"name":"renamed"}`},
+		{"PATCH", "/v1/keys/{id}", `{"name":`}, // a bad body too: the path is refused first
+		{"DELETE", "/v1/keys/{id}", ""},
+		{"POST", "/v1/keys/{id}/rotate", `{"grace_period_seconds":0}`},
+		{"GET", "/v1/keys/{id}/events", ""},
+	}
+	for name, key := range map[string]string{"this environment's key": plain, "another environment's key": other, "a mistyped key": typo} {
+		for _, rt := range routes {
+			t.Run(name+"/"+rt.method+" "+rt.resource, func(t *testing.T) {
+				h, keys := oneKey(t, nil)
+				counted := &countingStore{Store: keys}
+				h.Store = counted
+				var logs strings.Builder
+				serve := httpx.Lambda(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), h.Router().Serve)
+				ev := events.APIGatewayProxyRequest{HTTPMethod: rt.method, Resource: rt.resource, Path: strings.ReplaceAll(rt.resource, "{id}", key),
+					PathParameters: map[string]string{"id": key}, Headers: map[string]string{"Content-Type": "application/json"}, Body: rt.body}
+				ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
+				ev.RequestContext.RequestID = "req-1"
+				resp, err := serve(context.Background(), ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != 404 || counted.calls != 0 {
+					t.Fatalf("status %d after %d storage calls, want 404 after none: %s", resp.StatusCode, counted.calls, resp.Body)
+				}
+				var e struct {
+					Error struct{ Code, Message string } `json:"error"`
+				}
+				if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error.Code != "not_found" ||
+					!strings.Contains(e.Error.Message, "API key") || !strings.Contains(e.Error.Message, "GET /v1/keys") {
+					t.Fatalf("answer %s: want not_found saying an API key is not a key id and how to list ids", resp.Body)
+				}
+				secret := key[len("kg_test_"):] // the part after the prefix, checksum included
+				for where, text := range map[string]string{"log": logs.String(), "answer": resp.Body} {
+					if strings.Contains(text, secret) || strings.Contains(text, secret[:apikey.SecretLen]) {
+						t.Fatalf("the key appears in the %s: %s", where, text)
+					}
+				}
+				if !strings.Contains(logs.String(), "req-1") {
+					t.Fatalf("the refusal was not logged with its request id: %q", logs.String())
+				}
+			})
+		}
+	}
+}

@@ -88,6 +88,8 @@ func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseW
 func InvalidSignature(cause error) *apierr.Error {
 	msg := "The webhook signature does not match. Check the signing secret."
 	switch {
+	case errors.Is(cause, ErrHexFormRefused):
+		msg = "Only the hex signature header was sent; this receiver needs the webhook-id, webhook-timestamp and webhook-signature headers."
 	case errors.Is(cause, ErrMissingHeaders):
 		msg = "Missing webhook-id, webhook-timestamp or webhook-signature header."
 	case errors.Is(cause, ErrInvalidHeaders):

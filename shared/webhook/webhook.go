@@ -19,8 +19,24 @@
 // exactly once still records the ids it processed durably.
 //
 // VerifyHex and WithHexHeader accept the simpler "x-…-signature: hex(hmac(body))" form some
-// senders use (no id, no timestamp, hence no replay protection, with or without a guard);
-// prefer the standard form.
+// senders use. It signs no id and no timestamp, so nothing stops a captured delivery from being
+// replayed for ever, and a sender that sends both forms in one delivery lets anyone who strips
+// the webhook-* headers from it turn a guarded standard delivery into an unguarded hex one.
+// Hence the rule: a Verifier with WithReplayGuard or WithTolerance refuses a delivery that
+// carries only the hex header (ErrHexFormRefused), whatever it signs; only a Verifier with
+// neither accepts it. Migrating a receiver off the hex form:
+//
+//  1. While any sender sends only the hex header, verify with WithHexHeader and neither
+//     WithReplayGuard nor WithTolerance: hex-only deliveries verify, and so do their replays,
+//     stripped copies of dual-signed deliveries included, so keep this stage short. A delivery
+//     carrying the standard headers is checked by them alone (its timestamp against
+//     DefaultTolerance), whatever its hex header says.
+//  2. Move every sender to the standard headers (keeping the hex header meanwhile is fine).
+//  3. Once none sends the hex form alone, add WithReplayGuard (and WithTolerance, if another
+//     window is wanted) and drop WithHexHeader. From the moment a guard or a tolerance is
+//     configured, a hex-only delivery is refused, stripped replays included.
+//
+// Prefer the standard form from the start.
 //
 // This package must never log, or put in an error, a secret or a computed signature.
 package webhook
@@ -80,6 +96,11 @@ var (
 	ErrGuardFull        = errors.New("webhook: replay guard full")
 	errSignatureEncoded = errors.New("webhook: signature is not base64")
 )
+
+// ErrHexFormRefused is the ErrMissingHeaders of a delivery that carries only the hex header of
+// WithHexHeader, refused because the Verifier has a replay guard or a tolerance that the hex
+// form, signing no id and no time, could only bypass.
+var ErrHexFormRefused = fmt.Errorf("%w (only the hex signature header: refused where a replay guard or tolerance is configured)", ErrMissingHeaders)
 
 // NewSecret returns a fresh random secret, "whsec_" followed by the base64 of 32 bytes.
 func NewSecret() (string, error) {
@@ -165,9 +186,11 @@ func Verify(headers http.Header, body []byte, secrets ...string) error {
 type Option func(*Verifier)
 
 // WithTolerance sets how far the timestamp may be from now (default 5 minutes). A tolerance of
-// zero or less keeps the default: verification without a time bound is not offered.
+// zero or less keeps the default: verification without a time bound is not offered. Like
+// WithReplayGuard, it makes the Verifier refuse hex-only deliveries (see WithHexHeader).
 func WithTolerance(d time.Duration) Option {
 	return func(v *Verifier) {
+		v.timeBound = true
 		if d > 0 {
 			v.tolerance = d
 		}
@@ -180,14 +203,18 @@ func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now =
 // WithHexHeader also accepts deliveries that carry only header name with hex(HMAC-SHA-256(secret,
 // body)) (optionally "sha256="-prefixed), the form of the older "x-…-signature" guides. The HMAC
 // key is the secret string's bytes as written, as those guides use it. Such deliveries have no
-// timestamp and so no replay protection; accept them only while senders move to the standard form.
-// A delivery carrying the standard headers is always checked by them alone.
+// id and no timestamp, so no replay protection: a Verifier that also has WithReplayGuard or
+// WithTolerance refuses them with ErrHexFormRefused, since accepting them would let a stripped
+// copy of any delivery that carries both forms bypass the guard and the time window. Accept
+// them only while senders move to the standard form (the package documentation gives the
+// steps). A delivery carrying the standard headers is always checked by them alone.
 func WithHexHeader(name string) Option { return func(v *Verifier) { v.hexHeader = name } }
 
 // WithReplayGuard makes the Verifier refuse, with ErrReplayed, a delivery whose webhook-id
 // verified before and is still inside its window; see ReplayGuard and MemoryGuard. The id is
 // remembered only once the signature verifies. Give each Verifier its own guard: ids are the
-// sender's, and two senders may use the same one. A nil guard turns the check off.
+// sender's, and two senders may use the same one. A nil guard turns the check off. A Verifier
+// with a guard refuses hex-only deliveries (see WithHexHeader).
 func WithReplayGuard(g ReplayGuard) Option { return func(v *Verifier) { v.replay = g } }
 
 // Verifier verifies deliveries against a set of secrets. It is safe for concurrent use.
@@ -198,6 +225,7 @@ type Verifier struct {
 	now       func() time.Time
 	hexHeader string
 	replay    ReplayGuard
+	timeBound bool // WithTolerance was given: the caller relies on the time window
 }
 
 // NewVerifier returns a Verifier accepting a signature by any of secrets (several during a
@@ -230,13 +258,17 @@ func (v *Verifier) String() string {
 func (v *Verifier) GoString() string { return v.String() }
 
 // Verify checks a delivery. With WithHexHeader, a delivery without the standard headers is
-// checked by the hex header instead. With WithReplayGuard, a verified delivery's id is
-// remembered and a second delivery of it is refused with ErrReplayed; a guard that cannot
-// answer makes Verify refuse with ErrReplayCheck.
+// checked by the hex header instead, unless the Verifier has a replay guard or a tolerance
+// (ErrHexFormRefused). With WithReplayGuard, a verified delivery's id is remembered and a
+// second delivery of it is refused with ErrReplayed; a guard that cannot answer makes Verify
+// refuse with ErrReplayCheck.
 func (v *Verifier) Verify(headers http.Header, body []byte) error {
 	id, ts, sig := headers.Get(HeaderID), headers.Get(HeaderTimestamp), headers.Get(HeaderSignature)
 	if id == "" && ts == "" && sig == "" && v.hexHeader != "" {
 		if hx := headers.Get(v.hexHeader); hx != "" {
+			if v.replay != nil || v.timeBound {
+				return ErrHexFormRefused
+			}
 			return VerifyHex(hx, body, v.raw...)
 		}
 	}

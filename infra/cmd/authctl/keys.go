@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/client"
 )
 
@@ -26,6 +27,8 @@ commands:
   rotate  KEY_ID [-grace 24h]
   revoke  KEY_ID
   events  KEY_ID [-limit N] [-cursor C]
+
+KEY_ID is a key's id (key_…, the KEY_ID column of list), never the key itself.
 
 common flags: -url BASE (env KEYGATE_URL, default http://127.0.0.1:3000)
               -admin-key KEY (env KEYGATE_ADMIN_KEY; an admin:full API key or access token)
@@ -71,6 +74,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
+	}
+	if err := checkKeyID(cmd, id); err != nil {
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -167,6 +173,23 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return printHuman(cmd, res, stdout)
+}
+
+// checkKeyID refuses an API key given where a KEY_ID belongs, before anything is sent: every
+// command that takes one puts it in the URL path (DELETE /v1/keys/<id>), which access logs
+// record. apikey.Parse recognises a key (prefix and checksum, no I/O); anything else starting
+// with kg_ is refused too, since a mistyped key is still mostly its secret. The error never
+// repeats the key.
+func checkKeyID(cmd, id string) error {
+	if !apikey.LooksLikeKey(id) {
+		return nil
+	}
+	what := "looks like an API key (a secret)"
+	if n := len(id) - 1 - apikey.SecretLen - 1 - apikey.ChecksumLen; n > 0 && apikey.ValidPrefix(id[:n]) && apikey.Parse(id, id[:n]) == nil {
+		what = "is an API key (a secret)"
+	}
+	return fmt.Errorf("keys %s: the argument %s, not a key id, and was not sent: it would travel in the URL path into access logs. "+
+		"Find the key id (key_…) with \"authctl keys list\" (the KEY_ID column), then run \"authctl keys %s KEY_ID\"", cmd, what, cmd)
 }
 
 // result turns a helper's typed answer into a rawResult, keeping a nil interface on error.

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/keygate/keygate/shared/apikey"
 )
 
 // fakeAdmin answers /v1/keys… with canned JSON and records "METHOD uri body" and the
@@ -116,5 +119,57 @@ func TestKeysCommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A plain API key where a KEY_ID belongs would travel in the URL path (DELETE /v1/keys/<key>)
+// into every access log on the way: each command that puts its KEY_ID in a path refuses it
+// before sending anything, and says how to find the key id, without printing the key.
+func TestKeyIDCommandsRefuseAPlainKeyLocally(t *testing.T) {
+	f := &fakeAdmin{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	t.Setenv("KEYGATE_ADMIN_KEY", "kg_test_ADMINADMINADMINADMINADMINADMINADMI_abcdef")
+	t.Setenv("KEYGATE_URL", srv.URL)
+	plain := map[string]string{}
+	for _, prefix := range []string{"kg_live", "kg_test"} {
+		k, err := apikey.Generate(prefix, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain["a "+prefix+" key"] = k
+	}
+	typo := []byte(plain["a kg_live key"])
+	typo[len(typo)-1] ^= 'a' ^ 'b' // a wrong checksum: still mostly the secret
+	plain["a key with a typo"] = string(typo)
+	commands := [][]string{
+		{"get"}, {"update", "-name", "renamed"}, {"rotate", "-grace", "0s"}, {"revoke"}, {"events"},
+	}
+	for name, key := range plain {
+		for _, cmd := range commands {
+			args := append([]string{"keys", cmd[0], key}, cmd[1:]...)
+			t.Run(name+"/"+cmd[0], func(t *testing.T) {
+				f.mu.Lock()
+				f.calls = nil
+				f.mu.Unlock()
+				var out, errOut bytes.Buffer
+				err := run(context.Background(), args, &out, &errOut)
+				if err == nil {
+					t.Fatal("a plain key was accepted as a KEY_ID")
+				}
+				if !strings.Contains(err.Error(), "authctl keys list") {
+					t.Errorf("the error does not say how to find the key id: %v", err)
+				}
+				if printed := err.Error() + out.String() + errOut.String(); strings.Contains(printed, key) || strings.Contains(printed, key[8:]) {
+					t.Errorf("the key is printed back: %s", printed)
+				}
+				f.mu.Lock()
+				calls := f.calls
+				f.mu.Unlock()
+				if len(calls) != 0 {
+					t.Fatalf("sent %q, want no request", calls)
+				}
+			})
+		}
 	}
 }
