@@ -317,14 +317,15 @@ func (g *Gateway) logf(req *request, format string, args ...any) {
 	g.logger.Warn(fmt.Sprintf(format, args...), "requestId", req.id)
 }
 
-// accessLogLine is one access-log record. It never carries headers, query strings or
-// bodies: credentials travel in those.
+// accessLogLine is one access-log record. It never carries headers, query strings, bodies or
+// the request path (only the matched resource): credentials travel in those, and a caller may
+// paste an API key where a path parameter belongs. The template's access log format leaves
+// $context.path out for the same reason.
 type accessLogLine struct {
 	Time                 string `json:"time"`
 	RequestID            string `json:"requestId"`
 	SourceIP             string `json:"sourceIp"`
 	Method               string `json:"method"`
-	Path                 string `json:"path"`
 	Resource             string `json:"resource,omitempty"`
 	Status               int    `json:"status"`
 	LatencyMs            int64  `json:"latencyMs"`
@@ -343,7 +344,6 @@ func (g *Gateway) writeAccessLog(req *request, sw *httpx.StatusWriter) {
 		RequestID:            req.id,
 		SourceIP:             req.sourceIP,
 		Method:               req.method,
-		Path:                 req.path,
 		Resource:             req.route.Path,
 		Status:               sw.Status,
 		LatencyMs:            g.now().Sub(req.start).Milliseconds(),

@@ -482,10 +482,12 @@ func TestAccessLogNeverContainsCredentials(t *testing.T) {
 	e := newEnv(t, map[string]handlerFunc{"AuthorizerFunction": allowAll})
 	e.do(t, "GET", "/v1/customers?api_key=kg_test_query_secret", "kg_test_header_secret", nil)
 	e.do(t, "GET", "/v1/nope", "kg_test_header_secret", nil)
+	// A key pasted where a key id belongs travels in the path: only the resource is logged.
+	e.do(t, "DELETE", "/v1/keys/kg_test_path_secret", "kg_test_header_secret", nil)
 	log := e.accessLog()
 	lines := strings.Split(strings.TrimSpace(log), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 lines:\n%s", log)
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines:\n%s", log)
 	}
 	if strings.Contains(log, "secret") || strings.Contains(log, "Bearer") {
 		t.Errorf("access log leaks credentials:\n%s", log)
@@ -494,12 +496,12 @@ func TestAccessLogNeverContainsCredentials(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"requestId", "method", "path", "status", "latencyMs", "authorizerCacheHit"} {
+	for _, k := range []string{"requestId", "method", "resource", "status", "latencyMs", "authorizerCacheHit"} {
 		if _, ok := rec[k]; !ok {
 			t.Errorf("access log line lacks %s: %s", k, lines[0])
 		}
 	}
-	if rec["status"].(float64) != 200 || rec["path"] != "/v1/customers" {
+	if rec["status"].(float64) != 200 || rec["resource"] != "/v1/customers" {
 		t.Errorf("line = %s", lines[0])
 	}
 }
