@@ -1,12 +1,19 @@
 package awsproxy_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/infra/awsproxy"
 )
@@ -60,4 +67,103 @@ func TestCountsAndFaults(t *testing.T) {
 	if resp, err := send("GetItem"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after Clear: %v %v", resp, err)
 	}
+}
+
+// A TransactionConflict fault answers as DynamoDB does, so the real SDK client decodes it into a
+// TransactionCanceledException with a reason per item; it hits only its operation, and only
+// the next Times requests of it when Times is set.
+func TestTransactionConflictIsDynamoDBsCancellation(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		io.WriteString(w, "{}")
+	}))
+	defer backend.Close()
+	p, err := awsproxy.Start(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	db := dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(p.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		RetryMaxAttempts: 1,
+	})
+	ctx := context.Background()
+	put := func(pk string) types.TransactWriteItem {
+		return types.TransactWriteItem{Put: &types.Put{TableName: aws.String("t"), Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}}}
+	}
+	transact := func() error {
+		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{put("a"), put("b"), put("c")}})
+		return err
+	}
+	get := func() error {
+		_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("t"), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}})
+		return err
+	}
+	conflict := func(t *testing.T, err error, item int) {
+		t.Helper()
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			t.Fatalf("err = %v, want a TransactionCanceledException", err)
+		}
+		var codes []string
+		for _, r := range tce.CancellationReasons {
+			codes = append(codes, aws.ToString(r.Code))
+		}
+		want := []string{"None", "None", "None"}
+		want[item] = "TransactionConflict"
+		if strings.Join(codes, ",") != strings.Join(want, ",") || aws.ToString(tce.CancellationReasons[item].Message) != "Transaction is ongoing for the item" {
+			t.Fatalf("reasons = %v, want %v", codes, want)
+		}
+		if !strings.Contains(tce.ErrorMessage(), "["+strings.Join(want, ", ")+"]") {
+			t.Fatalf("message %q does not list the reasons", tce.ErrorMessage())
+		}
+	}
+
+	t.Run("once, then the transaction passes through", func(t *testing.T) {
+		p.Inject(awsproxy.Fault{Kind: awsproxy.TransactionConflict, Op: "TransactWriteItems", Times: 1, ConflictItem: 1})
+		defer p.Clear()
+		if err := get(); err != nil {
+			t.Fatalf("GetItem during the fault: %v", err)
+		}
+		conflict(t, transact(), 1)
+		if err := transact(); err != nil {
+			t.Fatalf("second TransactWriteItems: %v", err)
+		}
+		if p.Injected() != 1 {
+			t.Fatalf("Injected = %d, want 1", p.Injected())
+		}
+	})
+	t.Run("always, until Clear", func(t *testing.T) {
+		p.Inject(awsproxy.Fault{Kind: awsproxy.TransactionConflict, Op: "TransactWriteItems", ConflictItem: 7})
+		for i := 0; i < 3; i++ {
+			conflict(t, transact(), 2) // an index past the items names the last one
+			if err := get(); err != nil {
+				t.Fatalf("GetItem during the fault: %v", err)
+			}
+		}
+		if p.Injected() != 3 {
+			t.Fatalf("Injected = %d, want 3", p.Injected())
+		}
+		p.Clear()
+		if err := transact(); err != nil {
+			t.Fatalf("after Clear: %v", err)
+		}
+	})
+	t.Run("other kinds honour Op and Times too", func(t *testing.T) {
+		p.Inject(awsproxy.Fault{Kind: awsproxy.Unreachable, Op: "GetItem", Times: 2})
+		defer p.Clear()
+		if err := transact(); err != nil {
+			t.Fatalf("TransactWriteItems during a GetItem fault: %v", err)
+		}
+		for i := 0; i < 2; i++ {
+			if err := get(); err == nil {
+				t.Fatalf("GetItem %d passed during the fault", i+1)
+			}
+		}
+		if err := get(); err != nil {
+			t.Fatalf("GetItem after Times: %v", err)
+		}
+	})
 }

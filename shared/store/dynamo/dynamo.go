@@ -7,6 +7,10 @@
 // replaces head and lookup items in one transaction conditioned on the head's version, so
 // concurrent rotations, updates and revocations are serialised and never half-applied.
 //
+// Every transactional write goes through one helper (transact.go) that retries a transaction
+// DynamoDB cancels because another holds its items (TransactionConflict) and otherwise lets the
+// conditions decide.
+//
 // Every read treats an item whose ttl has passed as absent: DynamoDB deletes expired items
 // lazily (typically within days), so TTL alone never enforces expiry. Reads of credentials are
 // strongly consistent, so a revocation is seen by the next request.
@@ -48,12 +52,13 @@ type Keys struct {
 	table  string
 	now    func() time.Time
 	events *Events
+	tx     txRetry
 }
 
 // NewKeys returns a key store on table. With events, SaveKey writes audit events in the same
 // transaction as the key, so an action is never recorded without its effect or vice versa.
 func NewKeys(api API, table string, now func() time.Time, events *Events) *Keys {
-	return &Keys{api: api, table: table, now: now, events: events}
+	return &Keys{api: api, table: table, now: now, events: events, tx: defaultTxRetry()}
 }
 
 const (
@@ -220,8 +225,7 @@ func (s *Keys) SaveKey(ctx context.Context, prev *store.Key, next store.Key, aud
 		}
 		items = append(items, types.TransactWriteItem{Put: put})
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return txError(err, "save key "+next.KeyID)
+	return s.tx.write(ctx, s.api, "save key "+next.KeyID, items)
 }
 
 // KeyByHash authenticates by hash with one strongly consistent GetItem. Missing, expired and
@@ -278,6 +282,13 @@ func (s *Keys) get(ctx context.Context, pk string) (keyItem, error) {
 
 // ListKeys returns up to limit keys, newest first, from the opaque cursor on (empty: the
 // start). Expired keys are left out.
+//
+// This is the only read of a GSI (list-index). On DynamoDB a GSI is eventually consistent and
+// cannot be read with ConsistentRead: a key created, rotated or revoked a moment ago may be
+// missing or show its former state for a short while (emulators answer at once, so no local
+// test sees this). The listing is for display only: no code path lists what it just wrote,
+// and nothing is decided from it; authentication and every admin action read the item itself
+// with a strongly consistent GetItem (KeyByHash, KeyByID) and write conditioned on its version.
 func (s *Keys) ListKeys(ctx context.Context, limit int, cursor string) (store.Page, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),

@@ -33,11 +33,12 @@ type Tokens struct {
 	keysTable string
 	now       func() time.Time
 	events    *Events
+	tx        txRetry
 }
 
 // NewTokens returns a token store on table. keysTable is where Touch records last use.
 func NewTokens(api TokensAPI, table, keysTable string, now func() time.Time, events *Events) *Tokens {
-	return &Tokens{api: api, table: table, keysTable: keysTable, now: now, events: events}
+	return &Tokens{api: api, table: table, keysTable: keysTable, now: now, events: events, tx: defaultTxRetry()}
 }
 
 type rtItem struct {
@@ -126,42 +127,20 @@ func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first ref
 		{Put: &types.Put{TableName: aws.String(s.table), Item: fi, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: aws.String(s.table), Item: rt, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 	}
+	var touchAt []int
 	if touch != nil {
+		// last_used_at is best effort: a rotation or revocation of the key racing this
+		// issuance (the touched items changed, went away or are held by its transaction) must
+		// not fail it, so the write drops them then. A token minted from a key revoked
+		// meanwhile carries the old key_gen and is refused downstream.
+		touchAt = []int{len(items), len(items) + 1}
 		items = append(items, s.touchItems(*touch)...)
 	}
 	items, err = s.withAudit(items, audit)
 	if err != nil {
 		return err
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if touch != nil && touchFailed(err, 2) {
-		// last_used_at is best effort: a rotation or revocation of the key racing this
-		// issuance (the touched items changed or went away) must not fail it. A token minted
-		// from a key revoked meanwhile carries the old key_gen and is refused downstream.
-		return s.CreateFamily(ctx, fam, first, nil, audit...)
-	}
-	return txError(err, "create refresh family")
-}
-
-// touchFailed reports a transaction cancelled because of one of the two touch items at
-// items[from] and items[from+1] (their condition failed, or another writer held them), and not
-// because of any other item.
-func touchFailed(err error, from int) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return false
-	}
-	touch := false
-	for i, r := range tce.CancellationReasons {
-		switch code := aws.ToString(r.Code); {
-		case code == "" || code == "None":
-		case (i == from || i == from+1) && (code == "ConditionalCheckFailed" || code == "TransactionConflict"):
-			touch = true
-		default:
-			return false
-		}
-	}
-	return touch
+	return s.tx.write(ctx, s.api, "create refresh family", items, touchAt...)
 }
 
 func (s *Tokens) touchItems(t Touch) []types.TransactWriteItem {
@@ -192,25 +171,7 @@ func (s *Tokens) withAudit(items []types.TransactWriteItem, audit []store.Event)
 }
 
 func (s *Tokens) transact(ctx context.Context, items []types.TransactWriteItem, what string) error {
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return txError(err, what)
-}
-
-// txError maps a TransactWriteItems error: a failed condition is store.ErrConflict, anything
-// else a dependency error wrapped with what was being written.
-func txError(err error, what string) error {
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				return store.ErrConflict
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return s.tx.write(ctx, s.api, what, items)
 }
 
 // RefreshToken reads the token stored under hash (strongly consistent); expired tokens are

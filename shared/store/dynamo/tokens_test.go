@@ -72,16 +72,17 @@ func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
 	}
 }
 
-// scriptedTx answers TransactWriteItems from a script and records the requests.
+// scriptedTx answers TransactWriteItems from a script, then with rest, and records the requests.
 type scriptedTx struct {
 	dynamo.TokensAPI
 	errs  []error
+	rest  error
 	calls []*dynamodb.TransactWriteItemsInput
 }
 
 func (s *scriptedTx) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	s.calls = append(s.calls, in)
-	var err error
+	err := s.rest
 	if len(s.errs) > 0 {
 		err, s.errs = s.errs[0], s.errs[1:]
 	}
@@ -125,6 +126,65 @@ func TestCreateFamilyRetriesWithoutTheTouchOnlyWhenTheTouchFailed(t *testing.T) 
 			}
 			if tt.wantCalls == 2 && len(api.calls[1].TransactItems) != 2 {
 				t.Fatalf("the retry wrote %d items, want the family and the token only", len(api.calls[1].TransactItems))
+			}
+		})
+	}
+}
+
+// Every transactional write of both stores retries a transaction DynamoDB cancelled because
+// another one held its items (emulators never do this; the e2e suite injects it through the
+// proxy), and one that keeps conflicting is a dependency error: never ErrConflict (a lost race),
+// nor ErrNotFound for a family revocation (which callers would report as done).
+func TestEveryTransactionalWriteRetriesATransactionConflict(t *testing.T) {
+	now := storetest.Start
+	clock := func() time.Time { return now }
+	key := store.Key{Hash: "h1", KeyID: "key_1", Status: store.StatusActive, Version: 1}
+	rotated := key
+	rotated.Hash, rotated.PreviousHash, rotated.GraceUntil, rotated.KeyGen = "h2", "h1", now.Add(time.Hour), 1
+	parent := refresh.Token{Hash: "p", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	child := refresh.Token{Hash: "c", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(2 * time.Hour)}
+	fam := refresh.Family{ID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	writes := []struct {
+		name  string
+		write func(api *scriptedTx) error
+	}{
+		{"CreateKey", func(api *scriptedTx) error {
+			return dynamo.NewKeys(api, "keys", clock, nil).CreateKey(context.Background(), key)
+		}},
+		{"SaveKey (a rotation)", func(api *scriptedTx) error {
+			return dynamo.NewKeys(api, "keys", clock, nil).SaveKey(context.Background(), &key, rotated)
+		}},
+		{"CreateFamily", func(api *scriptedTx) error {
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).CreateFamily(context.Background(), fam, parent, &dynamo.Touch{KeyID: "key_1", Hash: "h1", At: now})
+		}},
+		{"Rotate (a refresh)", func(api *scriptedTx) error {
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).Rotate(context.Background(), parent, child)
+		}},
+		{"RevokeFamily", func(api *scriptedTx) error {
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).RevokeFamily(context.Background(), "f1")
+		}},
+		{"DenyAccessToken", func(api *scriptedTx) error {
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).DenyAccessToken(context.Background(), "key_1", "j1", now.Add(time.Hour))
+		}},
+	}
+	for _, w := range writes {
+		t.Run(w.name+" succeeds after one conflict", func(t *testing.T) {
+			api := &scriptedTx{errs: []error{cancelled("TransactionConflict")}}
+			if err := w.write(api); err != nil || len(api.calls) != 2 {
+				t.Fatalf("%d transactions, err %v; want 2, nil", len(api.calls), err)
+			}
+			if len(api.calls[0].TransactItems) != len(api.calls[1].TransactItems) {
+				t.Fatalf("the retry wrote %d items, the first try %d", len(api.calls[1].TransactItems), len(api.calls[0].TransactItems))
+			}
+		})
+		t.Run(w.name+" is a dependency error when the conflict persists", func(t *testing.T) {
+			api := &scriptedTx{rest: cancelled("TransactionConflict")}
+			err := w.write(api)
+			if !errors.Is(err, dynamo.ErrTransactionConflict) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrTransactionConflict (→ 503), never ErrConflict or ErrNotFound", err)
+			}
+			if len(api.calls) < 2 || len(api.calls) > 5 {
+				t.Fatalf("%d transactions: want a few retries, bounded", len(api.calls))
 			}
 		})
 	}
