@@ -2,9 +2,11 @@ package token_test
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -174,7 +176,23 @@ func craft(t testing.TB, header, payload, alg string, key any) string {
 	if err != nil {
 		t.Fatalf("sign %s: %v", alg, err)
 	}
+	if alg == "ES256" && !isLowS(sig) {
+		sig = ecdsaTwin(sig) // as Issue signs: the verifier accepts only low-S
+	}
 	return si + "." + b64(sig)
+}
+
+// ecdsaTwin returns the other valid spelling (r, n−s) of an ES256 signature r||s.
+func ecdsaTwin(sig []byte) []byte {
+	n := elliptic.P256().Params().N
+	s := new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:]))
+	return append(append([]byte{}, sig[:32]...), s.FillBytes(make([]byte, 32))...)
+}
+
+// isLowS reports whether the ES256 signature r||s has s ≤ n/2.
+func isLowS(sig []byte) bool {
+	half := new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+	return new(big.Int).SetBytes(sig[32:]).Cmp(half) <= 0
 }
 
 func header(alg, kid, typ string) string {

@@ -13,7 +13,8 @@ func FuzzParseClaims(f *testing.F) {
 		`{"iss":"https://a","sub":"cus_1","aud":["https://b"],"exp":1750000000,"nbf":1749996400,"iat":1749996400,"jti":"abc","scope":"customers:read","key_id":"key_1","key_gen":2,"customer_id":"cus_1","tier":"pro","rate_limit":600}`,
 		`{"aud":"x","exp":1}`, `{"scope":"a\u0020b\"c"}`, `{"iss":"\ud83d\ude00"}`, `{}`, ` { "exp" : 0 } `,
 		`{"exp":1,"exp":2}`, `{"Exp":1}`, `{"exp":"1"}`, `{"exp":1.5}`, `{"exp":1e3}`, `{"exp":01}`, `{"aud":[]}`,
-		`{"key_gen":-0}`, `{"rate_limit":9223372036854775807}`, `{"iss":"a"}x`, `{"iss":"\x01"}`,
+		`{"key_gen":-0}`, `{"key_gen":9223372036854775807}`, `{"key_gen":-9223372036854775808}`, `{"key_gen":9223372036854775808}`,
+		`{"rate_limit":9223372036854775807}`, `{"iss":"a"}x`, `{"iss":"\x01"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -9,11 +9,15 @@ package token
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"time"
 
@@ -126,11 +130,46 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Alg), c)
 	t.Header["typ"] = Type
 	t.Header["kid"] = key.Kid
-	s, err := t.SignedString(key.Private)
+	input, err := t.SigningString()
+	if err != nil {
+		return "", nil, fmt.Errorf("issue token: %w", err)
+	}
+	sig, err := sign(key, input)
 	if err != nil {
 		return "", nil, fmt.Errorf("issue token: sign: %w", err)
 	}
-	return s, c, nil
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), c, nil
+}
+
+// sign returns the JWS signature of input under key (RFC 7518 §3.3, §3.4; RFC 8037 §3.1).
+// It is golang-jwt's signing but for ES256, whose s is made low (s ≤ n/2, by n−s if needed:
+// the same signature's other spelling), since verifySignature accepts only that half.
+func sign(key *signkey.Key, input string) ([]byte, error) {
+	switch key.Alg {
+	case signkey.RS256:
+		d := sha256.Sum256([]byte(input))
+		return key.Private.Sign(rand.Reader, d[:], crypto.SHA256)
+	case signkey.ES256:
+		priv, ok := key.Private.(*ecdsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("ES256 with a %T key", key.Private)
+		}
+		d := sha256.Sum256([]byte(input))
+		r, s, err := ecdsa.Sign(rand.Reader, priv, d[:])
+		if err != nil {
+			return nil, err
+		}
+		if n := priv.Curve.Params().N; s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+			s.Sub(n, s)
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return sig, nil
+	case signkey.EdDSA:
+		return key.Private.Sign(nil, []byte(input), crypto.Hash(0))
+	}
+	return nil, fmt.Errorf("unsupported algorithm %q", key.Alg)
 }
 
 // isAccessTokenType accepts "at+jwt" and "application/at+jwt", case-insensitively (RFC 9068 §4).

@@ -367,6 +367,11 @@ func securityCases() []forgery {
 		forgery{"6: ES256 with r = s = n", func(t *testing.T, e *env, now time.Time) string {
 			return withSig(craft(t, header("ES256", e.prev.Kid, "at+jwt"), claims(now, nil), "", nil), b64(append(append([]byte{}, n...), n...)))
 		}, token.ErrInvalid},
+		forgery{"6: ES256 with the high-S twin (r, n−s) of a valid signature", func(t *testing.T, e *env, now time.Time) string {
+			tok := craft(t, header("ES256", e.prev.Kid, "at+jwt"), claims(now, nil), "ES256", e.prev.Private) // low-S
+			sig, _ := base64.RawURLEncoding.DecodeString(sigOf(tok))
+			return withSig(tok, b64(ecdsaTwin(sig)))
+		}, token.ErrInvalid},
 		forgery{"6: ES256 with an ASN.1 signature instead of r||s", func(t *testing.T, e *env, now time.Time) string {
 			tok := craft(t, header("ES256", e.prev.Kid, "at+jwt"), claims(now, nil), "", nil)
 			si := strings.TrimSuffix(tok, ".")
@@ -579,30 +584,98 @@ func TestOversizeAndDottyTokensAreRefusedWithoutAllocating(t *testing.T) {
 // Go's base64 decoder ignores the unused low bits of the last character, and CR and LF
 // anywhere (even in Strict mode), so the same signature has several spellings and an issued
 // token could be replayed under a different string (which defeats any denylist or cache keyed
-// by the raw token). Every re-spelling must be refused.
+// by the raw token). The signature itself can have a second valid value too: ECDSA's (r, n−s)
+// verifies wherever (r, s) does, and a lax Ed25519 verifier accepts S+L for S. Every re-spelling,
+// for each algorithm keygate issues, must be refused.
 func TestReSpellingsOfAnIssuedTokenAreRefused(t *testing.T) {
-	e := defaultEnv(t)
-	raw, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}})
-	dot := strings.LastIndexByte(raw, '.')
-	tests := []struct {
-		name    string
-		variant string
-	}{
-		{"the signature's unused low bits changed", respell(raw)},
-		{"a LF inside the signature", raw[:dot+5] + "\n" + raw[dot+5:]},
-		{"a CR inside the signature", raw[:dot+5] + "\r" + raw[dot+5:]},
-		{"a CRLF after the signature", raw + "\r\n"},
-		{"a LF inside the header", raw[:3] + "\n" + raw[3:]},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.variant == raw {
-				t.Fatal("could not build the re-spelling")
+	rsaS, _, ec, ed := secrets(t)
+	for _, s := range [][]byte{rsaS, ec, ed} {
+		e := newEnv(t, s, nil)
+		t.Run(e.cur.Alg, func(t *testing.T) {
+			raw, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}})
+			if _, err := e.verifier.Verify(ctx, raw); err != nil {
+				t.Fatalf("the issued token itself = %v", err)
 			}
-			if _, err := e.verifier.Verify(ctx, tt.variant); !errors.Is(err, token.ErrInvalid) {
-				t.Errorf("BUG: %q, a re-spelling of an issued token, verifies (err %v)", tt.variant, err)
+			dot := strings.LastIndexByte(raw, '.')
+			sig, err := base64.RawURLEncoding.DecodeString(raw[dot+1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				name    string
+				variant string
+			}{
+				{"the signature's unused low bits changed", respell(raw)},
+				{"a LF inside the signature", raw[:dot+5] + "\n" + raw[dot+5:]},
+				{"a CR inside the signature", raw[:dot+5] + "\r" + raw[dot+5:]},
+				{"a CRLF after the signature", raw + "\r\n"},
+				{"a LF inside the header", raw[:3] + "\n" + raw[3:]},
+			}
+			switch e.cur.Alg {
+			case signkey.RS256:
+				tests = append(tests, struct{ name, variant string }{"the signature plus the modulus", withSig(raw, b64(rsaPlusN(sig, e.cur.Public.(*rsa.PublicKey))))})
+			case signkey.ES256:
+				if !isLowS(sig) {
+					t.Errorf("BUG: Issue emitted a high-S ES256 signature (s > n/2)")
+				}
+				tests = append(tests, struct{ name, variant string }{"the high-S twin (r, n−s) of the signature", withSig(raw, b64(ecdsaTwin(sig)))})
+			case signkey.EdDSA:
+				tests = append(tests, struct{ name, variant string }{"the signature with S+L for S", withSig(raw, b64(ed25519PlusL(sig)))})
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					if tt.variant == raw {
+						t.Fatal("could not build the re-spelling")
+					}
+					if _, err := e.verifier.Verify(ctx, tt.variant); !errors.Is(err, token.ErrInvalid) {
+						t.Errorf("BUG: %q, a re-spelling of an issued token, verifies (err %v)", tt.variant, err)
+					}
+				})
 			}
 		})
+	}
+}
+
+// ed25519PlusL returns R || (S+L): S+L ≡ S modulo the group order L, so a verifier that does
+// not insist on S < L (RFC 8032 §5.1.7) accepts it.
+func ed25519PlusL(sig []byte) []byte {
+	// L = 2^252 + 27742317777372353535851937790883648493, the order of Ed25519's base point.
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	le := func(b []byte) []byte { // little-endian ↔ big-endian
+		out := make([]byte, len(b))
+		for i := range b {
+			out[len(b)-1-i] = b[i]
+		}
+		return out
+	}
+	s := new(big.Int).SetBytes(le(sig[32:]))
+	s.Add(s, l) // < 2^253: still 32 bytes
+	return append(append([]byte{}, sig[:32]...), le(s.FillBytes(make([]byte, 32)))...)
+}
+
+// rsaPlusN returns the RSA signature plus the modulus (≡ the signature modulo N), one byte longer
+// if it no longer fits the modulus length.
+func rsaPlusN(sig []byte, pub *rsa.PublicKey) []byte {
+	return new(big.Int).Add(new(big.Int).SetBytes(sig), pub.N).Bytes()
+}
+
+// Issue makes ES256 signatures low-S only, so the one spelling the verifier accepts is the one
+// it issues. Each signature is random: 200 in a row all low-S by chance has probability 2^-200.
+func TestES256SignaturesAreAlwaysLowS(t *testing.T) {
+	_, _, ec, _ := secrets(t)
+	e := newEnv(t, ec, nil)
+	for i := range 200 {
+		raw, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}})
+		_, _, sig := segments(t, raw)
+		if len(sig) != 64 {
+			t.Fatalf("ES256 signature of %d bytes, want r||s of 64", len(sig))
+		}
+		if !isLowS(sig) {
+			t.Fatalf("signature %d of 200 is high-S (s > n/2)", i+1)
+		}
+		if _, err := e.verifier.Verify(ctx, raw); err != nil {
+			t.Fatalf("signature %d: Verify = %v", i+1, err)
+		}
 	}
 }
 

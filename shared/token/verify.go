@@ -1,10 +1,12 @@
 package token
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -155,7 +157,9 @@ func verifySignature(key *signkey.Key, input string, sig []byte) bool {
 		// slower on RSA-2048 (30 µs vs 24 µs; crypto/rsa has MULX/ADX assembly for that size).
 		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig) == nil
 	case *ecdsa.PublicKey:
-		if key.Alg != signkey.ES256 || len(sig) != 64 {
+		// (r, n−s) verifies wherever (r, s) does: only the low-S half, which Issue emits, is
+		// accepted, so an issued token has one spelling (s and the bound are 32-byte big-endian).
+		if key.Alg != signkey.ES256 || len(sig) != 64 || bytes.Compare(sig[32:], p256HalfOrder[:]) > 0 {
 			return false
 		}
 		d := sha256.Sum256([]byte(input))
@@ -166,6 +170,12 @@ func verifySignature(key *signkey.Key, input string, sig []byte) bool {
 	}
 	return false
 }
+
+// p256HalfOrder is ⌊n/2⌋ for P-256's group order n, big-endian: an ES256 s above it is high-S.
+var p256HalfOrder = func() (b [32]byte) {
+	new(big.Int).Rsh(elliptic.P256().Params().N, 1).FillBytes(b[:])
+	return b
+}()
 
 type header struct{ alg, typ, kid string }
 
@@ -373,12 +383,17 @@ func (s *scanner) int() (int64, bool) {
 		k++
 	}
 	digits := k
+	limit := uint64(math.MaxInt64) // |math.MinInt64| for a negative number
+	if neg {
+		limit++
+	}
 	var n uint64
 	for k < len(s.b) && s.b[k] >= '0' && s.b[k] <= '9' {
-		if n > (math.MaxInt64-9)/10 {
+		d := uint64(s.b[k] - '0')
+		if n > (limit-d)/10 { // n*10 + d > limit
 			return 0, false
 		}
-		n = n*10 + uint64(s.b[k]-'0')
+		n = n*10 + d
 		k++
 	}
 	if k == digits || (s.b[digits] == '0' && k-digits > 1) {
@@ -389,7 +404,7 @@ func (s *scanner) int() (int64, bool) {
 	}
 	s.i = k
 	if neg {
-		return -int64(n), true
+		return int64(-n), true // two's complement: also right for n = 2^63
 	}
 	return int64(n), true
 }
