@@ -3,6 +3,10 @@
 // version labelled KEYGATE_TESTED (a pending key that passed the rotation's testSecret) is only
 // published, so outside verifiers learn it before it signs; it never signs or verifies here.
 //
+// A new AWSCURRENT signs only ActivationDelay after its promotion, which the rotation's
+// finishSecret records in a staging label (secret.PromotedPrefix) the keyring reads with the
+// version; until then AWSPREVIOUS signs. See Signing.
+//
 // Keys are loaded on first use and refreshed on access once the refresh interval has passed, so
 // a warm container verifies tokens without network I/O. An unknown kid triggers at most one
 // refresh per interval (shared by all callers), so a flood of forged kids cannot turn into a
@@ -38,7 +42,7 @@ type Options struct {
 	RefreshEvery time.Duration // default 5 min
 	MaxStale     time.Duration // default 1 h
 	RetryEvery   time.Duration // after a failed refresh, serve the stale keys this long before retrying; default 5 s
-	// ActivationDelay is how long after its creation a new AWSCURRENT starts signing (see
+	// ActivationDelay is how long after its promotion a new AWSCURRENT starts signing (see
 	// Signing); zero signs with AWSCURRENT at once. Functions that sign use
 	// DefaultActivationDelay(RefreshEvery).
 	ActivationDelay time.Duration
@@ -66,6 +70,8 @@ type Keyring struct {
 type snapshot struct {
 	current   *signkey.Key
 	previous  *signkey.Key // nil for the first key of a secret
+	signsFrom time.Time    // when current starts signing (see activation)
+	firstSeen time.Time    // when this keyring first loaded current as AWSCURRENT
 	byKid     map[string]*signkey.Key
 	ordered   []*signkey.Key // current first
 	published []*signkey.Key // ordered, then the tested pending key
@@ -74,8 +80,9 @@ type snapshot struct {
 
 // DefaultActivationDelay is the ActivationDelay for keyrings whose verifiers refresh every
 // refreshEvery: one interval for every keyring (the JWKS function's included) to load the new
-// key, then PublishedMaxAge for outside verifiers' cached copies of the JWKS to expire, plus a
-// margin for keyrings that loaded between the rotation's createSecret and finishSecret.
+// key as AWSCURRENT, then PublishedMaxAge for outside verifiers' cached copies of the JWKS to
+// expire, plus a margin for what the promotion time does not capture: the moment between
+// finishSecret writing its label and moving AWSCURRENT, and clocks of different hosts.
 func DefaultActivationDelay(refreshEvery time.Duration) time.Duration {
 	return refreshEvery + PublishedMaxAge(refreshEvery) + min(refreshEvery, 30*time.Second)
 }
@@ -104,24 +111,49 @@ func New(api secret.Getter, secretID string, opts Options) *Keyring {
 	return &Keyring{api: api, secretID: secretID, opts: opts}
 }
 
-// Signing returns the key to sign with: AWSCURRENT once it is old enough that every verifier
-// has loaded it, AWSPREVIOUS until then.
+// Signing returns the key to sign with: AWSCURRENT once it has been AWSCURRENT long enough
+// that every verifier has loaded it, AWSPREVIOUS until then.
 //
-// A new AWSCURRENT is activated ActivationDelay after its creation (DefaultActivationDelay:
+// A new AWSCURRENT is activated ActivationDelay after its promotion (DefaultActivationDelay:
 // RefreshEvery, plus PublishedMaxAge, plus the smaller of RefreshEvery and 30 s). Every
 // verifier's keyring refreshes at least once per RefreshEvery, and a JWKS fetched before the
 // key was published expires within PublishedMaxAge, so by then each verifier has the new key,
-// and a token never carries a kid a verifier has not loaded; the unknown-kid refresh (limited, so that forged kids cannot
-// drive Secrets Manager reads) is then only a fallback. The first key of a secret signs at once.
+// and a token never carries a kid a verifier has not loaded; the unknown-kid refresh (limited,
+// so that forged kids cannot drive Secrets Manager reads) is then only a fallback. The delay
+// counts from the promotion, not from the key's creation, because a rotation whose finishSecret
+// runs late (retries, an outage) promotes a key created long before. The first key of a
+// secret signs at once.
 func (k *Keyring) Signing(ctx context.Context) (*signkey.Key, error) {
 	s, err := k.fresh(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.previous != nil && k.opts.ActivationDelay > 0 && k.opts.Now().Before(s.current.CreatedAt.Add(k.opts.ActivationDelay)) {
+	if s.previous != nil && k.opts.ActivationDelay > 0 && k.opts.Now().Before(s.signsFrom) {
 		return s.previous, nil
 	}
 	return s.current, nil
+}
+
+// activation returns when a version that became AWSCURRENT starts signing: ActivationDelay
+// after its promotion time, read from its promotion label, but
+//   - never before ActivationDelay after its creation, whatever the label says (a label is
+//     only a staging label: it must not make a key sign earlier than before labels existed);
+//   - never after ActivationDelay after this keyring first saw it AWSCURRENT (it cannot have
+//     been promoted later than that, so a label in the future, from a skewed clock or by hand,
+//     cannot keep the old key signing indefinitely);
+//   - without a well-formed label (rotation functions older than the label, the first key of
+//     a secret, hand-made versions), ActivationDelay after its creation, as before.
+func (k *Keyring) activation(created time.Time, stages []string, firstSeen time.Time) time.Time {
+	from := created
+	if promoted, ok := secret.PromotedAt(stages); ok {
+		if firstSeen.Before(promoted) {
+			promoted = firstSeen
+		}
+		if promoted.After(from) {
+			from = promoted
+		}
+	}
+	return from.Add(k.opts.ActivationDelay)
 }
 
 // Verification returns the key for kid if it is AWSCURRENT or AWSPREVIOUS.
@@ -244,12 +276,18 @@ func (k *Keyring) load(ctx context.Context) (*snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: AWSCURRENT: %w", ErrUnavailable, err)
 		}
+		now := k.opts.Now()
 		s := &snapshot{
-			current:  curKey,
-			byKid:    map[string]*signkey.Key{curKey.Kid: curKey},
-			ordered:  []*signkey.Key{curKey},
-			loadedAt: k.opts.Now(),
+			current:   curKey,
+			firstSeen: now,
+			byKid:     map[string]*signkey.Key{curKey.Kid: curKey},
+			ordered:   []*signkey.Key{curKey},
+			loadedAt:  now,
 		}
+		if old := k.snap.Load(); old != nil && old.current.Kid == curKey.Kid {
+			s.firstSeen = old.firstSeen
+		}
+		s.signsFrom = k.activation(curKey.CreatedAt, cur.Stages, s.firstSeen)
 		switch err := errs[1]; {
 		case errors.Is(err, secret.ErrNotFound):
 			// First key ever: nothing to verify old tokens with.

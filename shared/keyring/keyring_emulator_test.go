@@ -422,3 +422,70 @@ func TestADeletedSecretIsServedFromCacheUntilMaxStale(t *testing.T) {
 		})
 	}
 }
+
+// On moto, through the real client: a rotation whose finishSecret runs an hour after its
+// createSecret, with the stages and labels written as the rotation function writes them. The
+// keyring reads the promotion label from GetSecretValue's VersionStages (no other call) and keeps
+// signing with the old key until the activation delay has passed since the promotion.
+func TestKeyringCountsTheActivationDelayFromThePromotionOnSecretsManager(t *testing.T) {
+	const every = 5 * time.Minute
+	delay := keyring.DefaultActivationDelay(every)
+	promotedAt := emuStart.Add(time.Hour)
+	type check struct {
+		at   time.Duration // since emuStart
+		sign int           // 1: the old key, 2: the new one
+	}
+	tests := []struct {
+		name   string
+		labels []string // attached to the new version before AWSCURRENT moves to it
+		checks []check
+	}{
+		{
+			name:   "with the promotion label the old key signs until the delay has passed since the promotion",
+			labels: []string{promotedLabel(promotedAt)},
+			checks: []check{{time.Hour + every, 1}, {time.Hour + delay - time.Second, 1}, {time.Hour + delay, 2}},
+		},
+		{
+			name:   "without it (a rotation function older than the label) the delay counts from the creation",
+			checks: []check{{time.Hour + every, 2}},
+		},
+		{
+			name:   "a malformed promotion label is ignored",
+			labels: []string{"KEYGATE_PROMOTED_soon"},
+			checks: []check{{time.Hour + every, 2}},
+		},
+	}
+	sm := emulatortest.SecretsManager(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := emulatortest.Secret(t, sm)
+			clock := clocktest.New(emuStart)
+			k1, k2 := newEmuKey(t, emuStart.Add(-48*time.Hour)), newEmuKey(t, emuStart) // k2 by createSecret at emuStart
+			v1 := putVersion(t, sm, name, k1.value)
+			ring := keyring.New(sm, name, keyring.Options{Now: clock.Now, RefreshEvery: every, ActivationDelay: delay})
+			if k, err := ring.Signing(emuContext(t)); err != nil || k.Kid != k1.kid {
+				t.Fatalf("Signing before the rotation = %v, %v; want the first key", k, err)
+			}
+			v2 := putVersion(t, sm, name, k2.value, secret.StagePending)
+			moveStage(t, sm, name, secret.StageTested, v2, "")
+			// finishSecret, an hour late.
+			clock.Set(promotedAt)
+			for _, l := range tt.labels {
+				moveStage(t, sm, name, l, v2, "")
+			}
+			moveStage(t, sm, name, secret.StageCurrent, v2, v1)
+			moveStage(t, sm, name, secret.StagePending, "", v2)
+			moveStage(t, sm, name, secret.StageTested, "", v2)
+			keys := map[int]emuKey{1: k1, 2: k2}
+			for _, c := range tt.checks {
+				clock.Set(emuStart.Add(c.at))
+				if k, err := ring.Signing(emuContext(t)); err != nil || k.Kid != keys[c.sign].kid {
+					t.Errorf("Signing at +%v = %v, %v; want key %d", c.at, k, err, c.sign)
+				}
+				if got := kidsOf(ring.Keys(emuContext(t))); !slices.Equal(got, []string{k2.kid, k1.kid}) {
+					t.Errorf("Keys at +%v = %v, want [new, old]", c.at, got)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,16 +23,17 @@ import (
 )
 
 // fakeSecrets is an in-memory secret.Getter: one value per version stage, an optional error per
-// stage, and a count of calls per stage.
+// stage, further staging labels of the version at a stage, and a count of calls per stage.
 type fakeSecrets struct {
 	mu     sync.Mutex
 	values map[string][]byte
 	errs   map[string]error
+	labels map[string][]string
 	calls  map[string]int
 }
 
 func newFakeSecrets() *fakeSecrets {
-	return &fakeSecrets{values: map[string][]byte{}, errs: map[string]error{}, calls: map[string]int{}}
+	return &fakeSecrets{values: map[string][]byte{}, errs: map[string]error{}, labels: map[string][]string{}, calls: map[string]int{}}
 }
 
 func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
@@ -47,8 +50,15 @@ func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSe
 	}
 	return &secretsmanager.GetSecretValueOutput{
 		Name: in.SecretId, VersionId: aws.String(stage + "-version"), SecretString: aws.String(string(v)),
-		VersionStages: []string{stage},
+		VersionStages: append([]string{stage}, f.labels[stage]...),
 	}, nil
+}
+
+// label gives the version at stage the further staging labels labels (none: only stage).
+func (f *fakeSecrets) label(stage string, labels ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.labels[stage] = labels
 }
 
 func (f *fakeSecrets) set(stage string, v []byte) {
@@ -726,5 +736,135 @@ func TestAJWKSCachedForItsMaxAgeKnowsTheKeyBeforeItSigns(t *testing.T) {
 			t.Fatalf("the new key signs at T0+%v while a JWKS without it is fresh until T0+%v", f.clock.Now().Sub(t0), staleUntil.Sub(t0))
 		}
 		f.clock.Advance(time.Second)
+	}
+}
+
+// promotedLabel is the staging label finishSecret attaches to the version it promotes, spelled
+// out here rather than taken from package secret: keyrings already deployed read what rotation
+// functions of later releases write, so the format must not change unnoticed.
+func promotedLabel(at time.Time) string {
+	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.Unix(), 10)
+}
+
+// A new AWSCURRENT signs ActivationDelay after its promotion (the time finishSecret writes into
+// its KEYGATE_PROMOTED_<unix seconds> label), so that every verifier, which only learns of the
+// promotion at its next refresh, has loaded it first; never earlier than ActivationDelay after
+// its creation, and never later than ActivationDelay after this keyring first saw it current.
+// Without a usable label the delay counts from the creation, as before the label existed.
+func TestTheActivationDelayCountsFromThePromotion(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC) // the new key's CreatedAt (createSecret)
+	delay := keyring.DefaultActivationDelay(refreshEvery)
+	const hour, sec = time.Hour, time.Second
+	const (
+		previous = "AWSPREVIOUS"
+		current  = "AWSCURRENT"
+	)
+	type check struct {
+		at   time.Duration // since t0
+		sign string        // the stage whose key Signing returns
+	}
+	type activationCase struct {
+		name       string
+		labels     []string // AWSCURRENT's further labels
+		noPrevious bool
+		firstUse   time.Duration // since t0: the keyring's first load
+		checks     []check
+	}
+	tests := []activationCase{
+		{
+			name:   "a key promoted an hour after its creation signs only the activation delay after its promotion",
+			labels: []string{promotedLabel(t0.Add(hour))}, firstUse: hour,
+			checks: []check{{hour, previous}, {hour + refreshEvery + sec, previous}, {hour + delay - sec, previous}, {hour + delay, current}, {5 * hour, current}},
+		},
+		{
+			name:   "a keyring started long after a late promotion signs with the new key at once",
+			labels: []string{promotedLabel(t0.Add(hour))}, firstUse: hour + delay,
+			checks: []check{{hour + delay, current}},
+		},
+		{
+			name:   "a keyring whose clock is behind the rotation function's counts from when it first saw the key current",
+			labels: []string{promotedLabel(t0.Add(hour))}, firstUse: hour - 30*sec,
+			checks: []check{{hour - 30*sec, previous}, {hour - 31*sec + delay, previous}, {hour - 30*sec + delay, current}},
+		},
+		{
+			name:     "without a promotion label the delay counts from the creation",
+			firstUse: 0,
+			checks:   []check{{0, previous}, {delay - sec, previous}, {delay, current}},
+		},
+		{
+			name:     "without a promotion label a key promoted late signs at once (stacks older than the label)",
+			firstUse: hour,
+			checks:   []check{{hour, current}},
+		},
+		{
+			name:   "a promotion label dated before the creation does not make the key sign earlier",
+			labels: []string{promotedLabel(t0.Add(-24 * hour))}, firstUse: 0,
+			checks: []check{{0, previous}, {delay - sec, previous}, {delay, current}},
+		},
+		{
+			name:   "a promotion label in the future counts only from when this keyring first saw the key current",
+			labels: []string{promotedLabel(t0.Add(100 * 365 * 24 * hour))}, firstUse: hour,
+			// Reloads every refreshEvery in between must keep the first sighting, not restart it.
+			checks: []check{{hour, previous}, {hour + refreshEvery + sec, previous}, {hour + 2*refreshEvery + 2*sec, previous}, {hour + delay - sec, previous}, {hour + delay, current}},
+		},
+		{
+			name:   "of two promotion labels (a finishSecret retried before its promotion) the later counts",
+			labels: []string{promotedLabel(t0.Add(hour)), promotedLabel(t0.Add(30 * time.Minute))}, firstUse: hour,
+			checks: []check{{hour + delay - sec, previous}, {hour + delay, current}},
+		},
+		{
+			name:   "a malformed label beside the promotion label does not hide it",
+			labels: []string{"KEYGATE_PROMOTED_x", promotedLabel(t0.Add(hour))}, firstUse: hour,
+			checks: []check{{hour + delay - sec, previous}, {hour + delay, current}},
+		},
+		{
+			name:       "the first key of a secret signs at once, whatever its label says",
+			labels:     []string{promotedLabel(t0.Add(hour))},
+			noPrevious: true, firstUse: hour,
+			checks: []check{{hour, current}},
+		},
+	}
+	// Labels that are not a finishSecret's promotion label are ignored: the delay counts from the
+	// creation, so a key promoted an hour after its creation signs at once.
+	late := promotedLabel(t0.Add(hour))
+	for _, garbage := range []string{
+		"KEYGATE_PROMOTED_", "KEYGATE_PROMOTED_x", "KEYGATE_PROMOTED_-3600", "KEYGATE_PROMOTED_+" + late[len("KEYGATE_PROMOTED_"):],
+		"KEYGATE_PROMOTED_0" + late[len("KEYGATE_PROMOTED_"):], late + "x", late + ".5", "KEYGATE_PROMOTED_1e9", " " + late,
+		"keygate_promoted_" + late[len("KEYGATE_PROMOTED_"):], "KEYGATE_PROMOTED_99999999999999999999", "KEYGATE_PROMOTED_0",
+		"KEYGATE_PROMOTED_" + late[len("KEYGATE_PROMOTED_"):] + "\x00",
+	} {
+		tests = append(tests, activationCase{
+			name:   fmt.Sprintf("the malformed label %q is ignored", garbage),
+			labels: []string{garbage}, firstUse: hour,
+			checks: []check{{hour, current}},
+		})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur, err := signkey.Generate(signkey.EdDSA, rand.Reader, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev := newSecret(t)
+			sm := newFakeSecrets()
+			sm.set(secret.StageCurrent, cur)
+			sm.label(secret.StageCurrent, tt.labels...)
+			if !tt.noPrevious {
+				sm.set(secret.StagePrevious, prev)
+			}
+			clk := clocktest.New(t0.Add(tt.firstUse))
+			ring := keyring.New(sm, secretID, keyring.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: clk.Now, ActivationDelay: delay})
+			want := map[string]string{current: kidOf(t, cur), previous: kidOf(t, prev)}
+			for _, c := range tt.checks {
+				clk.Set(t0.Add(c.at))
+				k, err := ring.Signing(ctx)
+				if err != nil || k.Kid != want[c.sign] {
+					t.Errorf("Signing at t0+%v = %v, %v; want the %s key", c.at, k, err, c.sign)
+				}
+				if _, err := ring.Verification(ctx, kidOf(t, cur)); err != nil {
+					t.Errorf("at t0+%v the new key does not verify: %v", c.at, err)
+				}
+			}
+		})
 	}
 }

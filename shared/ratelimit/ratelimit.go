@@ -3,8 +3,11 @@
 // single conditional UpdateItem, so all containers see the same count without coordination.
 // Window items carry a ttl and are ignored once their window has passed.
 //
-// The token endpoint and the authorizer use the same package (and the same windows), so a key's
-// budget is one budget whichever way it is spent.
+// The token endpoints (token and refresh) spend a key's budget here, its issued tokens and its
+// refused attempts alike, so a key's budget is one budget whichever way it is spent. The
+// authorizer does not use it: a DynamoDB write per protected call would put network I/O on its
+// warm path; it passes rate_limit to backends in its context instead, and per-request limits
+// belong to API Gateway usage plans or the backend.
 package ratelimit
 
 import (

@@ -3,9 +3,11 @@
 //
 // What it knows about an API key (status, generation, rotation grace, expiry and the key's list
 // of revoked access tokens) is cached per Lambda container and re-read at most once per MaxAge
-// (default 60 s) per key, so a revocation or rotation takes effect within MaxAge of being
-// written. API Gateway's authorizer cache sits in front of this and adds its own TTL: the
-// end-to-end bound is AuthorizerCacheTTL + RevocationMaxAge (see the README).
+// per key, so a revocation or rotation takes effect within MaxAge of being written. The
+// functions pass the stage's RevocationMaxAge (template parameter and shared/config: 30 s by
+// default, at most 30 s); the 60 s here is only the fallback for an unset MaxAge. API Gateway's
+// authorizer cache sits in front of this and adds its own TTL: the end-to-end bound is
+// AuthorizerCacheTTL + RevocationMaxAge, 30 s + 30 s by default (see the README).
 //
 // Reads that fail are never cached and never answered from an entry older than MaxAge: the
 // caller gets the error and fails closed (503), so an outage can delay a request but never
@@ -45,7 +47,7 @@ type HashFinder interface {
 
 // Options tune the caches; zero values take the defaults.
 type Options struct {
-	MaxAge     time.Duration    // how stale an answer may be; default 60 s
+	MaxAge     time.Duration    // how stale an answer may be; 60 s if unset (the functions pass RevocationMaxAge, 30 s by default)
 	MaxEntries int              // per cache; default 10,000
 	Now        func() time.Time // default time.Now
 }

@@ -23,7 +23,8 @@ import (
 //     ResourceExistsException for a different one; the first version of a secret always gets
 //     AWSCURRENT, whatever VersionStages says;
 //   - GetSecretValue defaults to AWSCURRENT; id and stage together must match;
-//   - DescribeSecret lists only versions that still carry a label.
+//   - DescribeSecret lists only versions that still carry a label;
+//   - at most 20 distinct labels are attached across all versions of the secret (a quota).
 type fakeSM struct {
 	mu       sync.Mutex
 	name     string
@@ -63,6 +64,26 @@ func (f *fakeSM) detach(stage string) {
 	for _, v := range f.versions {
 		v.stages = slices.DeleteFunc(v.stages, func(s string) bool { return s == stage })
 	}
+}
+
+// maxLabels is Secrets Manager's quota of staging labels attached across all versions of a secret.
+const maxLabels = 20
+
+// overQuota reports whether attaching labels would exceed maxLabels.
+func (f *fakeSM) overQuota(labels ...string) error {
+	all := map[string]bool{}
+	for _, v := range f.versions {
+		for _, s := range v.stages {
+			all[s] = true
+		}
+	}
+	for _, l := range labels {
+		all[l] = true
+	}
+	if len(all) > maxLabels {
+		return &smtypes.LimitExceededException{Message: aws.String(fmt.Sprintf("a secret can have at most %d staging labels", maxLabels))}
+	}
+	return nil
 }
 
 func (f *fakeSM) attach(id, stage string) {
@@ -136,6 +157,9 @@ func (f *fakeSM) PutSecretValue(_ context.Context, in *secretsmanager.PutSecretV
 	if len(stages) == 0 || (len(f.versions) == 0 && !slices.Contains(stages, secret.StageCurrent)) {
 		stages = append(stages, secret.StageCurrent)
 	}
+	if err := f.overQuota(append(stages, secret.StagePrevious)...); err != nil {
+		return nil, err
+	}
 	f.versions[id] = &fakeVersion{value: value}
 	f.order = append(f.order, id)
 	for _, s := range stages {
@@ -172,6 +196,9 @@ func (f *fakeSM) UpdateSecretVersionStage(_ context.Context, in *secretsmanager.
 	}
 	if holder != "" && holder != moveTo && removeFrom == "" {
 		return nil, invalid(fmt.Sprintf("The staging label %s is attached to version %s; specify RemoveFromVersionId to move it.", stage, holder))
+	}
+	if err := f.overQuota(stage, secret.StagePrevious); err != nil {
+		return nil, err
 	}
 	if holder != moveTo {
 		f.attach(moveTo, stage)

@@ -3,9 +3,11 @@
 //
 // createSecret stores a freshly generated key as AWSPENDING under the request token; testSecret
 // proves it signs and verifies, then attaches keygate's own label KEYGATE_TESTED to it so the
-// JWKS publishes its public half before it signs anything; finishSecret moves AWSCURRENT to it
-// (Secrets Manager moves the old current to AWSPREVIOUS) and removes AWSPENDING and
-// KEYGATE_TESTED. Private keys are never logged.
+// JWKS publishes its public half before it signs anything; finishSecret labels it with the
+// promotion time (KEYGATE_PROMOTED_<unix seconds>, from which the keyrings count the activation
+// delay), moves AWSCURRENT to it (Secrets Manager moves the old current to AWSPREVIOUS), removes
+// AWSPENDING and KEYGATE_TESTED, and takes older promotion labels off the other versions.
+// Private keys are never logged.
 package rotation
 
 import (
@@ -21,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,9 +78,11 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 	}
 	tokenStages, known := stages[ev.ClientRequestToken]
 	if slices.Contains(tokenStages, secret.StageCurrent) {
-		// Already current: a retried finishSecret, or the first key of an empty secret.
+		// Already current: a retried finishSecret, or the first key of an empty secret. A
+		// retry keeps the promotion label the first finishSecret wrote (the promotion happened
+		// then), or none, for a first key: it signs at once anyway.
 		if ev.Step == StepFinish {
-			return r.clearLabels(ctx, ev, stages)
+			return r.clearLabels(ctx, ev, stages, latestPromotedLabel(tokenStages))
 		}
 		r.Log.InfoContext(ctx, "version already current; nothing to do", slog.String("step", ev.Step))
 		return nil
@@ -223,12 +228,32 @@ func (r *Rotator) markTested(ctx context.Context, ev Event, stages map[string][]
 	return nil
 }
 
-// finish makes the pending version current and clears AWSPENDING and KEYGATE_TESTED.
+// finish labels the pending version with the promotion time, makes it current and clears
+// AWSPENDING, KEYGATE_TESTED and older promotion labels.
 func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]string) error {
 	// Secrets Manager runs the steps in order; refusing anyway means a key is only ever
 	// promoted once testSecret proved it and the JWKS has published it.
 	if !slices.Contains(stages[ev.ClientRequestToken], secret.StageTested) {
 		return fmt.Errorf("rotation: version %s was not tested; run testSecret first", ev.ClientRequestToken)
+	}
+	// The label goes on before AWSCURRENT moves, so no keyring ever reads the new AWSCURRENT
+	// without it (it would then count the delay from the key's creation, and a late
+	// finishSecret would make the key sign before the verifiers have loaded it). The version
+	// is not current yet, so a promotion label already on it is from an attempt that died
+	// before promoting, and understates the promotion: this attempt writes its own time.
+	promoted := secret.PromotedLabel(r.Now())
+	if !slices.Contains(stages[ev.ClientRequestToken], promoted) {
+		in := &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId:        aws.String(ev.SecretID),
+			VersionStage:    aws.String(promoted),
+			MoveToVersionId: aws.String(ev.ClientRequestToken),
+		}
+		if h := holder(stages, promoted); h != "" { // a promotion within the same second
+			in.RemoveFromVersionId = aws.String(h)
+		}
+		if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
+			return fmt.Errorf("rotation: label the promotion time: %w", err)
+		}
 	}
 	current := holder(stages, secret.StageCurrent)
 	in := &secretsmanager.UpdateSecretVersionStageInput{
@@ -242,17 +267,18 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
 		return fmt.Errorf("rotation: promote pending version: %w", err)
 	}
-	if err := r.clearLabels(ctx, ev, stages); err != nil {
+	if err := r.clearLabels(ctx, ev, stages, promoted); err != nil {
 		return err
 	}
 	r.Log.InfoContext(ctx, "signing key rotated")
 	return nil
 }
 
-// clearLabels removes AWSPENDING and KEYGATE_TESTED from the rotated version, after (or on a
-// retry of) finishSecret. Labels already gone are skipped, so a
-// retried finishSecret on a clean secret writes nothing.
-func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][]string) error {
+// clearLabels removes AWSPENDING and KEYGATE_TESTED from the rotated version, and every
+// promotion label but keep from every version, after (or on a retry of) finishSecret. stages
+// is what DescribeSecret said before finishSecret's own changes. Labels already gone are
+// skipped, so a retried finishSecret on a clean secret writes nothing.
+func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][]string, keep string) error {
 	if slices.Contains(stages[ev.ClientRequestToken], secret.StagePending) {
 		if err := r.removeLabel(ctx, ev.SecretID, secret.StagePending, ev.ClientRequestToken); err != nil {
 			return err
@@ -265,7 +291,35 @@ func (r *Rotator) clearLabels(ctx context.Context, ev Event, stages map[string][
 			return err
 		}
 	}
+	// Promotion labels are unique per time, so unlike Secrets Manager's they do not move on by
+	// themselves: a labelled version is never deprecated, and a secret may carry only 20 labels
+	// across all its versions. The old current (now AWSPREVIOUS) needs its label no more: the
+	// keyring reads only AWSCURRENT's. Only the pending version of a rotation under way keeps
+	// what it has (a finishSecret of it may be between labelling and promoting), as with
+	// KEYGATE_TESTED; the next finishSecret cleans up after an abandoned one.
+	for id, labels := range stages {
+		if id != ev.ClientRequestToken && slices.Contains(labels, secret.StagePending) {
+			continue
+		}
+		for _, l := range labels {
+			if l == keep || !strings.HasPrefix(l, secret.PromotedPrefix) {
+				continue
+			}
+			if err := r.removeLabel(ctx, ev.SecretID, l, id); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// latestPromotedLabel returns the well-formed promotion label with the latest time in labels, or "".
+func latestPromotedLabel(labels []string) string {
+	at, ok := secret.PromotedAt(labels)
+	if !ok {
+		return ""
+	}
+	return secret.PromotedLabel(at)
 }
 
 func (r *Rotator) removeLabel(ctx context.Context, secretID, label, versionID string) error {

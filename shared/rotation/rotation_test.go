@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
@@ -48,6 +50,32 @@ func rotate(t *testing.T, r *rotation.Rotator, tok string) {
 	t.Helper()
 	for _, s := range allSteps {
 		step(t, r, s, tok)
+	}
+}
+
+// promotedLabel is the staging label finishSecret attaches to the version it promotes, spelled
+// out here rather than taken from package secret: keyrings already deployed read what later
+// rotation functions write, so the format must not change unnoticed.
+func promotedLabel(at time.Time) string {
+	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.Unix(), 10)
+}
+
+// promoted is the label of every promotion at start, the tests' fixed time.
+var promoted = promotedLabel(start)
+
+// label attaches stage to version to and removes it from version from (either may be empty),
+// as a rotation function would, or one that died part way.
+func label(t *testing.T, sm rotation.SecretsAPI, stage, to, from string) {
+	t.Helper()
+	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName), VersionStage: aws.String(stage)}
+	if to != "" {
+		in.MoveToVersionId = aws.String(to)
+	}
+	if from != "" {
+		in.RemoveFromVersionId = aws.String(from)
+	}
+	if _, err := sm.UpdateSecretVersionStage(ctx, in); err != nil {
+		t.Fatalf("label %s → %q (from %q): %v", stage, to, from, err)
 	}
 }
 
@@ -126,10 +154,10 @@ func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
 	r, _ := newRotator(sm, signkey.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 
 	rotate(t, r, "v3")
-	want(t, sm, map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent, promoted}})
 
 	ring := keyring.New(sm, secretName, keyring.Options{})
 	keys, err := ring.Keys(ctx)
@@ -166,7 +194,7 @@ func TestEveryStepIsIdempotent(t *testing.T) {
 	step(t, r, rotation.StepFinish, "v2")
 	step(t, r, rotation.StepFinish, "v2")
 	step(t, r, rotation.StepFinish, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 	if sm.value("v2") != pending {
 		t.Errorf("the value promoted is not the one created")
 	}
@@ -185,7 +213,7 @@ func TestFinishWhenAlreadyCurrentIsANoOp(t *testing.T) {
 	if sm.count("UpdateSecretVersionStage") != before || sm.count("PutSecretValue") != puts {
 		t.Errorf("steps on the current version wrote to Secrets Manager")
 	}
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
@@ -210,7 +238,7 @@ func TestStepsOnAVersionThatIsNotPendingFail(t *testing.T) {
 			t.Errorf("%s on the AWSPREVIOUS version succeeded", s)
 		}
 	}
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 func TestTestSecretFailsOnAMalformedPendingValue(t *testing.T) {
@@ -252,7 +280,7 @@ func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "abandoned") // a rotation that never finished
 	rotate(t, r, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 func TestBadEventsFail(t *testing.T) {
@@ -304,7 +332,7 @@ func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
 	}
 
 	step(t, r, rotation.StepFinish, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 	ring = keyring.New(sm, secretName, keyring.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k2.Kid, k1.Kid}) {
 		t.Errorf("after finishSecret Published = %v, %v; want [new current, previous]", kidList(pub), err)
@@ -326,13 +354,11 @@ func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepTest, "v2")
 	// finishSecret died right after promoting: AWSPENDING and KEYGATE_TESTED are still on v2.
-	if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName),
-		VersionStage: aws.String(secret.StageCurrent), MoveToVersionId: aws.String("v2"), RemoveFromVersionId: aws.String("v1")}); err != nil {
-		t.Fatal(err)
-	}
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, secret.StagePending, secret.StageTested}})
+	label(t, sm, promoted, "v2", "")
+	label(t, sm, secret.StageCurrent, "v2", "v1")
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, secret.StagePending, secret.StageTested, promoted}})
 	step(t, r, rotation.StepFinish, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
@@ -347,7 +373,7 @@ func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
 	step(t, r, rotation.StepTest, "v2")
 	step(t, r, rotation.StepFinish, "v2")
-	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}})
+	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 // Secrets Manager refuses to attach a label held by another version unless that version is
@@ -376,9 +402,17 @@ func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
 	rotate(t, r, "v2")
 	step(t, r, rotation.StepCreate, "v3")
 	step(t, r, rotation.StepTest, "v3")
-	before := map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent}, "v3": {secret.StagePending, secret.StageTested}}
+	before := map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}, "v3": {secret.StagePending, secret.StageTested}}
 	want(t, sm, before)
 	step(t, r, rotation.StepFinish, "v2") // v2 finished long ago
+	want(t, sm, before)
+
+	// v3's finishSecret labelled it, then died before the promotion: a stale finishSecret of
+	// v2 must not take that label away either.
+	later := promotedLabel(start.Add(time.Hour))
+	label(t, sm, later, "v3", "")
+	before["v3"] = append(before["v3"], later)
+	step(t, r, rotation.StepFinish, "v2")
 	want(t, sm, before)
 }
 
@@ -411,4 +445,183 @@ func TestCreateOnAMalformedPendingVersionSaysToCancelTheRotation(t *testing.T) {
 		t.Fatalf("createSecret on a malformed pending version = %v, want the way out", err)
 	}
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "bad": {secret.StagePending}})
+}
+
+// finishSecret labels the version it promotes with the promotion time, before AWSCURRENT moves
+// (so no reader ever sees the new AWSCURRENT without it), keeps the first time on a retry after
+// the promotion, and takes every older promotion label off the other versions: a labelled
+// version is never deprecated, and Secrets Manager allows 20 labels across all versions of a
+// secret, so stale ones would pile up until rotations fail.
+func TestFinishLabelsThePromotionTime(t *testing.T) {
+	type op struct {
+		at     time.Duration // since start
+		step   string
+		token  string
+		stages map[string][]string // after the step
+		writes bool                // whether the step may write to Secrets Manager
+	}
+	at := func(d time.Duration) string { return promotedLabel(start.Add(d)) }
+	h := time.Hour
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, sm *fakeSM, r *rotation.Rotator) // after v1 is current
+		ops   []op
+	}{
+		{
+			name: "a finishSecret an hour after createSecret labels the hour of the promotion",
+			ops: []op{
+				{0, rotation.StepCreate, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}}, true},
+				{0, rotation.StepTest, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}}, true},
+				{h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, true},
+			},
+		},
+		{
+			name: "a finishSecret retried after the promotion keeps the first time and writes nothing",
+			ops: []op{
+				{0, rotation.StepCreate, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}}, true},
+				{0, rotation.StepTest, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}}, true},
+				{h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, true},
+				{2 * h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, false},
+				{3 * h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, false},
+			},
+		},
+		{
+			name: "the next rotation takes the label off the version it demotes",
+			ops: []op{
+				{0, rotation.StepCreate, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}}, true},
+				{0, rotation.StepTest, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}}, true},
+				{h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, true},
+				{2 * h, rotation.StepCreate, "v3", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}, "v3": {secret.StagePending}}, true},
+				{2 * h, rotation.StepTest, "v3", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}, "v3": {secret.StagePending, secret.StageTested}}, true},
+				{2 * h, rotation.StepFinish, "v3", map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent, at(2 * h)}}, true},
+			},
+		},
+		{
+			name: "a finishSecret that died between labelling and promoting labels its retry's time, once",
+			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+				step(t, r, rotation.StepCreate, "v2")
+				step(t, r, rotation.StepTest, "v2")
+				label(t, sm, at(h), "v2", "") // then the function timed out
+			},
+			ops: []op{
+				{3 * h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(3 * h)}}, true},
+				{4 * h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(3 * h)}}, false},
+			},
+		},
+		{
+			name: "a finishSecret that died between labelling and promoting, retried within the second, keeps its label",
+			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+				step(t, r, rotation.StepCreate, "v2")
+				step(t, r, rotation.StepTest, "v2")
+				label(t, sm, at(h), "v2", "")
+			},
+			ops: []op{
+				{h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, true},
+			},
+		},
+		{
+			name: "a promotion within the same second as the last one moves the label",
+			ops: []op{
+				{0, rotation.StepCreate, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}}, true},
+				{0, rotation.StepTest, "v2", map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}}, true},
+				{0, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(0)}}, true},
+				{0, rotation.StepCreate, "v3", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(0)}, "v3": {secret.StagePending}}, true},
+				{0, rotation.StepTest, "v3", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(0)}, "v3": {secret.StagePending, secret.StageTested}}, true},
+				{0, rotation.StepFinish, "v3", map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent, at(0)}}, true},
+			},
+		},
+		{
+			name: "stale and malformed promotion labels on other versions are removed, the running rotation's kept",
+			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+				step(t, r, rotation.StepCreate, "abandoned")
+				step(t, r, rotation.StepTest, "abandoned")
+				label(t, sm, at(-h), "abandoned", "") // its finishSecret died before the promotion
+				label(t, sm, "KEYGATE_PROMOTED_garbage", "v1", "")
+				label(t, sm, at(-2*h), "v1", "")
+			},
+			ops: []op{
+				{h, rotation.StepCreate, "v2", map[string][]string{"v1": {secret.StageCurrent, at(-2 * h), "KEYGATE_PROMOTED_garbage"}, "abandoned": {at(-h)}, "v2": {secret.StagePending}}, true},
+				{h, rotation.StepTest, "v2", map[string][]string{"v1": {secret.StageCurrent, at(-2 * h), "KEYGATE_PROMOTED_garbage"}, "abandoned": {at(-h)}, "v2": {secret.StagePending, secret.StageTested}}, true},
+				{h, rotation.StepFinish, "v2", map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, at(h)}}, true},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := newFakeSM(secretName)
+			r, _ := newRotator(sm, signkey.EdDSA)
+			clk := clocktest.New(start)
+			r.Now = clk.Now
+			rotate(t, r, "v1")
+			if tt.setup != nil {
+				tt.setup(t, sm, r)
+			}
+			for _, o := range tt.ops {
+				clk.Set(start.Add(o.at))
+				writes := sm.count("UpdateSecretVersionStage") + sm.count("PutSecretValue")
+				step(t, r, o.step, o.token)
+				want(t, sm, o.stages)
+				if wrote := sm.count("UpdateSecretVersionStage")+sm.count("PutSecretValue") > writes; wrote && !o.writes {
+					t.Errorf("%s(%s) at +%v wrote to Secrets Manager", o.step, o.token, o.at)
+				}
+			}
+		})
+	}
+}
+
+// Rotations go on for years: promotion labels must not pile up towards Secrets Manager's 20
+// labels per secret (the fake enforces that quota).
+func TestManyRotationsLeaveOnlyTheCurrentPromotionLabel(t *testing.T) {
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	clk := clocktest.New(start)
+	r.Now = clk.Now
+	rotate(t, r, "v0")
+	for i := 1; i <= 40; i++ {
+		clk.Advance(30 * 24 * time.Hour)
+		rotate(t, r, fmt.Sprintf("v%d", i))
+	}
+	want(t, sm, map[string][]string{"v39": {secret.StagePrevious}, "v40": {secret.StageCurrent, promotedLabel(clk.Now())}})
+}
+
+// The late finishSecret end to end, on the fake: createSecret and testSecret at start,
+// finishSecret an hour later; a signing keyring keeps signing with the old key until the
+// activation delay has passed since the promotion, also when finishSecret is retried later.
+func TestALateFinishSignsOnlyAfterTheActivationDelay(t *testing.T) {
+	const every = 5 * time.Minute
+	delay := keyring.DefaultActivationDelay(every)
+	sm := newFakeSM(secretName)
+	r, _ := newRotator(sm, signkey.EdDSA)
+	clk := clocktest.New(start.Add(-48 * time.Hour))
+	r.Now = clk.Now
+	rotate(t, r, "v1")
+	clk.Set(start)
+	ring := keyring.New(sm, secretName, keyring.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
+	k1, _ := signkey.Parse([]byte(sm.value("v1")))
+	step(t, r, rotation.StepCreate, "v2")
+	step(t, r, rotation.StepTest, "v2")
+	k2, _ := signkey.Parse([]byte(sm.value("v2")))
+
+	promotion := start.Add(time.Hour)
+	checks := []struct {
+		at     time.Time
+		finish bool // run (or retry) finishSecret first
+		want   *signkey.Key
+	}{
+		{start, false, k1},
+		{promotion, true, k1},
+		{promotion.Add(every), false, k1},
+		{promotion.Add(every + time.Minute), true, k1}, // a retry must not restart or shorten the delay
+		{promotion.Add(delay - time.Second), false, k1},
+		{promotion.Add(delay), false, k2},
+	}
+	for _, c := range checks {
+		clk.Set(c.at)
+		if c.finish {
+			step(t, r, rotation.StepFinish, "v2")
+		}
+		if k, err := ring.Signing(ctx); err != nil || k.Kid != c.want.Kid {
+			t.Errorf("Signing at start+%v = %v, %v; want %v", c.at.Sub(start), k, err, c.want)
+		}
+	}
 }

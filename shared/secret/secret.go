@@ -1,6 +1,7 @@
 // Package secret reads values from AWS Secrets Manager for the functions: the narrow client
-// interface they need, reading one version stage, and a lazily loaded value that is fetched once
-// per container and retried after a failure.
+// interface they need, reading one version stage (with the version's staging labels), a lazily
+// loaded value that is fetched once per container and retried after a failure, and keygate's own
+// staging labels, which the rotation function writes and the keyring reads.
 //
 // It never logs or wraps secret values into errors.
 package secret
@@ -9,7 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -26,7 +30,17 @@ const (
 	// finishSecret removes it. The keyring publishes that version's public key in the JWKS, so
 	// outside verifiers learn the next key before it signs, and never signs or verifies with it.
 	StageTested = "KEYGATE_TESTED"
+	// PromotedPrefix begins keygate's promotion label, KEYGATE_PROMOTED_<unix seconds>: the
+	// rotation function's finishSecret attaches it to the version it is about to make
+	// AWSCURRENT, carrying the time of the promotion, and takes such labels off every other
+	// version (a labelled version is never deprecated, and Secrets Manager allows 20 labels
+	// across all versions of a secret). The keyring counts a new key's activation delay from it.
+	PromotedPrefix = "KEYGATE_PROMOTED_"
 )
+
+// maxPromotedDigits bounds the seconds in a promotion label: 11 digits reach the year 5138,
+// and keep every time computed from the label far from time.Time's limits.
+const maxPromotedDigits = 11
 
 // ErrNotFound means the secret or the requested stage does not exist.
 var ErrNotFound = errors.New("secret: not found")
@@ -40,6 +54,53 @@ type Getter interface {
 type Version struct {
 	ID    string
 	Value []byte
+	// Stages are the version's staging labels, as GetSecretValue returned them.
+	Stages []string
+}
+
+// PromotedLabel returns the promotion label for a promotion at t. The seconds are rounded up:
+// finishSecret writes the label just before it moves AWSCURRENT, and the label must not make
+// the promotion look earlier than it was.
+func PromotedLabel(t time.Time) string {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return PromotedPrefix + strconv.FormatInt(s, 10)
+}
+
+// ParsePromoted returns the time a promotion label carries. Only the spelling PromotedLabel
+// writes is accepted (the prefix, then the unix seconds in decimal: no sign, no leading zero,
+// at most 11 digits, not zero); anything else is not a promotion label.
+func ParsePromoted(label string) (time.Time, bool) {
+	digits, ok := strings.CutPrefix(label, PromotedPrefix)
+	if !ok || digits == "" || len(digits) > maxPromotedDigits || digits[0] == '0' {
+		return time.Time{}, false
+	}
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return time.Time{}, false
+		}
+	}
+	s, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(s, 0).UTC(), true
+}
+
+// PromotedAt returns the latest time among the promotion labels in stages (a finishSecret
+// that died before its promotion and was retried may have left an earlier one), and false when
+// there is none.
+func PromotedAt(stages []string) (time.Time, bool) {
+	var latest time.Time
+	found := false
+	for _, l := range stages {
+		if t, ok := ParsePromoted(l); ok && (!found || t.After(latest)) {
+			latest, found = t, true
+		}
+	}
+	return latest, found
 }
 
 // Read returns the version of secretID at stage. A missing secret or stage is ErrNotFound;
@@ -66,7 +127,7 @@ func ReadVersion(ctx context.Context, api Getter, secretID, versionID, stage str
 		}
 		return Version{}, fmt.Errorf("read secret %s (%s): %w", secretID, stage, err)
 	}
-	v := Version{ID: aws.ToString(out.VersionId)}
+	v := Version{ID: aws.ToString(out.VersionId), Stages: out.VersionStages}
 	switch {
 	case out.SecretString != nil:
 		v.Value = []byte(*out.SecretString)
