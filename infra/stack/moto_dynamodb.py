@@ -13,9 +13,11 @@ ways that matter to keygate (both measured; see docs/emulators.md):
    it touches (the key of each Put/Update/Delete/ConditionCheck) and restores exactly those on
    cancellation: all-or-nothing as before, at a cost that does not grow with the table.
 
-The replacement of (2) follows moto 5.2.5's own code line by line except for the backup; it
-refuses to start on another moto version, so a version bump forces a re-read, and the DynamoDB
-contract suite (shared/store/dynamo/contract) re-checks the behaviour.
+The replacement of (2) follows moto 5.2.5's own code line by line except for the backup and one
+check moved up front: an entry holding more than one operation is refused before any entry runs
+(moto raises it mid-loop, after earlier entries were applied, and never undoes them; DynamoDB
+validates the whole request first). It refuses to start on another moto version, so a version
+bump forces a re-read, and the DynamoDB contract suite (infra/ddbcontract) re-checks the behaviour.
 
 Usage: python moto_dynamodb.py -H 127.0.0.1 -p PORT
 """
@@ -66,8 +68,9 @@ def _snapshot(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[
         op_type, op = next(iter(entry.items()))
         if not isinstance(op, dict):
             continue
-        table = backend.tables.get(op.get("TableName"))
-        if table is None:
+        try:  # by name or by ARN, as moto's own get_table resolves it
+            table = backend.get_table(op.get("TableName"))
+        except Exception:  # an unknown table: the operation fails, nothing to back up
             continue
         key = _item_key(table, op_type, op)
         if key is None:
@@ -109,6 +112,9 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
+    # Before anything runs: raised inside the loop below, it would leave earlier entries applied.
+    if any(isinstance(item, dict) and len(item) > 1 for item in transact_items):
+        raise TransactWriteSingleOpException
     saved = _snapshot(self, transact_items)
 
     target_items: set[tuple[str, str]] = set()
