@@ -10,6 +10,7 @@ import (
 
 func main() {
 	d := boot.MustLoad()
-	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: boot.MustVerifier(d), Now: d.Now}
+	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: boot.MustVerifier(d),
+		MaxAccessTTL: d.Config.MaxAccessTokenTTL, Now: d.Now}
 	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
 }

@@ -65,11 +65,20 @@ type Tokens interface {
 	RefreshToken(ctx context.Context, hash string) (refresh.Token, error)
 	Family(ctx context.Context, id string) (refresh.Family, error)
 	Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error
-	RevokeFamily(ctx context.Context, id string, audit ...store.Event) error
+	// RevokeFamily revokes a family and, with a non-zero denyUntil, denies its access tokens
+	// (fid claim) on keyID's deny-list until then.
+	RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error
 	// DenyAccessToken denies jti until the given time (its exp plus the verifiers' leeway).
 	DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error
-	AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error)
+	AccessTokenDenied(ctx context.Context, keyID, jti, familyID string) (bool, error)
 	DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error)
+}
+
+// familyDenyUntil is how long a revoked family stays on its key's deny-list: until the last
+// access token minted in it (at most now, living at most maxAccessTTL) is past every
+// verifier's leeway.
+func familyDenyUntil(now time.Time, maxAccessTTL time.Duration) time.Time {
+	return now.Add(maxAccessTTL + token.MaxLeeway)
 }
 
 // Settings are the per-stage token lifetimes.

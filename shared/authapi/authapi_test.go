@@ -179,7 +179,7 @@ func TestTokenIssuesAnAccessTokenAndARefreshToken(t *testing.T) {
 			"customers:read billing:read", 3600, k.KeyID, ""},
 		{"a subset of scopes, a customer and a lifetime", tokenRequest(jsonBody(map[string]any{
 			"api_key": key, "scopes": []string{"billing:read", "billing:read"}, "customer_id": "cus_42", "expires_in": 600,
-		}), nil), "billing:read", 600, "cus_42", "cus_42"},
+		}), nil), "billing:read", 600, k.KeyID + ":cus_42", "cus_42"},
 		{"the maximum lifetime", tokenRequest(jsonBody(map[string]any{"api_key": key, "expires_in": 86400}), nil),
 			"customers:read billing:read", 86400, k.KeyID, ""},
 		{"the minimum lifetime", tokenRequest(jsonBody(map[string]any{"api_key": key, "expires_in": 60}), nil),
@@ -219,8 +219,12 @@ func TestTokenIssuesAnAccessTokenAndARefreshToken(t *testing.T) {
 				t.Fatalf("the access token does not verify: %v", err)
 			}
 			if c.Scope != tt.wantScope || c.Subject != tt.wantSub || c.CustomerID != tt.wantCustID || c.KeyID != k.KeyID ||
-				c.KeyGen != k.KeyGen || c.Tier != "pro" || c.RateLimit != 100 {
+				c.KeyGen != k.KeyGen || c.Tier != "pro" || c.RateLimit != 100 || c.OwnerID != k.OwnerID {
 				t.Errorf("claims = %+v", c)
+			}
+			// The token names its login (refresh-token family), so revoking the family ends it.
+			if fams := e.tokens.familyIDs(); c.FamilyID == "" || !slices.Contains(fams, c.FamilyID) {
+				t.Errorf("fid = %q, want the new family (families %v)", c.FamilyID, fams)
 			}
 			if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != time.Duration(tt.wantTTL)*time.Second {
 				t.Errorf("exp - iat = %v, want %ds", got, tt.wantTTL)
@@ -599,6 +603,59 @@ func TestFailedAttemptsCannotFloodTheAuditTrail(t *testing.T) {
 			}
 			if tt.wantDetail != "" && details["token.issue.failed "+tt.wantDetail] != limit {
 				t.Errorf("audit events %v, want %d of %s", details, limit, tt.wantDetail)
+			}
+		})
+	}
+}
+
+// Revoking a login (refresh-token family) ends its access tokens too: a thief who spent a
+// stolen refresh token first keeps no working access token once reuse is detected, and RFC 7009
+// revocation of a refresh token invalidates the access tokens of the same grant (§2.1).
+func TestRevokingAFamilyEndsItsAccessTokens(t *testing.T) {
+	for _, how := range []string{"reuse detected", "RFC 7009 revoke of the refresh token"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			key, _ := e.addKey(t, nil)
+			first := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload
+			rt1, at1 := first["refresh_token"].(string), first["access_token"].(string)
+			other := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload["access_token"].(string)
+			refresh := e.refreshHandler(e.tokens).Router().Serve
+			thief := e.serve(t, refresh, refreshRequest(rt1)).Payload // the thief spends the stolen token first
+			at2, _ := thief["access_token"].(string)
+			if at2 == "" {
+				t.Fatalf("the first refresh failed: %v", thief)
+			}
+			for _, at := range []string{at1, at2, other} {
+				if resp := e.validate(t, validateRequest(at)); resp.StatusCode != 200 {
+					t.Fatalf("before the revocation an access token answers %d", resp.StatusCode)
+				}
+			}
+			switch how {
+			case "reuse detected":
+				e.clock.Advance(time.Minute) // past the grace window: the victim's refresh is reuse
+				if resp := e.serve(t, refresh, refreshRequest(rt1)); resp.StatusCode != 400 {
+					t.Fatalf("reuse answered %d, want 400 invalid_grant", resp.StatusCode)
+				}
+			default:
+				if resp := e.revoke(t, key, rt1); resp.StatusCode != 200 {
+					t.Fatalf("revoke answered %d %s", resp.StatusCode, resp.Body)
+				}
+			}
+			for name, at := range map[string]string{"the login's first access token": at1, "the thief's access token": at2} {
+				if resp := e.validate(t, validateRequest(at)); resp.StatusCode != 401 {
+					t.Errorf("%s after its family was revoked: %d, want 401", name, resp.StatusCode)
+				}
+				// Revoking it again adds nothing to the deny-list: its family already covers it.
+				before, _ := e.tokens.DeniedTokens(ctx, "")
+				if resp := e.revoke(t, key, at); resp.StatusCode != 200 {
+					t.Errorf("revoking %s again: %d", name, resp.StatusCode)
+				}
+				if after, _ := e.tokens.DeniedTokens(ctx, ""); len(after) != len(before) {
+					t.Errorf("revoking %s again grew the deny-list from %d to %d", name, len(before), len(after))
+				}
+			}
+			if resp := e.validate(t, validateRequest(other)); resp.StatusCode != 200 {
+				t.Errorf("an access token of another login of the same key: %d, want 200", resp.StatusCode)
 			}
 		})
 	}

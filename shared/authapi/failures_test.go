@@ -15,7 +15,7 @@ import (
 // failingRevokeFamily is the fake token store whose family revocation fails.
 type failingRevokeFamily struct{ *fakeTokens }
 
-func (failingRevokeFamily) RevokeFamily(context.Context, string, ...store.Event) error {
+func (failingRevokeFamily) RevokeFamily(context.Context, string, string, time.Time, ...store.Event) error {
 	return errOutage
 }
 

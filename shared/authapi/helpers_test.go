@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +179,7 @@ func (f *fakeTokens) Rotate(_ context.Context, parent, child refresh.Token, _ ..
 	return nil
 }
 
-func (f *fakeTokens) RevokeFamily(_ context.Context, id string, _ ...store.Event) error {
+func (f *fakeTokens) RevokeFamily(_ context.Context, _, id string, denyUntil time.Time, _ ...store.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -186,6 +188,9 @@ func (f *fakeTokens) RevokeFamily(_ context.Context, id string, _ ...store.Event
 	fam := f.families[id]
 	fam.Status = refresh.StatusRevoked
 	f.families[id] = fam
+	if !denyUntil.IsZero() {
+		f.denied[store.DeniedFamily(id)] = denyUntil
+	}
 	return nil
 }
 
@@ -199,14 +204,15 @@ func (f *fakeTokens) DenyAccessToken(_ context.Context, _, jti string, exp time.
 	return nil
 }
 
-func (f *fakeTokens) AccessTokenDenied(_ context.Context, _, jti string) (bool, error) {
+func (f *fakeTokens) AccessTokenDenied(_ context.Context, _, jti, familyID string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return false, f.err
 	}
 	_, ok := f.denied[jti]
-	return ok, nil
+	_, famOK := f.denied[store.DeniedFamily(familyID)]
+	return ok || familyID != "" && famOK, nil
 }
 
 func (f *fakeTokens) DeniedTokens(_ context.Context, _ string) (map[string]time.Time, error) {
@@ -232,6 +238,12 @@ func (f *fakeTokens) familyCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.families)
+}
+
+func (f *fakeTokens) familyIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Keys(f.families))
 }
 
 // One signing key per test binary.
@@ -365,7 +377,8 @@ func (e *env) refreshHandler(tokens authapi.Tokens) *authapi.RefreshHandler {
 // revokeHandler is the real revoke handler over env's stores, with tokens in place of the fake
 // token store.
 func (e *env) revokeHandler(tokens authapi.Tokens) *authapi.RevokeHandler {
-	return &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: tokens, Access: e.verifier, Now: e.clock.Now}
+	return &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: tokens, Access: e.verifier,
+		MaxAccessTTL: e.tokenH.Settings.MaxAccessTTL, Now: e.clock.Now}
 }
 
 // refreshRequest is POST /v1/auth/refresh {"refresh_token": rt}.

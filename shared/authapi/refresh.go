@@ -135,7 +135,11 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 	}
 	// Only say the family is revoked once it is: if the revocation fails, the caller's retry
 	// detects the reuse again and revokes then.
-	if err := h.Tokens.RevokeFamily(ctx, parent.FamilyID, event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now)); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// The family's access tokens go too: the thief may have spent the stolen token first and
+	// hold a live access token from it. (Always written: a full deny-list past its readers'
+	// tolerance fails closed, 503, rather than leave a thief's token working.)
+	if err := h.Tokens.RevokeFamily(ctx, k.KeyID, parent.FamilyID, familyDenyUntil(now, h.Settings.MaxAccessTTL),
+		event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.Unavailable(err)
 	}
 	return nil, apierr.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
@@ -144,8 +148,8 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent refresh.Token, scopes []string, successor string, headers map[string]string) (*httpx.Response, error) {
 	ttl := h.Settings.AccessTTL
 	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
-		KeyID: k.KeyID, KeyGen: parent.KeyGen, CustomerID: parent.CustomerID, Scopes: scopes,
-		Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
+		KeyID: k.KeyID, KeyGen: parent.KeyGen, CustomerID: parent.CustomerID, OwnerID: k.OwnerID,
+		FamilyID: parent.FamilyID, Scopes: scopes, Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
 	})
 	if err != nil {
 		return nil, apierr.Unavailable(err)

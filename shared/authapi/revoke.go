@@ -22,7 +22,10 @@ type RevokeHandler struct {
 	Keys   KeyAuthenticator
 	Tokens Tokens
 	Access TokenVerifier
-	Now    func() time.Time
+	// MaxAccessTTL is the longest access-token lifetime of the stage: a revoked family's access
+	// tokens stay denied that long (plus the verifiers' leeway).
+	MaxAccessTTL time.Duration
+	Now          func() time.Time
 }
 
 type revokeRequest struct {
@@ -65,7 +68,21 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 		case err != nil:
 			return nil, apierr.Unavailable(err)
 		case rt.KeyID == k.KeyID:
-			err := h.Tokens.RevokeFamily(ctx, rt.FamilyID, event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID, now))
+			// RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens of
+			// the same grant, here every access token minted in its family.
+			denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
+			switch {
+			case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
+				// The refresh tokens still go; the access tokens would overfill the list.
+				if err := h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, time.Time{}, event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID+" access_tokens=kept", now)); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, apierr.Unavailable(err)
+				}
+				return nil, tooManyRevoked("The refresh token is revoked, but its access tokens keep working until they expire: ")
+			case err != nil:
+				return nil, apierr.Unavailable(err)
+			}
+			err = h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, familyDenyUntil(now, h.MaxAccessTTL),
+				event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID, now))
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, apierr.Unavailable(err)
 			}
@@ -78,12 +95,12 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 		// The authorizer reads a key's whole deny-list; keep it within bounds.
 		denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
 		_, already := denied[c.ID]
+		_, famRevoked := denied[store.DeniedFamily(c.FamilyID)]
 		switch {
-		case err == nil && already:
-			return httpx.JSON(http.StatusOK, struct{}{}) // revoked before: nothing to add
+		case err == nil && (already || c.FamilyID != "" && famRevoked):
+			return httpx.JSON(http.StatusOK, struct{}{}) // revoked before, or with its family: nothing to add
 		case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
-			return nil, &apierr.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: apierr.TypeInvalidRequest,
-				Message: fmt.Sprintf("This key already has %d revoked access tokens that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}
+			return nil, tooManyRevoked("")
 		case err != nil:
 			return nil, apierr.Unavailable(err)
 		}
@@ -95,6 +112,13 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 		return nil, apierr.Unavailable(err)
 	}
 	return httpx.JSON(http.StatusOK, struct{}{})
+}
+
+// tooManyRevoked is the 409 for a key whose deny-list is full; prefix says what happened
+// before the advice.
+func tooManyRevoked(prefix string) error {
+	return &apierr.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: apierr.TypeInvalidRequest,
+		Message: prefix + fmt.Sprintf("This key already has %d revoked access tokens or logins that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}
 }
 
 func isInvalid(err error) bool {

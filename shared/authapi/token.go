@@ -102,18 +102,18 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 		return nil, withRate(err, limit)
 	}
 
+	famID, err := refresh.NewFamilyID(h.Random)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
 	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
-		KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer, Scopes: scopes,
-		Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
+		KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer, OwnerID: k.OwnerID, FamilyID: famID,
+		Scopes: scopes, Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
 	})
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}
 	plain, err := refresh.New(h.Random)
-	if err != nil {
-		return nil, apierr.Internal(err)
-	}
-	famID, err := refresh.NewFamilyID(h.Random)
 	if err != nil {
 		return nil, apierr.Internal(err)
 	}

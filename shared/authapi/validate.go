@@ -35,6 +35,7 @@ type validateResponse struct {
 	Tier       string   `json:"tier,omitempty"`
 	TokenType  string   `json:"token_type"`
 	CustomerID string   `json:"customer_id,omitempty"`
+	OwnerID    string   `json:"owner_id,omitempty"`
 	ExpiresAt  string   `json:"expires_at,omitempty"`
 }
 
@@ -56,7 +57,8 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 		if err != nil {
 			return nil, mapKeyErr(err)
 		}
-		resp := validateResponse{Valid: true, KeyID: k.KeyID, Scopes: k.Scopes, RateLimit: k.RateLimit, Tier: k.Tier, TokenType: "api_key"}
+		resp := validateResponse{Valid: true, KeyID: k.KeyID, Scopes: k.Scopes, RateLimit: k.RateLimit, Tier: k.Tier,
+			TokenType: "api_key", OwnerID: k.OwnerID}
 		if !k.ExpiresAt.IsZero() {
 			resp.ExpiresAt = k.ExpiresAt.UTC().Format(time.RFC3339)
 		}
@@ -76,7 +78,7 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 	}
 	// Access tokens are not bound to the key's allowed_ips: they are minted for other callers
 	// (browsers, services) than the backend holding the key. See README "IP allowlists".
-	denied, err := h.Tokens.AccessTokenDenied(ctx, c.KeyID, c.ID)
+	denied, err := h.Tokens.AccessTokenDenied(ctx, c.KeyID, c.ID, c.FamilyID)
 	if err != nil {
 		return nil, apierr.Unavailable(err)
 	}
@@ -85,7 +87,7 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 	}
 	return httpx.JSON(http.StatusOK, validateResponse{
 		Valid: true, KeyID: c.KeyID, Scopes: c.Scopes(), RateLimit: c.RateLimit, Tier: c.Tier,
-		TokenType: "access_token", CustomerID: c.CustomerID,
+		TokenType: "access_token", CustomerID: c.CustomerID, OwnerID: c.OwnerID,
 		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 }

@@ -62,7 +62,7 @@ type TokenVerifier interface {
 // RevocationChecker says whether a verified access token was revoked since it was minted
 // (its key revoked or rotated past its generation, or the token itself).
 type RevocationChecker interface {
-	Token(ctx context.Context, keyID string, gen int64, jti string) error
+	Token(ctx context.Context, keyID string, gen int64, jti, familyID string) error
 }
 
 // Authorizer handles authorizer events. Keys, Tokens, Revoked and Log are required.
@@ -90,6 +90,7 @@ type verifiedToken struct {
 	raw       string // compared in full on a hit: the map key is a non-cryptographic hash
 	principal principal
 	jti       string
+	familyID  string // the refresh-token family (login) it was minted in; "" for older tokens
 	keyGen    int64
 	last      atomic.Pointer[memo] // the last response built for this token
 }
@@ -102,11 +103,14 @@ type memo struct {
 }
 
 // principal is what a verified credential grants.
+// principal is who a credential speaks for. Its principalId is always the key id: the
+// customer id is the caller's choice, so it must never be the identity backends, usage plans
+// and logs key on (key A could otherwise pose as key B or another tenant's customer).
 type principal struct {
-	id, keyID, customerID, tier, tokenType string
-	scopes                                 []string
-	scope                                  string // scopes joined by spaces
-	rateLimit                              int
+	keyID, customerID, ownerID, tier, tokenType string
+	scopes                                      []string
+	scope                                       string // scopes joined by spaces
+	rateLimit                                   int
 }
 
 func (a *Authorizer) init() {
@@ -176,11 +180,12 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		deny.err = apierr.InsufficientPermissions(required)
 	}
 	resp := events.APIGatewayCustomAuthorizerResponse{
-		PrincipalID:    p.id,
+		PrincipalID:    p.keyID,
 		PolicyDocument: doc,
 		Context: map[string]any{
 			"key_id":         p.keyID,
 			"customer_id":    p.customerID,
+			"owner_id":       p.ownerID,
 			"scope":          p.scope,
 			"tier":           p.tier,
 			"token_type":     p.tokenType,
@@ -216,7 +221,7 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 	if apikey.LooksLikeKey(cred) {
 		ip, _ := netip.ParseAddr(ev.RequestContext.Identity.SourceIP)
 		k, err := a.Keys.Authenticate(ctx, cred, ip)
-		p := principal{id: k.KeyID, keyID: k.KeyID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes,
+		p := principal{keyID: k.KeyID, ownerID: k.OwnerID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes,
 			scope: strings.Join(k.Scopes, " "), rateLimit: k.RateLimit}
 		switch {
 		case errors.Is(err, keyauth.ErrIPNotAllowed):
@@ -240,8 +245,8 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 			return principal{}, nil, denial{}, err
 		}
 		scopes := c.Scopes()
-		v = &verifiedToken{raw: cred, jti: c.ID, keyGen: c.KeyGen, principal: principal{
-			id: c.Subject, keyID: c.KeyID, customerID: c.CustomerID, tier: c.Tier, tokenType: "access_token",
+		v = &verifiedToken{raw: cred, jti: c.ID, familyID: c.FamilyID, keyGen: c.KeyGen, principal: principal{
+			keyID: c.KeyID, customerID: c.CustomerID, ownerID: c.OwnerID, tier: c.Tier, tokenType: "access_token",
 			scopes: scopes, scope: strings.Join(scopes, " "), rateLimit: c.RateLimit,
 		}}
 		until := now.Add(a.Remember)
@@ -250,7 +255,7 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		}
 		a.verified.Put(h, v, until, now)
 	}
-	switch err := a.Revoked.Token(ctx, v.principal.keyID, v.keyGen, v.jti); {
+	switch err := a.Revoked.Token(ctx, v.principal.keyID, v.keyGen, v.jti, v.familyID); {
 	case errors.Is(err, revocation.ErrRevoked):
 		return principal{}, nil, denial{}, ErrUnauthorized
 	case err != nil:

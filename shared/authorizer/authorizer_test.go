@@ -197,7 +197,7 @@ func (c *countingVerifier) Verify(ctx context.Context, raw string) (*token.Claim
 func (e *env) tokenFor(t testing.TB, g token.Grant, scopes ...string) (string, store.Key) {
 	t.Helper()
 	_, k := e.addKey(t, func(k *store.Key) { k.Scopes = scopes })
-	g.KeyID, g.KeyGen, g.Scopes = k.KeyID, k.KeyGen, scopes
+	g.KeyID, g.KeyGen, g.OwnerID, g.Scopes = k.KeyID, k.KeyGen, k.OwnerID, scopes
 	return e.issue(t, g), k
 }
 
@@ -223,7 +223,7 @@ func (e *env) addKey(t testing.TB, tweak func(*store.Key)) (string, store.Key) {
 	}
 	id, _ := apikey.NewKeyID(rand.Reader)
 	k := store.Key{Hash: e.hasher.Hash(raw), KeyID: id, Name: "test", Scopes: []string{"customers:read"},
-		RateLimit: 120, Tier: "pro", Status: store.StatusActive, CreatedAt: start, KeyGen: 1}
+		RateLimit: 120, Tier: "pro", Status: store.StatusActive, CreatedAt: start, KeyGen: 1, OwnerID: "team-7"}
 	if tweak != nil {
 		tweak(&k)
 	}
@@ -342,12 +342,13 @@ func TestAValidAccessTokenGetsAPolicyOfItsScopesAndAFlatContext(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Handle = %v", err)
 			}
-			if resp.PrincipalID != "cus_42" {
-				t.Errorf("principalId = %q, want the subject", resp.PrincipalID)
+			// The customer id is the caller's choice: the identity is the key.
+			if resp.PrincipalID != k.KeyID {
+				t.Errorf("principalId = %q, want the key id %s, never the caller-chosen customer id", resp.PrincipalID, k.KeyID)
 			}
 			assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
 			assertFlatContext(t, resp, withDeny(map[string]string{
-				"key_id": k.KeyID, "customer_id": "cus_42", "scope": "customers:read",
+				"key_id": k.KeyID, "customer_id": "cus_42", "owner_id": "team-7", "scope": "customers:read",
 				"tier": "pro", "token_type": "access_token", "rate_limit": "600",
 			}, "customers:read", "insufficient_permissions"), tok)
 		})
@@ -366,7 +367,7 @@ func TestAValidAPIKeyGetsAPolicyOfItsScopes(t *testing.T) {
 	}
 	assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
 	assertFlatContext(t, resp, withDeny(map[string]string{
-		"key_id": k.KeyID, "customer_id": "", "scope": "customers:read",
+		"key_id": k.KeyID, "customer_id": "", "owner_id": "team-7", "scope": "customers:read",
 		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
 	}, "customers:read", "insufficient_permissions"), key)
 }
@@ -477,7 +478,7 @@ func TestAKeyUsedOutsideItsAllowedIPsIsDeniedWithIPNotAllowed(t *testing.T) {
 		t.Errorf("policy = %+v, want an explicit Deny of everything", resp.PolicyDocument)
 	}
 	assertFlatContext(t, resp, withDeny(map[string]string{
-		"key_id": k.KeyID, "customer_id": "", "scope": "customers:read",
+		"key_id": k.KeyID, "customer_id": "", "owner_id": "team-7", "scope": "customers:read",
 		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
 	}, "customers:read", "ip_not_allowed"), key)
 }

@@ -65,7 +65,7 @@ var errNever = errors.New("never returned")
 
 type notRevoked struct{}
 
-func (notRevoked) Token(context.Context, string, int64, string) error { return nil }
+func (notRevoked) Token(context.Context, string, int64, string, string) error { return nil }
 
 // FuzzHandle: an event JSON in; Handle never panics, never returns a policy together with an
 // error, and never returns an Allow unless a credential checker accepted the credential.

@@ -87,9 +87,10 @@ func NewChecker(keys KeyReader, denied DenyLister, opts Options) *Checker {
 	return &Checker{keys: keys, denied: denied, opts: opts, cache: ttlcache.New[string, *keyState](opts.MaxEntries)}
 }
 
-// Token returns nil if a token minted from keyID at generation gen with id jti is still good,
-// ErrRevoked if not, or a dependency error.
-func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti string) error {
+// Token returns nil if a token minted from keyID at generation gen with id jti in refresh-token
+// family familyID ("" for tokens older than the fid claim) is still good, ErrRevoked if not
+// (the token, its family or its key revoked), or a dependency error.
+func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti, familyID string) error {
 	now := c.opts.Now()
 	st, ok := c.cache.Get(keyID, now)
 	if !ok {
@@ -104,6 +105,11 @@ func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti string
 	}
 	if exp, ok := st.denied[jti]; ok && now.Before(exp) {
 		return ErrRevoked
+	}
+	if familyID != "" {
+		if exp, ok := st.denied[store.DeniedFamily(familyID)]; ok && now.Before(exp) {
+			return ErrRevoked
+		}
 	}
 	return nil
 }

@@ -98,6 +98,9 @@ func TestChangesTakeEffectWithinMaxAgeAndNotBefore(t *testing.T) {
 		{"key deleted", func(f *fakeStore) { delete(f.keys, "key_1") }, "j1"},
 		{"key rotated without grace", func(f *fakeStore) { k := f.keys["key_1"]; k.KeyGen++; f.keys["key_1"] = k }, "j1"},
 		{"token revoked", func(f *fakeStore) { f.denied["key_1"] = map[string]time.Time{"j1": t0.Add(time.Hour)} }, "j1"},
+		{"its refresh-token family revoked", func(f *fakeStore) {
+			f.denied["key_1"] = map[string]time.Time{store.DeniedFamily("fam_1"): t0.Add(time.Hour)}
+		}, "j1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,16 +108,16 @@ func TestChangesTakeEffectWithinMaxAgeAndNotBefore(t *testing.T) {
 			f := newStore()
 			f.keys["key_1"] = liveKey()
 			c := revocation.NewChecker(f, f, revocation.Options{MaxAge: maxAge, Now: clk.Now})
-			if err := c.Token(ctx, "key_1", 3, tt.jti); err != nil {
+			if err := c.Token(ctx, "key_1", 3, tt.jti, "fam_1"); err != nil {
 				t.Fatalf("before the change: %v", err)
 			}
 			f.set(tt.change)
 			clk.Advance(maxAge - time.Second)
-			if err := c.Token(ctx, "key_1", 3, tt.jti); err != nil {
+			if err := c.Token(ctx, "key_1", 3, tt.jti, "fam_1"); err != nil {
 				t.Fatalf("inside MaxAge the cached answer should stand (no read per request): %v", err)
 			}
 			clk.Advance(time.Second)
-			if err := c.Token(ctx, "key_1", 3, tt.jti); !errors.Is(err, revocation.ErrRevoked) {
+			if err := c.Token(ctx, "key_1", 3, tt.jti, "fam_1"); !errors.Is(err, revocation.ErrRevoked) {
 				t.Fatalf("at MaxAge after the change: %v, want ErrRevoked", err)
 			}
 		})
@@ -126,22 +129,22 @@ func TestAStaleEntryIsNeverServedWhenTheStoreFails(t *testing.T) {
 	f := newStore()
 	f.keys["key_1"] = liveKey()
 	c := revocation.NewChecker(f, f, revocation.Options{MaxAge: time.Minute, Now: clk.Now})
-	if err := c.Token(ctx, "key_1", 3, "j"); err != nil {
+	if err := c.Token(ctx, "key_1", 3, "j", ""); err != nil {
 		t.Fatal(err)
 	}
 	outage := errors.New("dial tcp: i/o timeout")
 	f.set(func(f *fakeStore) { f.err = outage })
 	clk.Advance(30 * time.Second)
-	if err := c.Token(ctx, "key_1", 3, "j"); err != nil {
+	if err := c.Token(ctx, "key_1", 3, "j", ""); err != nil {
 		t.Fatalf("a fresh entry should answer during an outage: %v", err)
 	}
 	clk.Advance(30 * time.Second)
-	err := c.Token(ctx, "key_1", 3, "j")
+	err := c.Token(ctx, "key_1", 3, "j", "")
 	if !errors.Is(err, outage) || errors.Is(err, revocation.ErrRevoked) {
 		t.Fatalf("past MaxAge during an outage: %v, want the dependency error (503, not 401 nor Allow)", err)
 	}
 	f.set(func(f *fakeStore) { f.err = nil })
-	if err := c.Token(ctx, "key_1", 3, "j"); err != nil {
+	if err := c.Token(ctx, "key_1", 3, "j", ""); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 }
@@ -174,7 +177,7 @@ func TestGenerationsAndDenyList(t *testing.T) {
 			if tt.name == "another key" {
 				id = "key_2"
 			}
-			err := c.Token(ctx, id, tt.gen, tt.jti)
+			err := c.Token(ctx, id, tt.gen, tt.jti, "")
 			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, revocation.ErrRevoked)) {
 				t.Fatalf("Token = %v, want ok=%v", err, tt.ok)
 			}
@@ -192,7 +195,7 @@ func TestOneReadPerKeyPerMaxAge(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.Token(ctx, "key_1", 3, "j"); err != nil {
+			if err := c.Token(ctx, "key_1", 3, "j", ""); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -203,7 +206,7 @@ func TestOneReadPerKeyPerMaxAge(t *testing.T) {
 	}
 	before := f.readCount()
 	for i := 0; i < 100; i++ {
-		_ = c.Token(ctx, "key_1", 3, "j")
+		_ = c.Token(ctx, "key_1", 3, "j", "")
 	}
 	if f.readCount() != before {
 		t.Fatalf("warm checks read the store %d times", f.readCount()-before)
@@ -306,11 +309,11 @@ func TestAStuckReadIsNotJoinedAfterItsCallerGaveUp(t *testing.T) {
 	c := revocation.NewChecker(b, f, revocation.Options{Now: (clocktest.New(t0)).Now})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := c.Token(short, "key_1", 3, "j"); err == nil {
+	if err := c.Token(short, "key_1", 3, "j", ""); err == nil {
 		t.Fatal("the stuck read answered")
 	}
 	done := make(chan error, 1)
-	go func() { done <- c.Token(ctx, "key_1", 3, "j") }()
+	go func() { done <- c.Token(ctx, "key_1", 3, "j", "") }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -318,5 +321,37 @@ func TestAStuckReadIsNotJoinedAfterItsCallerGaveUp(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the next caller joined the stuck read")
+	}
+}
+
+// A revoked family denies the access tokens that name it, and no others: another family's, and
+// tokens older than the fid claim (no family), keep working; the entry ends at its expiry.
+func TestARevokedFamilyDeniesExactlyItsAccessTokens(t *testing.T) {
+	clk := clocktest.New(t0)
+	f := newStore()
+	f.keys["key_1"] = liveKey()
+	f.denied["key_1"] = map[string]time.Time{store.DeniedFamily("fam_1"): t0.Add(time.Hour)}
+	c := revocation.NewChecker(f, f, revocation.Options{MaxAge: time.Second, Now: clk.Now})
+	tests := []struct {
+		name, jti, fid string
+		revoked        bool
+	}{
+		{"a token of the revoked family", "j1", "fam_1", true},
+		{"another token of the revoked family", "j2", "fam_1", true},
+		{"a token of another family", "j3", "fam_2", false},
+		{"a token without a family (older than the fid claim)", "j4", "", false},
+		{"a token whose jti is the family entry's name", store.DeniedFamily("fam_1"), "fam_2", true}, // cannot happen: jtis are base64url
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Token(ctx, "key_1", 3, tt.jti, tt.fid)
+			if got := errors.Is(err, revocation.ErrRevoked); got != tt.revoked || (!tt.revoked && err != nil) {
+				t.Errorf("Token(%s, %s) = %v, want revoked %v", tt.jti, tt.fid, err, tt.revoked)
+			}
+		})
+	}
+	clk.Advance(time.Hour)
+	if err := c.Token(ctx, "key_1", 3, "j1", "fam_1"); err != nil {
+		t.Errorf("after the entry's expiry: %v, want nil (the tokens it covered have expired by then)", err)
 	}
 }

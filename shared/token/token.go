@@ -53,8 +53,13 @@ type Claims struct {
 	KeyID      string `json:"key_id"`
 	KeyGen     int64  `json:"key_gen"`
 	CustomerID string `json:"customer_id,omitempty"`
-	Tier       string `json:"tier,omitempty"`
-	RateLimit  int    `json:"rate_limit,omitempty"`
+	// OwnerID is the key's owner (set by the admin API, never by the caller).
+	OwnerID   string `json:"owner_id,omitempty"`
+	Tier      string `json:"tier,omitempty"`
+	RateLimit int    `json:"rate_limit,omitempty"`
+	// FamilyID names the refresh-token family (the login) the token was minted in, so that
+	// revoking the family (reuse detected, RFC 7009) ends its access tokens too.
+	FamilyID string `json:"fid,omitempty"`
 }
 
 // Scopes returns the space-separated scope claim as a slice.
@@ -75,10 +80,23 @@ type Grant struct {
 	KeyID      string
 	KeyGen     int64
 	CustomerID string
+	OwnerID    string
+	FamilyID   string
 	Scopes     []string
 	Tier       string
 	RateLimit  int
 	TTL        time.Duration
+}
+
+// Subject is the sub claim of a token minted from keyID for customerID: the key id, followed by
+// ":" and the customer id when the caller named one. The caller chooses customer_id, so it is
+// never the subject alone: key A could otherwise mint tokens whose sub is key B's id or another
+// tenant's customer id. Key ids contain no ":", so the first ":" always splits the two.
+func Subject(keyID, customerID string) string {
+	if customerID == "" {
+		return keyID
+	}
+	return keyID + ":" + customerID
 }
 
 // Issuer signs access tokens.
@@ -106,14 +124,10 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 		return "", nil, fmt.Errorf("issue token: jti: %w", err)
 	}
 	now := i.now().Truncate(time.Second)
-	sub := g.KeyID
-	if g.CustomerID != "" {
-		sub = g.CustomerID
-	}
 	c := &Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.issuer,
-			Subject:   sub,
+			Subject:   Subject(g.KeyID, g.CustomerID),
 			Audience:  jwt.ClaimStrings{i.audience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(g.TTL)),
 			NotBefore: jwt.NewNumericDate(now),
@@ -124,8 +138,10 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 		KeyID:      g.KeyID,
 		KeyGen:     g.KeyGen,
 		CustomerID: g.CustomerID,
+		OwnerID:    g.OwnerID,
 		Tier:       g.Tier,
 		RateLimit:  g.RateLimit,
+		FamilyID:   g.FamilyID,
 	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Alg), c)
 	t.Header["typ"] = Type

@@ -30,7 +30,7 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 		t.Run(e.cur.Alg, func(t *testing.T) {
 			now := e.clock.Now()
 			grant := token.Grant{
-				KeyID: "key_ABCDEFGHIJKLMNOPQRST", KeyGen: 3, CustomerID: "cus_42",
+				KeyID: "key_ABCDEFGHIJKLMNOPQRST", KeyGen: 3, CustomerID: "cus_42", OwnerID: "team-7", FamilyID: "fam_1",
 				Scopes: []string{"customers:read", "billing:read"}, Tier: "pro", RateLimit: 600, TTL: 15 * time.Minute,
 			}
 			raw, issued := e.issue(t, grant)
@@ -45,8 +45,9 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 				}
 			}
 			want := map[string]any{
-				"iss": issuer, "sub": "cus_42", "scope": "customers:read billing:read",
+				"iss": issuer, "sub": "key_ABCDEFGHIJKLMNOPQRST:cus_42", "scope": "customers:read billing:read",
 				"key_id": "key_ABCDEFGHIJKLMNOPQRST", "customer_id": "cus_42", "tier": "pro",
+				"owner_id": "team-7", "fid": "fam_1",
 				"exp": float64(now.Add(15 * time.Minute).Unix()), "iat": float64(now.Unix()), "nbf": float64(now.Unix()),
 				"key_gen": float64(3), "rate_limit": float64(600),
 			}
@@ -66,15 +67,17 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify(Issue()) = %v", err)
 			}
-			if got.Subject != "cus_42" || got.KeyID != grant.KeyID || got.KeyGen != 3 || got.CustomerID != "cus_42" ||
-				got.Tier != "pro" || got.RateLimit != 600 || !slices.Equal(got.Scopes(), grant.Scopes) || got.ID != issued.ID {
+			if got.Subject != "key_ABCDEFGHIJKLMNOPQRST:cus_42" || got.KeyID != grant.KeyID || got.KeyGen != 3 || got.CustomerID != "cus_42" ||
+				got.OwnerID != "team-7" || got.FamilyID != "fam_1" || got.Tier != "pro" || got.RateLimit != 600 || !slices.Equal(got.Scopes(), grant.Scopes) || got.ID != issued.ID {
 				t.Errorf("verified claims = %+v, want the issued ones %+v", got, issued)
 			}
 		})
 	}
 }
 
-func TestTheSubjectIsTheCustomerOrElseTheKeyID(t *testing.T) {
+// customer_id is the caller's choice, so it never is the subject alone: key A must not mint
+// tokens whose sub is key B's id or another tenant's customer id.
+func TestTheSubjectIsTheKeyIDQualifiedByTheCustomer(t *testing.T) {
 	e := defaultEnv(t)
 	raw, c := e.issue(t, token.Grant{KeyID: "key_00000000000000000000"})
 	if c.Subject != "key_00000000000000000000" || c.CustomerID != "" {
@@ -83,9 +86,15 @@ func TestTheSubjectIsTheCustomerOrElseTheKeyID(t *testing.T) {
 	if _, payload, _ := segments(t, raw); payload["customer_id"] != nil {
 		t.Errorf("an empty customer_id is still serialised: %v", payload["customer_id"])
 	}
-	_, c = e.issue(t, token.Grant{KeyID: "key_00000000000000000000", CustomerID: "cus_1"})
-	if c.Subject != "cus_1" {
-		t.Errorf("sub = %q, want the customer id", c.Subject)
+	for _, tt := range []struct{ customer, want string }{
+		{"cus_1", "key_00000000000000000000:cus_1"},
+		{"key_11111111111111111111", "key_00000000000000000000:key_11111111111111111111"}, // another key's id
+		{"a:b", "key_00000000000000000000:a:b"},                                           // the first ':' still splits
+	} {
+		_, c = e.issue(t, token.Grant{KeyID: "key_00000000000000000000", CustomerID: tt.customer})
+		if c.Subject != tt.want || token.Subject("key_00000000000000000000", tt.customer) != tt.want {
+			t.Errorf("customer %q: sub = %q, want %q", tt.customer, c.Subject, tt.want)
+		}
 	}
 }
 

@@ -222,6 +222,8 @@ const (
 	cCustomer
 	cTier
 	cRate
+	cOwner
+	cFamily
 )
 
 // parseClaims reads keygate's claims; any other member, a repeated one or a wrong JSON type
@@ -269,6 +271,12 @@ func parseClaims(b []byte) (*Claims, bool) {
 		case "tier":
 			bit = cTier
 			c.Tier, ok = s.str()
+		case "owner_id":
+			bit = cOwner
+			c.OwnerID, ok = s.str()
+		case "fid":
+			bit = cFamily
+			c.FamilyID, ok = s.str()
 		case "rate_limit":
 			bit = cRate
 			var n int64

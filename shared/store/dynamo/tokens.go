@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,8 +81,14 @@ func famKey(id string) map[string]types.AttributeValue {
 }
 
 func denyKey(keyID, jti string) map[string]types.AttributeValue {
+	return denyEntryKey(keyID, "jti#"+jti)
+}
+
+// denyEntryKey is the item key of one entry of keyID's deny-list: "jti#<jti>" for an access
+// token, store.DeniedFamily for a refresh-token family.
+func denyEntryKey(keyID, entry string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "deny#" + keyID}, "sk": &types.AttributeValueMemberS{Value: "jti#" + jti},
+		"pk": &types.AttributeValueMemberS{Value: "deny#" + keyID}, "sk": &types.AttributeValueMemberS{Value: entry},
 	}
 }
 
@@ -252,8 +260,13 @@ func (s *Tokens) Rotate(ctx context.Context, parent, child refresh.Token, audit 
 	return s.transact(ctx, items, "rotate refresh token")
 }
 
-// RevokeFamily marks a family revoked: every token in it stops working.
-func (s *Tokens) RevokeFamily(ctx context.Context, id string, audit ...store.Event) error {
+// RevokeFamily marks a family revoked: every refresh token in it stops working. With a
+// non-zero denyUntil it also puts the family on its key's deny-list until then, in the same
+// transaction, so the access tokens minted in it (fid claim) stop working too; the caller
+// passes the latest moment one of them could still verify (now + the longest access-token
+// lifetime + the verifiers' leeway). An unknown family is store.ErrNotFound, and then nothing
+// is written.
+func (s *Tokens) RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error {
 	items := []types.TransactWriteItem{{Update: &types.Update{
 		TableName:                 aws.String(s.table),
 		Key:                       famKey(id),
@@ -262,6 +275,11 @@ func (s *Tokens) RevokeFamily(ctx context.Context, id string, audit ...store.Eve
 		ExpressionAttributeNames:  map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: refresh.StatusRevoked}},
 	}}}
+	if !denyUntil.IsZero() {
+		item := denyEntryKey(keyID, store.DeniedFamily(id))
+		item["ttl"] = n(denyUntil.Unix())
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}})
+	}
 	items, err := s.withAudit(items, audit)
 	if err != nil {
 		return err
@@ -286,19 +304,38 @@ func (s *Tokens) DenyAccessToken(ctx context.Context, keyID, jti string, until t
 	return s.transact(ctx, items, "deny access token")
 }
 
-// AccessTokenDenied reports whether jti is on keyID's deny-list (and not yet past its expiry).
-func (s *Tokens) AccessTokenDenied(ctx context.Context, keyID, jti string) (bool, error) {
-	var it struct {
-		PK string `dynamodbav:"pk"`
+// AccessTokenDenied reports whether the access token jti of family familyID ("" for tokens
+// minted before tokens named their family) is on keyID's deny-list, itself or through its
+// family, and not yet past the entry's expiry. The two reads run concurrently: one round trip.
+func (s *Tokens) AccessTokenDenied(ctx context.Context, keyID, jti, familyID string) (bool, error) {
+	keys := []map[string]types.AttributeValue{denyKey(keyID, jti)}
+	if familyID != "" {
+		keys = append(keys, denyEntryKey(keyID, store.DeniedFamily(familyID)))
 	}
-	err := s.get(ctx, denyKey(keyID, jti), &it)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	found := make([]bool, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			var it struct {
+				PK string `dynamodbav:"pk"`
+			}
+			err := s.get(ctx, k, &it)
+			found[i], errs[i] = err == nil, err
+			if errors.Is(err, store.ErrNotFound) {
+				errs[i] = nil
+			}
+		})
 	}
-	return err == nil, err
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return false, err
+	}
+	return slices.Contains(found, true), nil
 }
 
-// DeniedTokens returns keyID's revoked access tokens that have not expired yet, jti → expiry.
+// DeniedTokens returns keyID's deny-list entries that have not expired yet, → expiry: revoked
+// access tokens by jti, revoked families by store.DeniedFamily.
 // It is one strongly consistent Query (paged past 1 MB only for very long lists).
 func (s *Tokens) DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error) {
 	now := s.now()

@@ -52,7 +52,7 @@ func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		now = storetest.Start.Add(tt.at)
-		got, err := s.AccessTokenDenied(ctx, tt.key, tt.jti)
+		got, err := s.AccessTokenDenied(ctx, tt.key, tt.jti, "")
 		if err != nil || got != tt.want {
 			t.Errorf("AccessTokenDenied(%s, %s) at +%v = %v, %v; want %v", tt.key, tt.jti, tt.at, got, err, tt.want)
 		}
@@ -161,7 +161,7 @@ func TestEveryTransactionalWriteRetriesATransactionConflict(t *testing.T) {
 			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).Rotate(context.Background(), parent, child)
 		}},
 		{"RevokeFamily", func(api *scriptedTx) error {
-			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).RevokeFamily(context.Background(), "f1")
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).RevokeFamily(context.Background(), "key_1", "f1", time.Time{})
 		}},
 		{"DenyAccessToken", func(api *scriptedTx) error {
 			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).DenyAccessToken(context.Background(), "key_1", "j1", now.Add(time.Hour))
@@ -229,5 +229,65 @@ func TestADenyListIsReadableUpToMaxDeniedRead(t *testing.T) {
 	deny("jti-one-too-many")
 	if list, err := s.DeniedTokens(ctx, "key_full"); !errors.Is(err, store.ErrTooManyDenied) || list != nil {
 		t.Fatalf("DeniedTokens with %d entries = %d entries, %v; want ErrTooManyDenied", store.MaxDeniedRead+1, len(list), err)
+	}
+}
+
+// Revoking a family with a deny time puts the family on its key's deny-list in the same
+// transaction: AccessTokenDenied and DeniedTokens see it (until it expires) for every access
+// token that names the family; without a deny time only the family's status changes.
+func TestRevokingAFamilyDeniesItsAccessTokens(t *testing.T) {
+	ctx := context.Background()
+	db := emulatortest.DynamoDB(t)
+	table := emulatortest.Table(t, db, "TokensTable")
+	now := storetest.Start
+	clock := func() time.Time { return now }
+	s := dynamo.NewTokens(db, table, "unused-keys-table", clock, nil)
+	for _, id := range []string{"fam_denied", "fam_kept"} {
+		fam := refresh.Family{ID: id, KeyID: "key_a", Status: refresh.StatusActive, ExpiresAt: now.Add(24 * time.Hour)}
+		first := refresh.Token{Hash: "h-" + id, FamilyID: id, KeyID: "key_a", KeyGen: 1, Status: refresh.StatusActive,
+			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+		if err := s.CreateFamily(ctx, fam, first, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeFamily(ctx, "key_a", "fam_denied", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeFamily(ctx, "key_a", "fam_kept", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeFamily(ctx, "key_a", "fam_unknown", now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking an unknown family = %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{"fam_denied", "fam_kept"} {
+		if f, err := s.Family(ctx, id); err != nil || f.Status != refresh.StatusRevoked {
+			t.Errorf("family %s = %+v, %v; want revoked", id, f, err)
+		}
+	}
+	tests := []struct {
+		name, key, jti, fid string
+		at                  time.Duration
+		want                bool
+	}{
+		{"a token of the denied family", "key_a", "jti-x", "fam_denied", 0, true},
+		{"a token of a family revoked without a deny time", "key_a", "jti-x", "fam_kept", 0, false},
+		{"a token without a family", "key_a", "jti-x", "", 0, false},
+		{"the same family id under another key", "key_b", "jti-x", "fam_denied", 0, false},
+		{"past the entry's expiry, before TTL deletion", "key_a", "jti-x", "fam_denied", 2 * time.Hour, false},
+	}
+	for _, tt := range tests {
+		now = storetest.Start.Add(tt.at)
+		if got, err := s.AccessTokenDenied(ctx, tt.key, tt.jti, tt.fid); err != nil || got != tt.want {
+			t.Errorf("%s: AccessTokenDenied = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+	now = storetest.Start
+	list, err := s.DeniedTokens(ctx, "key_a")
+	if err != nil || len(list) != 1 || !list[store.DeniedFamily("fam_denied")].Equal(now.Add(time.Hour)) {
+		t.Errorf("DeniedTokens(key_a) = %v, %v; want the one family entry", list, err)
+	}
+	// The family's entry is keyed apart from jtis, so it can never be read as one.
+	if _, ok := list["fam_denied"]; ok {
+		t.Errorf("the family entry reads as a jti: %v", list)
 	}
 }
