@@ -266,6 +266,48 @@ func TestClientRevokedTokenTriggersOneRefreshAndRetry(t *testing.T) {
 	t.Logf("authorizer refused the revoked token %v after the revocation; one refresh and one retry recovered", refusedAfter.Round(10*time.Millisecond))
 }
 
+// TestClientCloseEndsItsLogin: Close revokes the client's refresh token (RFC 7009), which
+// revokes its family, so the access token the client held is refused at the authorizer and at
+// validate within the revocation bound too; another client of the same key keeps working.
+func TestClientCloseEndsItsLogin(t *testing.T) {
+	need(t)
+	key, keyID := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
+	c, ct := stackClient(t, key)
+	other, otherCT := stackClient(t, key)
+	echoed(t, c.HTTPClient(), http.MethodGet, "/v1/customers", nil)
+	echoed(t, other.HTTPClient(), http.MethodGet, "/v1/customers", nil)
+	held, err := c.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remember(held.AccessToken)
+
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	revokedAt := time.Now()
+	bodies, _ := ct.sent("POST /v1/auth/revoke")
+	var sent struct {
+		Token string `json:"token"`
+	}
+	if len(bodies) != 1 || json.Unmarshal([]byte(bodies[0]), &sent) != nil || !strings.HasPrefix(sent.Token, "kgr_") {
+		t.Fatalf("Close sent %d revoke requests, want one revoking the refresh token", len(bodies))
+	}
+	remember(sent.Token)
+	refusedWithinTheBound(t, held.AccessToken, revokedAt)
+	expect(t, call(t, http.MethodPost, "/v1/auth/refresh", "", map[string]any{"refresh_token": sent.Token}), http.StatusBadRequest, "invalid_grant")
+
+	// Past the bound the other client's token is judged afresh, and still needs no renewal.
+	time.Sleep(time.Until(revokedAt.Add(revocationBound)))
+	if ctxt := echoed(t, other.HTTPClient(), http.MethodGet, "/v1/customers", nil); ctxt["key_id"] != keyID {
+		t.Fatalf("authorizer context %v", ctxt)
+	}
+	if otherCT.count(refreshCall) != 0 || otherCT.count(exchangeCall) != 1 || otherCT.count("GET /v1/customers") != 2 {
+		t.Fatalf("the other client: refreshes=%d exchanges=%d calls=%d, want 0, 1 and 2 (its token never refused)",
+			otherCT.count(refreshCall), otherCT.count(exchangeCall), otherCT.count("GET /v1/customers"))
+	}
+}
+
 // TestClientConcurrentCallersShareOneRefresh: 50 goroutines calling through one client cause one
 // exchange when it has no token and one refresh when its token is due.
 func TestClientConcurrentCallersShareOneRefresh(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate/infra/awsproxy"
 	"github.com/keygate/keygate/infra/localstack"
@@ -29,6 +30,10 @@ const (
 	authorizerCacheTTL = 2
 	revocationMaxAge   = 1
 )
+
+// refreshGrace is the e2e stack's RefreshGrace: a spent refresh token presented again later
+// than this is reuse, and revokes its family.
+const refreshGrace = 2 * time.Second
 
 var (
 	api       *httptest.Server // the local API Gateway
@@ -81,7 +86,7 @@ func TestMain(m *testing.M) {
 		ctx := context.Background()
 		stack, err = localstack.Start(ctx, localstack.Options{
 			Template: filepath.Join("..", "..", "template.yaml"),
-			Params: map[string]string{"Stage": "local", "RefreshGrace": "2",
+			Params: map[string]string{"Stage": "local", "RefreshGrace": strconv.Itoa(int(refreshGrace.Seconds())),
 				// Caching stays on, with bounds short enough to watch a revocation take effect.
 				"AuthorizerCacheTTL": strconv.Itoa(authorizerCacheTTL), "RevocationMaxAge": strconv.Itoa(revocationMaxAge)},
 			BinDir:    bin,
@@ -166,6 +171,12 @@ func (r response) errorCode(t *testing.T) string {
 // call sends one request to the local API; bearer may be empty.
 func call(t *testing.T, method, path, bearer string, body any) response {
 	t.Helper()
+	return callAt(t, api.URL, method, path, bearer, body)
+}
+
+// callAt sends one request to the API at base (another stack's gateway); bearer may be empty.
+func callAt(t *testing.T, base, method, path, bearer string, body any) response {
+	t.Helper()
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -179,7 +190,7 @@ func call(t *testing.T, method, path, bearer string, body any) response {
 			t.Fatal(err)
 		}
 	}
-	status, header, out, err := localstack.Request(t.Context(), api.URL, method, path, bearer, raw)
+	status, header, out, err := localstack.Request(t.Context(), base, method, path, bearer, raw)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

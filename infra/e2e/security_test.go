@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,7 +14,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keygate/keygate/infra/localstack"
 	"github.com/keygate/keygate/shared/signkey"
 )
 
@@ -41,11 +46,17 @@ func forge(header, payload string, sign func(input []byte) []byte) string {
 	return in + "." + b64.EncodeToString(sign([]byte(in)))
 }
 
-// signingKey reads the stack's current signing key from the emulator.
+// signingKey reads the e2e stack's current signing key from the emulator.
 func signingKey(t *testing.T) *signkey.Key {
 	t.Helper()
-	out, err := stack.Secrets.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(stack.Env("TokenFunction")["KEYGATE_SIGNING_SECRET"]), VersionStage: aws.String("AWSCURRENT")})
+	return signingKeyOf(t, stack)
+}
+
+// signingKeyOf reads st's current signing key from the emulator.
+func signingKeyOf(t *testing.T, st *localstack.Stack) *signkey.Key {
+	t.Helper()
+	out, err := st.Secrets.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(st.Env("TokenFunction")["KEYGATE_SIGNING_SECRET"]), VersionStage: aws.String("AWSCURRENT")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,23 +208,91 @@ func TestSecurityCasesForTokens(t *testing.T) {
 		{"10: four segments", access + ".x", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := call(t, http.MethodGet, "/v1/customers/c1", tt.token, nil)
-			v := call(t, http.MethodGet, "/v1/auth/validate", tt.token, nil)
-			if tt.ok {
-				expect(t, r, http.StatusOK, "")
-				expect(t, v, http.StatusOK, "")
-				return
-			}
-			expect(t, r, http.StatusUnauthorized, "invalid_token")
-			if v.Status != http.StatusUnauthorized {
-				t.Fatalf("validate: %d %s", v.Status, v.Body)
-			}
-			if typ := v.json(t)["error"].(map[string]any)["type"]; typ != "authentication_error" {
-				t.Fatalf("validate error type %v", typ)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { expectVerdict(t, api.URL, tt.token, tt.ok) })
 	}
+	t.Run("6: on the ES256 stack", securityCase6OnES256)
+}
+
+// expectVerdict presents token to a protected route (the authorizer) and to /v1/auth/validate
+// of the API at base: both accept it when ok, else both refuse it with a 401.
+func expectVerdict(t *testing.T, base, token string, ok bool) {
+	t.Helper()
+	r := callAt(t, base, http.MethodGet, "/v1/customers/c1", token, nil)
+	v := callAt(t, base, http.MethodGet, "/v1/auth/validate", token, nil)
+	if ok {
+		expect(t, r, http.StatusOK, "")
+		expect(t, v, http.StatusOK, "")
+		return
+	}
+	expect(t, r, http.StatusUnauthorized, "invalid_token")
+	if v.Status != http.StatusUnauthorized {
+		t.Fatalf("validate: %d %s", v.Status, v.Body)
+	}
+	if typ := v.json(t)["error"].(map[string]any)["type"]; typ != "authentication_error" {
+		t.Fatalf("validate error type %v", typ)
+	}
+}
+
+// securityCase6OnES256 is case 6 where it bites, on a stack that signs with ES256: the high-S
+// twin of a signature keygate issued (s replaced by n−s, n the order of P-256) is as valid to
+// ecdsa.Verify as the original, and r=s=0 names the stack's real P-256 key; both are refused
+// while the original is accepted. Signing emits low-S only, so every issued token is the one
+// spelling of its signature.
+func securityCase6OnES256(t *testing.T) {
+	st := stackFor(t, signkey.ES256)
+	t.Cleanup(stopAlgStacks)
+	srv := httptest.NewServer(st.Gateway)
+	t.Cleanup(srv.Close)
+	key := mintKey(t, st, []string{"customers:read"})
+	remember(key)
+	sk := signingKeyOf(t, st)
+	pub, isEC := sk.Public.(*ecdsa.PublicKey)
+	if !isEC || pub.Curve != elliptic.P256() {
+		t.Fatalf("the ES256 stack signs with %T", sk.Public)
+	}
+	n := elliptic.P256().Params().N
+	halfN := new(big.Int).Rsh(n, 1)
+	// Eight tokens: were s not normalised, all eight would be low-S one time in 256.
+	var issued []string
+	for i := range 8 {
+		tok := issueVia(t, srv, key, nil)
+		remember(tok)
+		issued = append(issued, tok)
+		if _, s := ecdsaRS(t, tok); s.Cmp(halfN) > 0 {
+			t.Fatalf("issued ES256 token %d of 8 has a high-S signature; signing must emit low-S only", i+1)
+		}
+	}
+	good := issued[0]
+	parts := strings.Split(good, ".")
+	r, s := ecdsaRS(t, good)
+	highS := new(big.Int).Sub(n, s)
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if !ecdsa.Verify(pub, digest[:], r, highS) {
+		t.Fatal("the high-S twin does not verify with ecdsa.Verify: the row would prove nothing")
+	}
+	twin := parts[0] + "." + parts[1] + "." + b64.EncodeToString(append(r.FillBytes(make([]byte, 32)), highS.FillBytes(make([]byte, 32))...))
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"control: an issued ES256 token", good, true},
+		{"the high-S twin of its signature (s replaced by n−s)", twin, false},
+		{"psychic signature r=s=0 under the stack's P-256 kid", parts[0] + "." + parts[1] + "." + b64.EncodeToString(make([]byte, 64)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { expectVerdict(t, srv.URL, tt.token, tt.ok) })
+	}
+}
+
+// ecdsaRS splits a JWS ES256 signature (r‖s, 32 bytes each) into its two numbers.
+func ecdsaRS(t *testing.T, tok string) (r, s *big.Int) {
+	t.Helper()
+	sig, err := b64.DecodeString(tok[strings.LastIndex(tok, ".")+1:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("ES256 signature of %d bytes (%v)", len(sig), err)
+	}
+	return new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 }
 
 // 5: a burst of 1,000 unknown kids causes at most one forced keyring refresh (three

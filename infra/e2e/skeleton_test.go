@@ -24,8 +24,8 @@ func TestThinPathFromAPIKeyToProtectedRoute(t *testing.T) {
 			t.Errorf("authorizer context %s = %v, want %q (context %v)", k, ctx[k], v, ctx)
 		}
 	}
-	if ctx["principalId"] != "cust-42" {
-		t.Errorf("principalId = %v, want the customer id", ctx["principalId"])
+	if ctx["principalId"] != keyID {
+		t.Errorf("principalId = %v, want the key id (never the caller-chosen customer id)", ctx["principalId"])
 	}
 	if strings.Contains(string(r.Body), access) {
 		t.Error("the backend received the token itself in its context")

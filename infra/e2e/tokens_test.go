@@ -140,8 +140,8 @@ func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
 	if got := r.json(t)["refresh_token"]; got != rt2 {
 		t.Fatalf("retry in grace got %v, want the same successor", got)
 	}
-	// After the grace window (2 s in this stack), reuse revokes the whole family.
-	time.Sleep(2100 * time.Millisecond)
+	// After the grace window, reuse revokes the whole family.
+	time.Sleep(refreshGrace + 100*time.Millisecond)
 	expect(t, call(t, http.MethodPost, "/v1/auth/refresh", "", map[string]any{"refresh_token": rt1}), 400, "invalid_grant")
 	expect(t, call(t, http.MethodPost, "/v1/auth/refresh", "", map[string]any{"refresh_token": rt2}), 400, "invalid_grant")
 }
