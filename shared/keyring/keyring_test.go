@@ -743,11 +743,11 @@ func TestAJWKSCachedForItsMaxAgeKnowsTheKeyBeforeItSigns(t *testing.T) {
 // out here rather than taken from package secret: keyrings already deployed read what rotation
 // functions of later releases write, so the format must not change unnoticed.
 func promotedLabel(at time.Time) string {
-	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.Unix(), 10)
+	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.UnixMilli(), 10)
 }
 
 // A new AWSCURRENT signs ActivationDelay after its promotion (the time finishSecret writes into
-// its KEYGATE_PROMOTED_<unix seconds> label), so that every verifier, which only learns of the
+// its KEYGATE_PROMOTED_<unix milliseconds> label), so that every verifier, which only learns of the
 // promotion at its next refresh, has loaded it first; never earlier than ActivationDelay after
 // its creation, and never later than ActivationDelay after this keyring first saw it current.
 // Without a usable label the delay counts from the creation, as before the label existed.

@@ -4,7 +4,7 @@
 // createSecret stores a freshly generated key as AWSPENDING under the request token; testSecret
 // proves it signs and verifies, then attaches keygate's own label KEYGATE_TESTED to it so the
 // JWKS publishes its public half before it signs anything; finishSecret labels it with the
-// promotion time (KEYGATE_PROMOTED_<unix seconds>, from which the keyrings count the activation
+// promotion time (KEYGATE_PROMOTED_<unix milliseconds>, from which the keyrings count the activation
 // delay), moves AWSCURRENT to it (Secrets Manager moves the old current to AWSPREVIOUS), removes
 // AWSPENDING and KEYGATE_TESTED, and takes older promotion labels off the other versions.
 // Private keys are never logged.

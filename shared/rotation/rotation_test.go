@@ -57,7 +57,7 @@ func rotate(t *testing.T, r *rotation.Rotator, tok string) {
 // out here rather than taken from package secret: keyrings already deployed read what later
 // rotation functions write, so the format must not change unnoticed.
 func promotedLabel(at time.Time) string {
-	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.Unix(), 10)
+	return "KEYGATE_PROMOTED_" + strconv.FormatInt(at.UnixMilli(), 10)
 }
 
 // promoted is the label of every promotion at start, the tests' fixed time.

@@ -17,15 +17,16 @@ var promotedAt = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // The label format is a contract between rotation functions and keyrings of different
 // releases: spelled out here.
-func TestPromotedLabelIsThePrefixAndTheUnixSecondsRoundedUp(t *testing.T) {
+func TestPromotedLabelIsThePrefixAndTheUnixMillisecondsRoundedUp(t *testing.T) {
 	tests := []struct {
 		name string
 		at   time.Time
 		want string
 	}{
-		{"a whole second", promotedAt, "KEYGATE_PROMOTED_1748779200"},
-		{"a nanosecond past is the next second", promotedAt.Add(time.Nanosecond), "KEYGATE_PROMOTED_1748779201"},
-		{"the zone does not matter", promotedAt.In(time.FixedZone("x", 3600)), "KEYGATE_PROMOTED_1748779200"},
+		{"a whole second", promotedAt, "KEYGATE_PROMOTED_1748779200000"},
+		{"a whole millisecond", promotedAt.Add(5 * time.Millisecond), "KEYGATE_PROMOTED_1748779200005"},
+		{"a nanosecond past is the next millisecond", promotedAt.Add(time.Nanosecond), "KEYGATE_PROMOTED_1748779200001"},
+		{"the zone does not matter", promotedAt.In(time.FixedZone("x", 3600)), "KEYGATE_PROMOTED_1748779200000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,8 +37,8 @@ func TestPromotedLabelIsThePrefixAndTheUnixSecondsRoundedUp(t *testing.T) {
 			if len(got) > 256 { // Secrets Manager's limit for a staging label
 				t.Errorf("a %d-character label", len(got))
 			}
-			if at, ok := secret.ParsePromoted(got); !ok || at.Before(tt.at) || at.Sub(tt.at) >= time.Second {
-				t.Errorf("ParsePromoted(%q) = %v, %v; want the time rounded up to the second", got, at, ok)
+			if at, ok := secret.ParsePromoted(got); !ok || at.Before(tt.at) || at.Sub(tt.at) >= time.Millisecond {
+				t.Errorf("ParsePromoted(%q) = %v, %v; want the time rounded up to the millisecond", got, at, ok)
 			}
 		})
 	}
@@ -49,14 +50,14 @@ func TestParsePromotedAcceptsOnlyThePromotionLabelsSpelling(t *testing.T) {
 		"KEYGATE_PROMOTED_+1748779200", "KEYGATE_PROMOTED_01748779200", "KEYGATE_PROMOTED_0",
 		"KEYGATE_PROMOTED_1748779200x", "KEYGATE_PROMOTED_1748779200.5", "KEYGATE_PROMOTED_1e9",
 		" KEYGATE_PROMOTED_1748779200", "KEYGATE_PROMOTED_1748779200 ", "keygate_promoted_1748779200",
-		"KEYGATE_PROMOTED_174877920\x00", "KEYGATE_PROMOTED_١٧٤٨٧٧٩٢٠٠", "KEYGATE_PROMOTED_999999999999",
+		"KEYGATE_PROMOTED_174877920\x00", "KEYGATE_PROMOTED_١٧٤٨٧٧٩٢٠٠", "KEYGATE_PROMOTED_999999999999999",
 		"KEYGATE_PROMOTED_99999999999999999999", secret.StageCurrent, secret.StageTested,
 	} {
 		if at, ok := secret.ParsePromoted(label); ok {
 			t.Errorf("ParsePromoted(%q) = %v, want no promotion label", label, at)
 		}
 	}
-	if at, ok := secret.ParsePromoted("KEYGATE_PROMOTED_99999999999"); !ok || at.Year() != 5138 {
+	if at, ok := secret.ParsePromoted("KEYGATE_PROMOTED_99999999999999"); !ok || at.Year() != 5138 {
 		t.Errorf("the largest label = %v, %v; want the year 5138", at, ok)
 	}
 }
@@ -88,7 +89,7 @@ func TestPromotedAtIsTheLatestPromotionLabel(t *testing.T) {
 // FuzzParsePromoted: a label is accepted only in the exact spelling PromotedLabel writes for
 // the time it yields.
 func FuzzParsePromoted(f *testing.F) {
-	for _, s := range []string{secret.PromotedLabel(promotedAt), "KEYGATE_PROMOTED_0", "KEYGATE_PROMOTED_-1", "KEYGATE_PROMOTED_99999999999", "AWSCURRENT"} {
+	for _, s := range []string{secret.PromotedLabel(promotedAt), "KEYGATE_PROMOTED_0", "KEYGATE_PROMOTED_-1", "KEYGATE_PROMOTED_99999999999999", "AWSCURRENT"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, label string) {

@@ -30,7 +30,7 @@ const (
 	// finishSecret removes it. The keyring publishes that version's public key in the JWKS, so
 	// outside verifiers learn the next key before it signs, and never signs or verifies with it.
 	StageTested = "KEYGATE_TESTED"
-	// PromotedPrefix begins keygate's promotion label, KEYGATE_PROMOTED_<unix seconds>: the
+	// PromotedPrefix begins keygate's promotion label, KEYGATE_PROMOTED_<unix milliseconds>: the
 	// rotation function's finishSecret attaches it to the version it is about to make
 	// AWSCURRENT, carrying the time of the promotion, and takes such labels off every other
 	// version (a labelled version is never deprecated, and Secrets Manager allows 20 labels
@@ -38,9 +38,9 @@ const (
 	PromotedPrefix = "KEYGATE_PROMOTED_"
 )
 
-// maxPromotedDigits bounds the seconds in a promotion label: 11 digits reach the year 5138,
-// and keep every time computed from the label far from time.Time's limits.
-const maxPromotedDigits = 11
+// maxPromotedDigits bounds the milliseconds in a promotion label: 14 digits reach the year
+// 5138, and keep every time computed from the label far from time.Time's limits.
+const maxPromotedDigits = 14
 
 // ErrNotFound means the secret or the requested stage does not exist.
 var ErrNotFound = errors.New("secret: not found")
@@ -58,20 +58,23 @@ type Version struct {
 	Stages []string
 }
 
-// PromotedLabel returns the promotion label for a promotion at t. The seconds are rounded up:
-// finishSecret writes the label just before it moves AWSCURRENT, and the label must not make
-// the promotion look earlier than it was.
+// PromotedLabel returns the promotion label for a promotion at t, in milliseconds rounded up:
+// finishSecret writes the label just before it moves AWSCURRENT, so the label never makes the
+// promotion look earlier than the label's own write, and it stays before (or at) the move
+// itself, which every keyring sees later still. Whole seconds rounded up could land after the
+// move: a keyring that saw the move first then activated up to a second before one that only
+// read the label (a cold start), and the two signed with different keys for that second.
 func PromotedLabel(t time.Time) string {
-	s := t.Unix()
-	if t.Nanosecond() > 0 {
-		s++
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
 	}
-	return PromotedPrefix + strconv.FormatInt(s, 10)
+	return PromotedPrefix + strconv.FormatInt(ms, 10)
 }
 
 // ParsePromoted returns the time a promotion label carries. Only the spelling PromotedLabel
-// writes is accepted (the prefix, then the unix seconds in decimal: no sign, no leading zero,
-// at most 11 digits, not zero); anything else is not a promotion label.
+// writes is accepted (the prefix, then the unix milliseconds in decimal: no sign, no leading
+// zero, at most 14 digits, not zero); anything else is not a promotion label.
 func ParsePromoted(label string) (time.Time, bool) {
 	digits, ok := strings.CutPrefix(label, PromotedPrefix)
 	if !ok || digits == "" || len(digits) > maxPromotedDigits || digits[0] == '0' {
@@ -82,11 +85,11 @@ func ParsePromoted(label string) (time.Time, bool) {
 			return time.Time{}, false
 		}
 	}
-	s, err := strconv.ParseInt(digits, 10, 64)
+	ms, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		return time.Time{}, false
 	}
-	return time.Unix(s, 0).UTC(), true
+	return time.UnixMilli(ms).UTC(), true
 }
 
 // PromotedAt returns the latest time among the promotion labels in stages (a finishSecret
