@@ -200,57 +200,104 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         raise TransactionCanceledException(errors)
 
 
-def _table_name(environ: dict[str, Any]) -> str:
-    """The request's TableName (for the log), leaving the body readable for moto."""
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request body, read once and put back so that moto can read it too."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return "-"
+        length = 0
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _json(body: bytes) -> dict[str, Any]:
     try:
-        name = json.loads(body).get("TableName") if body else None
-    except (ValueError, AttributeError):
-        name = None
-    return name if isinstance(name, str) else "-"
+        doc = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+# DynamoDB keeps a TransactWriteItems ClientRequestToken for 10 minutes.
+IDEMPOTENCY_WINDOW = 600.0
 
 
 class Serialised:
     """A WSGI middleware that handles one request at a time, body included, and logs one line per
     request: operation, status, time spent waiting for the lock and time spent inside it. Slow
-    operations and queues behind them are what break time-bound tests, so both are visible."""
+    operations and queues behind them are what break time-bound tests, so both are visible.
 
-    def __init__(self, app: Any, log: Any) -> None:
+    It also honours TransactWriteItems' ClientRequestToken, which moto ignores: the AWS SDKs fill
+    one in and reuse it when they retry a call whose answer was lost (a client timeout, a closed
+    connection), and DynamoDB answers such a retry of a transaction that succeeded with the same
+    success, without applying it twice; the same token with other parameters within the window is
+    IdempotentParameterMismatchException. Without this, a retried transaction met its own
+    conditions (an item it had just created) and failed."""
+
+    def __init__(self, app: Any, log: Any, clock: Any = time.monotonic) -> None:
         self.app = app
         self.log = log
+        self.clock = clock
         self.lock = threading.Lock()
+        self.done_transactions: dict[str, tuple[float, str, str, list[Any], bytes]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        status = []
-
-        def recording_start_response(st: str, headers: Any, exc_info: Any = None) -> Any:
-            status.append(st.split(" ", 1)[0])
-            return start_response(st, headers, exc_info)
-
         op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or environ.get("PATH_INFO", "")
-        table = _table_name(environ)
+        doc = _json(_body(environ))
+        table = doc.get("TableName") if isinstance(doc.get("TableName"), str) else "-"
+        token = doc.get("ClientRequestToken") if op == "TransactWriteItems" else None
+        if not isinstance(token, str) or not token:
+            token = None
+        fingerprint = json.dumps({k: v for k, v in doc.items() if k != "ClientRequestToken"}, sort_keys=True)
         arrived = time.monotonic()
         with self.lock:
             started = time.monotonic()
-            result = self.app(environ, recording_start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            status, headers, body = self._handle(environ, token, fingerprint)
             done = time.monotonic()
+        start_response(status, headers)
         self.log.write(
             f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {op} {table} "
-            f"{status[0] if status else '-'} wait={(started - arrived) * 1000:.1f}ms "
+            f"{status.split(' ', 1)[0]} wait={(started - arrived) * 1000:.1f}ms "
             f"run={(done - started) * 1000:.1f}ms\n"
         )
         return [body]
+
+    def _handle(self, environ: dict[str, Any], token: str | None, fingerprint: str) -> tuple[str, list[Any], bytes]:
+        if token is not None:
+            now = self.clock()
+            for t in [t for t, v in self.done_transactions.items() if now - v[0] > IDEMPOTENCY_WINDOW]:
+                del self.done_transactions[t]
+            seen = self.done_transactions.get(token)
+            if seen is not None:
+                if seen[1] != fingerprint:
+                    return _error(
+                        "IdempotentParameterMismatchException",
+                        "Request parameters do not match the ones of an earlier request with this ClientRequestToken",
+                    )
+                return seen[2], seen[3], seen[4]
+        answer: list[Any] = []
+
+        def capture(st: str, headers: Any, exc_info: Any = None) -> Any:
+            answer[:] = [st, list(headers)]
+            return lambda data: None
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = answer
+        if token is not None and status.startswith("200"):
+            self.done_transactions[token] = (self.clock(), fingerprint, status, headers, body)
+        return status, headers, body
+
+
+def _error(code: str, message: str) -> tuple[str, list[Any], bytes]:
+    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": message}).encode()
+    return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))], body
 
 
 def main(argv: list[str] | None = None) -> None:
