@@ -27,7 +27,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 run: build-local ## start the local stack and API on :$(RUN_API_PORT), create a demo key, print curls (Ctrl-C stops all)
-	@RUN_API_PORT=$(RUN_API_PORT) bash infra/stack/with-stack.sh run $(RUN_DDB_PORT) $(RUN_SM_PORT) -- bash infra/run-local.sh
+	@RUN_API_PORT=$(RUN_API_PORT) bash infra/local/stack/with-stack.sh run $(RUN_DDB_PORT) $(RUN_SM_PORT) -- bash infra/local/run-local.sh
 
 # Against a running `make run`: the emulator cannot invoke our Lambda, so authctl plays Secrets
 # Manager's part and drives the real RotateFunction through the local Lambda Invoke API (:3001).
@@ -36,24 +36,24 @@ rotate: ## rotate the signing key of the stack make run serves now (prints the n
 		AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 		$(GO) run ./infra/cmd/authctl signing-keys rotate -lambda-endpoint http://127.0.0.1:3001
 
-# make test PKGS=./infra/e2e TEST_FLAGS='-run Checksum -v' narrows a run while iterating.
+# make test PKGS=./infra/test/e2e TEST_FLAGS='-run Checksum -v' narrows a run while iterating.
 PKGS ?= ./...
 TEST_FLAGS ?=
 
 test: build-local ## unit + integration tests against the moto emulators (DynamoDB, Secrets Manager; started and stopped here)
-	@bash infra/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
+	@bash infra/local/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
 
 # The API contract (infra/openapi): schemathesis against the local API on a stack of its own.
 # CONTRACT_MAX_EXAMPLES=… (default 100 per operation and phase), CONTRACT_ARGS='--include-path …'.
 contract: build-local tools ## schemathesis against the local API from infra/openapi/openapi.yaml (own stack on 8350/8351, API on 3350)
-	@bash infra/stack/with-stack.sh contract 8350 8351 -- bash infra/openapi/contract.sh $(CONTRACT_ARGS)
+	@bash infra/local/stack/with-stack.sh contract 8350 8351 -- bash infra/openapi/contract.sh $(CONTRACT_ARGS)
 
 FUZZTIME ?= 60s
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s; CI runs them briefly)
-	@GO=$(GO) bash infra/fuzz.sh $(FUZZTIME)
+	@GO=$(GO) bash infra/test/fuzz.sh $(FUZZTIME)
 
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 ./...
@@ -61,12 +61,12 @@ test-unit: ## unit tests only (no emulators)
 lint: tools ## gofmt, go vet, cfn-lint, sam validate --lint
 	@out=$$(gofmt -l functions shared infra); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@eval "$$(bash infra/stack/install.sh --print-env)"; \
+	@eval "$$(bash infra/local/stack/install.sh --print-env)"; \
 		"$$KEYGATE_VENV/bin/cfn-lint" template.yaml && \
 		"$$KEYGATE_VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 build: tools ## sam build (arm64 bootstraps for provided.al2023 in .aws-sam/build)
-	@eval "$$(bash infra/stack/install.sh --print-env)"; \
+	@eval "$$(bash infra/local/stack/install.sh --print-env)"; \
 		"$$KEYGATE_VENV/bin/sam" build --template template.yaml
 
 build-local: ## host-architecture bootstraps for the local API, laid out like .aws-sam/build
@@ -81,15 +81,15 @@ BENCH_PORTS ?= 8330 8331
 BENCH_FLAGS ?=
 
 bench: build-local ## keygate vs bare RSA, golang-jwt and aws-jwt-verify; endpoints, cold starts, sizes, gateway req/s: one table + SVG in .bench/
-	@set -a; eval "$$(bash infra/stack/install.sh --print-env)"; set +a; \
-		bash infra/stack/with-stack.sh bench $(BENCH_PORTS) -- \
+	@set -a; eval "$$(bash infra/local/stack/install.sh --print-env)"; set +a; \
+		bash infra/local/stack/with-stack.sh bench $(BENCH_PORTS) -- \
 		env KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) GO=$(GO) $(GO) run ./infra/bench -out .bench $(BENCH_FLAGS)
 
 tools: ## install the pinned emulators and Python tools (idempotent, cached)
-	@bash infra/stack/install.sh
+	@bash infra/local/stack/install.sh
 
 clean: ## stop leftover local stacks, remove build outputs and local state
-	-@for s in run test; do bash infra/stack/down.sh $$s >/dev/null 2>&1; done
+	-@for s in run test; do bash infra/local/stack/down.sh $$s >/dev/null 2>&1; done
 	rm -rf .aws-sam .build .stack
 
 # --- sam build (BuildMethod: makefile): one target per function, run by SAM with ARTIFACTS_DIR.
@@ -103,5 +103,5 @@ $(foreach fn,$(FUNCTIONS),$(eval $(call LAMBDA_TARGET,$(shell echo $(fn) | sed '
 ENV ?= dev
 .PHONY: deploy
 deploy: build ## sam deploy --config-env $(ENV) (dev, staging, prod)
-	@eval "$$(bash infra/stack/install.sh --print-env)"; \
+	@eval "$$(bash infra/local/stack/install.sh --print-env)"; \
 		"$$KEYGATE_VENV/bin/sam" deploy --config-env $(ENV)

@@ -4,9 +4,9 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/app"
 )
 
 func main() {
-	lambda.Start(boot.Authorizer(boot.MustLoad()).Handle)
+	lambda.Start(app.Authorizer(app.MustLoad()).Handle)
 }

@@ -7,11 +7,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/echo"
 )
 
 func main() {
-	log := boot.NewLogger(slog.LevelInfo)
-	lambda.Start(boot.HTTP(log, echo.Router().Serve))
+	log := app.NewLogger(slog.LevelInfo)
+	lambda.Start(app.HTTP(log, echo.Router().Serve))
 }

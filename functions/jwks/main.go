@@ -4,13 +4,13 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/jwksapi"
-	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/app"
+	"github.com/keygate/keygate/shared/authapi"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 func main() {
-	d := boot.MustLoad()
-	h := &jwksapi.Handler{Keys: d.PublishingKeyring(), MaxAge: keyring.PublishedMaxAge(d.Config.KeyringRefresh)}
-	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
+	d := app.MustLoad()
+	h := &authapi.JWKSHandler{Keys: d.PublishingKeyring(), MaxAge: signing.PublishedMaxAge(d.Config.KeyringRefresh)}
+	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
 }

@@ -4,12 +4,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/keysapi"
 )
 
 func main() {
-	d := boot.MustLoad()
+	d := app.MustLoad()
 	h := keysapi.New(d.Keys, d.KeyAuth, d.Config.KeyPrefix, d.Now)
-	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
 }

@@ -4,15 +4,15 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/authapi"
-	"github.com/keygate/keygate/shared/boot"
 )
 
 func main() {
-	d := boot.MustLoad()
+	d := app.MustLoad()
 	h := &authapi.RefreshHandler{
 		Keys: d.KeyAuth, KeyByID: d.Keys, Issuer: d.Issuer(), Limiter: d.Limiter, Tokens: d.Tokens,
 		Audit: d.Events, Settings: d.Settings(), Now: d.Now,
 	}
-	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
 }

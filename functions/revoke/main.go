@@ -4,13 +4,13 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/authapi"
-	"github.com/keygate/keygate/shared/boot"
 )
 
 func main() {
-	d := boot.MustLoad()
-	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: boot.MustVerifier(d),
+	d := app.MustLoad()
+	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: app.MustVerifier(d),
 		MaxAccessTTL: d.Config.MaxAccessTokenTTL, Now: d.Now}
-	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
 }

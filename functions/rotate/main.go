@@ -6,12 +6,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/rotation"
 )
 
 func main() {
-	d := boot.MustLoad()
+	d := app.MustLoad()
 	r := &rotation.Rotator{API: d.Secrets, Alg: d.Config.SigningAlg, Now: d.Now, Random: rand.Reader, Log: d.Log}
 	lambda.Start(r.Handle)
 }

@@ -4,12 +4,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/authapi"
-	"github.com/keygate/keygate/shared/boot"
 )
 
 func main() {
-	d := boot.MustLoad()
-	h := &authapi.ValidateHandler{Keys: d.KeyAuth, KeyByID: d.Keys, Tokens: d.Tokens, Access: boot.MustVerifier(d), Now: d.Now}
-	lambda.Start(boot.HTTP(d.Log, h.Router().Serve))
+	d := app.MustLoad()
+	h := &authapi.ValidateHandler{Keys: d.KeyAuth, KeyByID: d.Keys, Tokens: d.Tokens, Access: app.MustVerifier(d), Now: d.Now}
+	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
 }

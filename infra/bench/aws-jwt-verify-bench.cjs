@@ -10,12 +10,12 @@
 //
 //   BenchmarkAwsJwtVerify/verify-sync-2   20000   24310 ns/op
 //
-// The verifier is infra/interop's (keygate-verifier.cjs): it checks what keygate's does. Date.now is pinned to the
+// The verifier is infra/test/interop's (keygate-verifier.cjs): it checks what keygate's does. Date.now is pinned to the
 // benchmark's clock so the exported token is current, as keygate's benchmark injects its clock.
 "use strict";
 
 const os = require("node:os");
-const { createVerifier, readJSONStdin } = require("../interop/keygate-verifier.cjs");
+const { createVerifier, readJSONStdin } = require("../test/interop/keygate-verifier.cjs");
 
 async function main() {
   const input = await readJSONStdin();

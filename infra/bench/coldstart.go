@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/infra/local"
 )
 
 // coldStarts starts every function c.coldStarts times from nothing (a fresh process per
@@ -24,7 +24,7 @@ import (
 // the process. Medians over the repetitions.
 func coldStarts(ctx context.Context, c *config, b *benchStack) ([]FunctionResult, error) {
 	reports := &reportParser{w: c.functionLogs, init: map[string][]time.Duration{}}
-	st, err := localstack.Start(ctx, c.stackOptions(benchParams(nil), false, reports))
+	st, err := local.Start(ctx, c.stackOptions(benchParams(nil), false, reports))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func coldStarts(ctx context.Context, c *config, b *benchStack) ([]FunctionResult
 }
 
 // templateOrder lists the functions in the template's order (token first, …).
-func templateOrder(st *localstack.Stack, fns []string) []string {
+func templateOrder(st *local.Stack, fns []string) []string {
 	var out []string
 	for _, f := range st.Template.Functions {
 		if slices.Contains(fns, f.LogicalID) {

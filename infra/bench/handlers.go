@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/keygate/keygate/infra/awsproxy"
-	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/infra/local"
+	"github.com/keygate/keygate/infra/local/awsproxy"
 )
 
 // endpoint is one token endpoint: its function and how to build the next request.
@@ -69,7 +69,7 @@ func handlerThroughput(ctx context.Context, c *config, b *benchStack) ([]Handler
 func measureEndpoint(ctx context.Context, c *config, b *benchStack, ep endpoint) (HandlerResult, error) {
 	res := HandlerResult{Route: ep.route}
 	var prev []byte
-	step := func(st *localstack.Stack) (time.Duration, error) {
+	step := func(st *local.Stack) (time.Duration, error) {
 		payload, err := ep.next(prev)
 		if err != nil {
 			return 0, err
@@ -121,7 +121,7 @@ func measureEndpoint(ctx context.Context, c *config, b *benchStack, ep endpoint)
 	defer smCount.Close()
 	o := c.stackOptions(benchParams(nil), true, c.functionLogs)
 	o.DynamoDB, o.Secrets = ddbCount.URL, smCount.URL
-	counted, err := localstack.Start(ctx, o)
+	counted, err := local.Start(ctx, o)
 	if err != nil {
 		return res, err
 	}

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/infra/local"
 )
 
 // gatewayLoad measures authorized requests per second through the local API Gateway: conns
@@ -36,7 +36,7 @@ func gatewayLoad(ctx context.Context, c *config, b *benchStack) ([]LoadResult, e
 	}
 	out := []LoadResult{on}
 
-	st, err := localstack.Start(ctx, c.stackOptions(benchParams(map[string]string{"AuthorizerCacheTTL": "0"}), true, c.functionLogs))
+	st, err := local.Start(ctx, c.stackOptions(benchParams(map[string]string{"AuthorizerCacheTTL": "0"}), true, c.functionLogs))
 	if err != nil {
 		return out, err
 	}

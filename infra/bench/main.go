@@ -8,14 +8,14 @@
 //     the very token the Go benchmark used in a Node harness (aws-jwt-verify-bench.cjs; process
 //     start and JWKS loading excluded), its rounds fed to benchstat next to the Go results.
 //   - Against the moto emulators (DynamoDB, Secrets Manager): the token and refresh functions (their own bootstraps
-//     under infra/lambdarun, one request at a time like one container) with their DynamoDB
+//     under infra/local/lambdarun, one request at a time like one container) with their DynamoDB
 //     and Secrets Manager calls per request, counted by proxies in front of the emulators; each function's cold start (its
-//     bootstrap under infra/lambdarun: Init Duration and time to first response) and size,
+//     bootstrap under infra/local/lambdarun: Init Duration and time to first response) and size,
 //     host and linux/arm64; authorized requests per second through the local API Gateway.
 //
 // It needs the emulators (KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT, as
-// infra/stack/with-stack.sh exports them), the host bootstraps (-bin, make build-local) and,
-// for the Node harness, KEYGATE_NODE_MODULES (infra/stack/install.sh --print-env). benchstat
+// infra/local/stack/with-stack.sh exports them), the host bootstraps (-bin, make build-local) and,
+// for the Node harness, KEYGATE_NODE_MODULES (infra/local/stack/install.sh --print-env). benchstat
 // is installed into the keygate cache at a pinned version. Output goes to -out: results.md
 // (the table, also printed on stdout), bench.svg, results.json, the raw benchmark output,
 // benchstat's report and the functions' logs. Progress goes to stderr.
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.ddb, c.sm = os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT")
 	if c.ddb == "" || c.sm == "" {
-		return nil, errors.New("KEYGATE_DYNAMODB_ENDPOINT and KEYGATE_SECRETS_ENDPOINT are not set: run through make bench (infra/stack/with-stack.sh)")
+		return nil, errors.New("KEYGATE_DYNAMODB_ENDPOINT and KEYGATE_SECRETS_ENDPOINT are not set: run through make bench (infra/local/stack/with-stack.sh)")
 	}
 	c.nodeModules = os.Getenv("KEYGATE_NODE_MODULES")
 	c.goCmd = os.Getenv("GO")

@@ -49,7 +49,7 @@ func runGoBenchmarks(ctx context.Context, c *config, exportPath string, raw io.W
 // and appends its Go-format benchmark lines to raw, under a pkg line of its own.
 func runNodeHarness(ctx context.Context, c *config, exportPath string, raw io.Writer) (version string, err error) {
 	if c.nodeModules == "" {
-		return "", errors.New("KEYGATE_NODE_MODULES is not set (infra/stack/install.sh --print-env sets it when node >= 20 and npm are installed)")
+		return "", errors.New("KEYGATE_NODE_MODULES is not set (infra/local/stack/install.sh --print-env sets it when node >= 20 and npm are installed)")
 	}
 	fixture, err := os.ReadFile(exportPath)
 	if err != nil {

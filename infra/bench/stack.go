@@ -14,9 +14,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/keygate/keygate/infra/gateway"
-	"github.com/keygate/keygate/infra/localstack"
-	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/infra/local"
+	"github.com/keygate/keygate/infra/local/gateway"
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
 )
@@ -30,8 +30,8 @@ const protectedPath = "/v1/customers"
 // a recording gateway, so every function's event is a real API Gateway event to replay.
 type benchStack struct {
 	c      *config
-	stack  *localstack.Stack // quiet: no per-invocation log lines on the measured path
-	server *httptest.Server  // the stack's own gateway
+	stack  *local.Stack     // quiet: no per-invocation log lines on the measured path
+	server *httptest.Server // the stack's own gateway
 	rec    *recorder
 	record *httptest.Server // a gateway over rec
 
@@ -54,8 +54,8 @@ func (r *recorder) Invoke(ctx context.Context, fn string, payload []byte) ([]byt
 	return r.next.Invoke(ctx, fn, payload)
 }
 
-func (c *config) stackOptions(params map[string]string, quiet bool, logs io.Writer) localstack.Options {
-	return localstack.Options{
+func (c *config) stackOptions(params map[string]string, quiet bool, logs io.Writer) local.Options {
+	return local.Options{
 		Template: filepath.Join(c.root, "template.yaml"),
 		Params:   params,
 		BinDir:   c.bin,
@@ -81,7 +81,7 @@ func benchParams(extra map[string]string) map[string]string {
 func startBenchStack(ctx context.Context, c *config) (*benchStack, error) {
 	o := c.stackOptions(benchParams(nil), true, c.functionLogs)
 	o.Provision = true
-	st, err := localstack.Start(ctx, o)
+	st, err := local.Start(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (b *benchStack) Close() {
 // createKey writes a key straight to DynamoDB, as `authctl bootstrap` does. Its rate limit is
 // out of reach: the bench measures cost, not the limiter's refusals.
 func (b *benchStack) createKey(ctx context.Context, scopes []string) (string, error) {
-	return b.stack.MintKey(ctx, keymint.Spec{Name: "bench", Scopes: scopes, RateLimit: 1_000_000, Tier: "bench"}, "make bench")
+	return b.stack.MintKey(ctx, apikey.Spec{Name: "bench", Scopes: scopes, RateLimit: 1_000_000, Tier: "bench"}, "make bench")
 }
 
 // tokenPair is what POST /v1/auth/token and /v1/auth/refresh answer.
@@ -139,7 +139,7 @@ func call(ctx context.Context, base, method, path, bearer string, body any, want
 			return nil, err
 		}
 	}
-	status, _, out, err := localstack.Request(ctx, base, method, path, bearer, raw)
+	status, _, out, err := local.Request(ctx, base, method, path, bearer, raw)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The API contract run (make contract): the local API on emulators that
-# infra/stack/with-stack.sh started, keys created for the run, then schemathesis generates
+# infra/local/stack/with-stack.sh started, keys created for the run, then schemathesis generates
 # requests from infra/openapi/openapi.yaml and checks every answer against it (status codes,
 # content types, headers, response schemas, 5xx, refusal of invalid data, 405 for other
 # methods, 401 without credentials).
@@ -21,9 +21,9 @@ base="http://127.0.0.1:${port}"
 reports="${CONTRACT_REPORT_DIR:-$repo/.stack/contract}"
 mkdir -p "$reports" .build/tools
 
-: "${KEYGATE_DYNAMODB_ENDPOINT:?run me through infra/stack/with-stack.sh}"
-: "${KEYGATE_SECRETS_ENDPOINT:?run me through infra/stack/with-stack.sh}"
-eval "$(bash infra/stack/install.sh --print-env)"
+: "${KEYGATE_DYNAMODB_ENDPOINT:?run me through infra/local/stack/with-stack.sh}"
+: "${KEYGATE_SECRETS_ENDPOINT:?run me through infra/local/stack/with-stack.sh}"
+eval "$(bash infra/local/stack/install.sh --print-env)"
 # The document itself first: a valid OpenAPI 3.1 document (openapi-spec-validator, in the venv).
 "$KEYGATE_VENV/bin/python" -m openapi_spec_validator infra/openapi/openapi.yaml
 

@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/infra/local/samtpl"
 	"github.com/keygate/keygate/shared/policy"
 )
 
@@ -235,7 +235,7 @@ func TestTheErrorShapeListsEveryCodeTheServiceUses(t *testing.T) {
 	}
 	used := map[string]string{} // code → where
 	code := regexp.MustCompile(`Code:\s*"([a-z_]+)"`)
-	for _, dir := range []string{"apierr", "httpx", "authapi", "keysapi", "jwksapi", "echo"} {
+	for _, dir := range []string{"httpapi", "authapi", "keysapi", "echo"} {
 		files, err := filepath.Glob(filepath.Join("..", "..", "shared", dir, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("shared/%s: %v", dir, err)

@@ -1,4 +1,4 @@
-// Package apikey defines keygate's API-key format and its peppered hash.
+// The key format: keygate's API-key format and its peppered hash.
 //
 // A key reads <prefix>_<secret>_<checksum>, e.g. kg_live_<36 base62 chars>_<6 base62 chars>:
 // the prefix names the environment (kg_live, kg_test), the secret carries 214 bits from
@@ -6,6 +6,7 @@
 // hit be refused without any database read, as GitHub's tokens do.
 //
 // Only Hash(key) is ever stored. This package must never log or return a key inside an error.
+
 package apikey
 
 import (

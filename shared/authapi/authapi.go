@@ -2,7 +2,7 @@
 // token), refresh, validate and revoke.
 //
 // Handlers read as a straight line (decode → parse key without I/O → one lookup → verify →
-// rate limit → sign → one transactional write) and return *apierr.Error values; httpx renders
+// rate limit → sign → one transactional write) and return *httpapi.Error values; httpapi renders
 // them. Keys and tokens never reach a log, an audit event or an error message.
 package authapi
 
@@ -16,10 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/refresh"
@@ -94,12 +93,12 @@ var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // mapKeyErr maps key-authentication failures onto the public errors.
 func mapKeyErr(err error) error {
 	switch {
-	case errors.Is(err, keyauth.ErrInvalid):
-		return apierr.InvalidAPIKey()
-	case errors.Is(err, keyauth.ErrIPNotAllowed):
-		return apierr.IPNotAllowed()
+	case errors.Is(err, apikey.ErrInvalid):
+		return httpapi.InvalidAPIKey()
+	case errors.Is(err, apikey.ErrIPNotAllowed):
+		return httpapi.IPNotAllowed()
 	default:
-		return apierr.Unavailable(err)
+		return httpapi.Unavailable(err)
 	}
 }
 
@@ -107,11 +106,11 @@ func mapKeyErr(err error) error {
 func mapTokenErr(err error) error {
 	switch {
 	case errors.Is(err, token.ErrExpired):
-		return apierr.TokenExpired()
+		return httpapi.TokenExpired()
 	case errors.Is(err, token.ErrInvalid):
-		return apierr.InvalidToken()
+		return httpapi.InvalidToken()
 	default:
-		return apierr.Unavailable(err)
+		return httpapi.Unavailable(err)
 	}
 }
 
@@ -122,7 +121,7 @@ func checkScopes(requested, held []string) ([]string, error) {
 		return slices.Clone(held), nil
 	}
 	if len(requested) > policy.MaxScopes {
-		return nil, apierr.InvalidScope("Too many scopes; name each scope at most once.")
+		return nil, httpapi.InvalidScope("Too many scopes; name each scope at most once.")
 	}
 	var unknown, notHeld, out []string
 	for _, s := range requested {
@@ -136,10 +135,10 @@ func checkScopes(requested, held []string) ([]string, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, apierr.InvalidScope("Unknown scopes: " + quoteList(unknown) + ". Valid scopes: " + strings.Join(policy.All, ", ") + ".")
+		return nil, httpapi.InvalidScope("Unknown scopes: " + quoteList(unknown) + ". Valid scopes: " + strings.Join(policy.All, ", ") + ".")
 	}
 	if len(notHeld) > 0 {
-		return nil, apierr.InvalidScope("Not granted: " + quoteList(notHeld) + ". Request a subset of the scopes you hold.")
+		return nil, httpapi.InvalidScope("Not granted: " + quoteList(notHeld) + ". Request a subset of the scopes you hold.")
 	}
 	return out, nil
 }
@@ -156,13 +155,13 @@ func quoteList(ss []string) string {
 }
 
 // sourceIP is the caller's address from API Gateway's request context (never X-Forwarded-For).
-func sourceIP(r *httpx.Request) netip.Addr {
-	ip, _ := httpx.SourceIP(r)
+func sourceIP(r *httpapi.Request) netip.Addr {
+	ip, _ := httpapi.SourceIP(r)
 	return ip
 }
 
 // event builds an audit record for the request. Never a secret.
-func event(r *httpx.Request, keyID, action, detail string, now time.Time) store.Event {
+func event(r *httpapi.Request, keyID, action, detail string, now time.Time) store.Event {
 	return store.Event{
 		KeyID: keyID, Time: now, Action: action, ActorKeyID: keyID,
 		SourceIP: r.RequestContext.Identity.SourceIP, RequestID: r.RequestContext.RequestID, Detail: detail,
@@ -170,24 +169,24 @@ func event(r *httpx.Request, keyID, action, detail string, now time.Time) store.
 }
 
 // rateLimited spends one request of k's budget; a refusal is audited and becomes a 429.
-func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, k store.Key, action string, now time.Time) (ratelimit.Decision, error) {
+func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action string, now time.Time) (ratelimit.Decision, error) {
 	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
 	if err != nil {
-		return d, apierr.Unavailable(err)
+		return d, httpapi.Unavailable(err)
 	}
 	return d, overLimit(ctx, a, r, k, action, d, now)
 }
 
 // overLimit is nil when d allowed the request, else the 429. Only the window's first refusal
 // is audited: one audit item per key and window, however hard the key is hammered.
-func overLimit(ctx context.Context, a Auditor, r *httpx.Request, k store.Key, action string, d ratelimit.Decision, now time.Time) error {
+func overLimit(ctx context.Context, a Auditor, r *httpapi.Request, k store.Key, action string, d ratelimit.Decision, now time.Time) error {
 	if d.Allowed {
 		return nil
 	}
 	if d.FirstRefusal {
 		_ = a.AppendEvent(ctx, event(r, k.KeyID, action+".failed", "rate_limit_exceeded", now))
 	}
-	return apierr.RateLimited(d.RetryAfter(now))
+	return httpapi.RateLimited(d.RetryAfter(now))
 }
 
 // failedAttempt records a refused attempt on a known key (outside its allowlist, scopes it does
@@ -196,7 +195,7 @@ func overLimit(ctx context.Context, a Auditor, r *httpx.Request, k store.Key, ac
 // write more to the 90-day audit trail than its rate limit allows: past the budget the caller
 // gets the 429. If the limiter itself fails, the attempt is refused as asked and not audited:
 // an unbounded write is what this prevents.
-func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, k store.Key, action, reason string, now time.Time, refusal error) error {
+func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action, reason string, now time.Time, refusal error) error {
 	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
 	if err != nil {
 		return refusal
@@ -209,7 +208,7 @@ func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpx.Request, 
 }
 
 // withHeaders merges headers into resp.
-func withHeaders(resp *httpx.Response, headers map[string]string) *httpx.Response {
+func withHeaders(resp *httpapi.Response, headers map[string]string) *httpapi.Response {
 	if resp.Headers == nil {
 		resp.Headers = map[string]string{}
 	}
@@ -224,27 +223,27 @@ func withRate(err error, d ratelimit.Decision) error {
 	if d.Limit == 0 {
 		return err
 	}
-	return apierr.From(err).WithHeaders(d.Headers())
+	return httpapi.From(err).WithHeaders(d.Headers())
 }
 
 // presentedKey returns the API key of a request: the api_key body field or the Authorization
 // header. Only a request with neither gets "no credentials"; an empty, oversized or malformed
 // credential is an invalid key, with the same body as every other invalid key.
-func presentedKey(r *httpx.Request, bodyKey *string) (string, error) {
-	header, single := httpx.SingleHeader(r.Headers, r.MultiValueHeaders, "Authorization")
+func presentedKey(r *httpapi.Request, bodyKey *string) (string, error) {
+	header, single := httpapi.SingleHeader(r.Headers, r.MultiValueHeaders, "Authorization")
 	switch {
 	case !single:
-		return "", apierr.InvalidRequest("Send one Authorization header.")
+		return "", httpapi.InvalidRequest("Send one Authorization header.")
 	case bodyKey != nil && header != "":
-		return "", apierr.InvalidRequest("Send the API key once: either in Authorization: Bearer or as api_key, not both.")
+		return "", httpapi.InvalidRequest("Send the API key once: either in Authorization: Bearer or as api_key, not both.")
 	case bodyKey != nil:
 		return *bodyKey, nil
 	case header != "":
-		if cred, ok := httpx.ParseBearer(header); ok {
+		if cred, ok := httpapi.ParseBearer(header); ok {
 			return cred, nil
 		}
-		return "", apierr.InvalidAPIKey()
+		return "", httpapi.InvalidAPIKey()
 	default:
-		return "", apierr.MissingCredentials()
+		return "", httpapi.MissingCredentials()
 	}
 }

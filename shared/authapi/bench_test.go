@@ -4,8 +4,8 @@ import (
 	"crypto/rand"
 	"testing"
 
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // BenchmarkTokenWarm measures the token endpoint's warm path in process: the Lambda adapter,
@@ -13,17 +13,17 @@ import (
 // store, refresh-token minting and the JWT signature, per signing algorithm. Storage round trips
 // are what a deployed request adds on top (≈3 DynamoDB calls, see the e2e round-trip test).
 func BenchmarkTokenWarm(b *testing.B) {
-	for _, alg := range []string{signkey.RS256, signkey.ES256, signkey.EdDSA} {
+	for _, alg := range []string{signing.RS256, signing.ES256, signing.EdDSA} {
 		b.Run(alg, func(b *testing.B) {
 			e := newEnv(b)
-			sk, err := signkey.Generate(alg, rand.Reader, start)
+			sk, err := signing.Generate(alg, rand.Reader, start)
 			if err != nil {
 				b.Fatal(err)
 			}
 			e.sm.current = sk
 			key, _ := e.addKey(b, nil)
 			ev := tokenRequest(jsonBody(map[string]any{"api_key": key, "scopes": []string{"customers:read"}}), nil)
-			h := httpx.Lambda(e.log, e.tokenH.Router().Serve)
+			h := httpapi.Lambda(e.log, e.tokenH.Router().Serve)
 			if resp, err := h(ctx, ev); err != nil || resp.StatusCode != 200 {
 				b.Fatalf("warm-up: %v %d %s", err, resp.StatusCode, resp.Body)
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
 )
 
 // FuzzEndpointBodies: any body and Content-Type sent to token, refresh or revoke is answered in
@@ -29,7 +29,7 @@ func FuzzEndpointBodies(f *testing.F) {
 		e := newEnv(t)
 		key, _ := e.addKey(t, nil)
 		b := bytes.Replace(body, []byte("KEY"), []byte(key), 1)
-		var h httpx.Handler
+		var h httpapi.Handler
 		path := ""
 		switch route % 3 {
 		case 0:
@@ -45,7 +45,7 @@ func FuzzEndpointBodies(f *testing.F) {
 			ev.Headers["Authorization"] = "Bearer " + key
 		}
 		ev.RequestContext.Identity.SourceIP = sourceIP
-		resp, err := httpx.Lambda(e.log, h)(ctx, ev)
+		resp, err := httpapi.Lambda(e.log, h)(ctx, ev)
 		if err != nil {
 			t.Fatal(err)
 		}

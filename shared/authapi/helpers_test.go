@@ -22,13 +22,13 @@ import (
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/clocktest"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
-	"github.com/keygate/keygate/shared/keyring"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
+
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -256,7 +256,7 @@ func signingSecret(t testing.TB) []byte {
 	t.Helper()
 	signOnce.Do(func() {
 		var err error
-		if signSecret, err = signkey.Generate(signkey.ES256, rand.Reader, start); err != nil {
+		if signSecret, err = signing.Generate(signing.ES256, rand.Reader, start); err != nil {
 			panic(err)
 		}
 	})
@@ -290,8 +290,8 @@ func newEnv(t testing.TB) *env {
 	if e.hasher, err = apikey.NewHasher(pepper); err != nil {
 		t.Fatal(err)
 	}
-	auth := keyauth.New("kg_live", staticPepper{}, e.keys, e.clock.Now)
-	ring := keyring.New(e.sm, "keygate/test/signing", keyring.Options{Now: e.clock.Now})
+	auth := apikey.NewAuthenticator("kg_live", staticPepper{}, e.keys, e.clock.Now)
+	ring := signing.New(e.sm, "keygate/test/signing", signing.Options{Now: e.clock.Now})
 	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
 	if e.verifier, err = token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now); err != nil {
 		t.Fatal(err)
@@ -336,9 +336,9 @@ type response struct {
 	Payload map[string]any
 }
 
-func (e *env) serve(t testing.TB, h httpx.Handler, ev events.APIGatewayProxyRequest) response {
+func (e *env) serve(t testing.TB, h httpapi.Handler, ev events.APIGatewayProxyRequest) response {
 	t.Helper()
-	resp, err := httpx.Lambda(e.log, h)(ctx, ev)
+	resp, err := httpapi.Lambda(e.log, h)(ctx, ev)
 	if err != nil {
 		t.Fatalf("Lambda returned an error (API Gateway would answer 502): %v", err)
 	}

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/httpapi"
+
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
@@ -33,24 +33,24 @@ type refreshRequest struct {
 }
 
 // Router returns the routes of the refresh function.
-func (h *RefreshHandler) Router() *httpx.Router {
-	var rt httpx.Router
+func (h *RefreshHandler) Router() *httpapi.Router {
+	var rt httpapi.Router
 	rt.Handle(http.MethodPost, "/v1/auth/refresh", h.Refresh)
 	return &rt
 }
 
 func invalidGrant() error {
-	return apierr.InvalidGrant("The refresh token is invalid, expired or revoked. Get a new one from POST /v1/auth/token.")
+	return httpapi.InvalidGrant("The refresh token is invalid, expired or revoked. Get a new one from POST /v1/auth/token.")
 }
 
 // Refresh spends a refresh token and returns a new access token and its successor.
-func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req refreshRequest
-	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+	if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 		return nil, err
 	}
 	if req.RefreshToken == "" {
-		return nil, apierr.InvalidRequest("refresh_token is required.")
+		return nil, httpapi.InvalidRequest("refresh_token is required.")
 	}
 	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil {
 		return nil, err
@@ -65,14 +65,14 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 		return nil, invalidGrant()
 	}
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	fam, err := h.Tokens.Family(ctx, parent.FamilyID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && fam.Status != refresh.StatusActive) {
 		return nil, invalidGrant()
 	}
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	k, err := h.KeyByID.KeyByID(ctx, parent.KeyID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -82,10 +82,10 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.refresh", "key_revoked_or_rotated", now, invalidGrant())
 	}
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	if !keyauth.IPAllowed(k.AllowedIPs, sourceIP(r)) {
-		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.refresh", "ip_not_allowed", now, apierr.IPNotAllowed())
+	if !apikey.IPAllowed(k.AllowedIPs, sourceIP(r)) {
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.refresh", "ip_not_allowed", now, httpapi.IPNotAllowed())
 	}
 	scopes, err := checkScopes(req.Scopes, parent.Scopes) // scopes may only narrow
 	if err != nil {
@@ -93,7 +93,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 	}
 	hasher, err := h.Keys.Hasher(ctx)
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	successor := refresh.Successor(hasher, req.RefreshToken)
 	child := refresh.Token{
@@ -112,7 +112,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 		case err == nil:
 			return h.respond(ctx, k, parent, scopes, successor, limit.Headers())
 		case !errors.Is(err, store.ErrConflict):
-			return nil, apierr.Unavailable(err)
+			return nil, httpapi.Unavailable(err)
 		}
 		// Lost a race with a concurrent refresh of the same token: read what won.
 		parent, err = h.Tokens.RefreshToken(ctx, hash)
@@ -120,7 +120,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 		case errors.Is(err, store.ErrNotFound):
 			return nil, invalidGrant()
 		case err != nil:
-			return nil, apierr.Unavailable(err) // the token may well be good: never a 400 for an outage
+			return nil, httpapi.Unavailable(err) // the token may well be good: never a 400 for an outage
 		}
 	}
 	// A spent token: inside the grace window a retry gets the same successor; after it, reuse
@@ -140,21 +140,21 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpx.Request) (*httpx.
 	// tolerance fails closed, 503, rather than leave a thief's token working.)
 	if err := h.Tokens.RevokeFamily(ctx, k.KeyID, parent.FamilyID, familyDenyUntil(now, h.Settings.MaxAccessTTL),
 		event(r, k.KeyID, "token.family.revoked", "refresh_token_reuse family="+parent.FamilyID, now)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	return nil, apierr.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
+	return nil, httpapi.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
 }
 
-func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent refresh.Token, scopes []string, successor string, headers map[string]string) (*httpx.Response, error) {
+func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent refresh.Token, scopes []string, successor string, headers map[string]string) (*httpapi.Response, error) {
 	ttl := h.Settings.AccessTTL
 	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
 		KeyID: k.KeyID, KeyGen: parent.KeyGen, CustomerID: parent.CustomerID, OwnerID: k.OwnerID,
 		FamilyID: parent.FamilyID, Scopes: scopes, Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
 	})
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	resp, err := httpx.JSON(http.StatusOK, tokenResponse{
+	resp, err := httpapi.JSON(http.StatusOK, tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 		RefreshToken: successor, Scope: claims.Scope,
 	})

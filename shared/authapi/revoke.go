@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
@@ -34,27 +34,27 @@ type revokeRequest struct {
 }
 
 // Router returns the routes of the revoke function.
-func (h *RevokeHandler) Router() *httpx.Router {
-	var rt httpx.Router
+func (h *RevokeHandler) Router() *httpapi.Router {
+	var rt httpapi.Router
 	rt.Handle(http.MethodPost, "/v1/auth/revoke", h.Revoke)
 	return &rt
 }
 
 // Revoke revokes the token in the body on behalf of the API key in Authorization: Bearer.
-func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req revokeRequest
-	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+	if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 		return nil, err
 	}
 	if req.Token == "" {
-		return nil, apierr.InvalidRequest("token is required: the refresh or access token to revoke.")
+		return nil, httpapi.InvalidRequest("token is required: the refresh or access token to revoke.")
 	}
 	if hint := req.TokenTypeHint; hint != nil && *hint != "refresh_token" && *hint != "access_token" {
-		return nil, apierr.InvalidRequest(`token_type_hint must be "refresh_token" or "access_token".`)
+		return nil, httpapi.InvalidRequest(`token_type_hint must be "refresh_token" or "access_token".`)
 	}
-	cred, ok := httpx.Bearer(r)
+	cred, ok := httpapi.Bearer(r)
 	if !ok {
-		return nil, apierr.MissingCredentials()
+		return nil, httpapi.MissingCredentials()
 	}
 	k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
 	if err != nil {
@@ -66,7 +66,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return nil, apierr.Unavailable(err)
+			return nil, httpapi.Unavailable(err)
 		case rt.KeyID == k.KeyID:
 			// RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens of
 			// the same grant, here every access token minted in its family.
@@ -75,19 +75,19 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 			case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
 				// The refresh tokens still go; the access tokens would overfill the list.
 				if err := h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, time.Time{}, event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID+" access_tokens=kept", now)); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return nil, apierr.Unavailable(err)
+					return nil, httpapi.Unavailable(err)
 				}
 				return nil, tooManyRevoked("The refresh token is revoked, but its access tokens keep working until they expire: ")
 			case err != nil:
-				return nil, apierr.Unavailable(err)
+				return nil, httpapi.Unavailable(err)
 			}
 			err = h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, familyDenyUntil(now, h.MaxAccessTTL),
 				event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID, now))
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, apierr.Unavailable(err)
+				return nil, httpapi.Unavailable(err)
 			}
 		}
-		return httpx.JSON(http.StatusOK, struct{}{})
+		return httpapi.JSON(http.StatusOK, struct{}{})
 	}
 	c, err := h.Access.Verify(ctx, req.Token)
 	switch {
@@ -98,30 +98,30 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpx.Request) (*httpx.Re
 		_, famRevoked := denied[store.DeniedFamily(c.FamilyID)]
 		switch {
 		case err == nil && (already || c.FamilyID != "" && famRevoked):
-			return httpx.JSON(http.StatusOK, struct{}{}) // revoked before, or with its family: nothing to add
+			return httpapi.JSON(http.StatusOK, struct{}{}) // revoked before, or with its family: nothing to add
 		case errors.Is(err, store.ErrTooManyDenied) || (err == nil && len(denied) >= store.MaxDeniedPerKey):
 			return nil, tooManyRevoked("")
 		case err != nil:
-			return nil, apierr.Unavailable(err)
+			return nil, httpapi.Unavailable(err)
 		}
 		// Denied until no verifier would accept it any more: exp plus the largest leeway.
 		if err := h.Tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Add(token.MaxLeeway), event(r, k.KeyID, "token.revoked", "jti="+c.ID, now)); err != nil {
-			return nil, apierr.Unavailable(err)
+			return nil, httpapi.Unavailable(err)
 		}
 	case err != nil && !isInvalid(err):
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	return httpx.JSON(http.StatusOK, struct{}{})
+	return httpapi.JSON(http.StatusOK, struct{}{})
 }
 
 // tooManyRevoked is the 409 for a key whose deny-list is full; prefix says what happened
 // before the advice.
 func tooManyRevoked(prefix string) error {
-	return &apierr.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: apierr.TypeInvalidRequest,
+	return &httpapi.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: httpapi.TypeInvalidRequest,
 		Message: prefix + fmt.Sprintf("This key already has %d revoked access tokens or logins that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}
 }
 
 func isInvalid(err error) bool {
-	var e *apierr.Error
+	var e *httpapi.Error
 	return errors.As(mapTokenErr(err), &e) && e.Status == http.StatusUnauthorized
 }

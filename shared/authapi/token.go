@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/httpapi"
+
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
@@ -46,18 +46,18 @@ type tokenResponse struct {
 }
 
 // Router returns the routes of the token function.
-func (h *TokenHandler) Router() *httpx.Router {
-	var rt httpx.Router
+func (h *TokenHandler) Router() *httpapi.Router {
+	var rt httpapi.Router
 	rt.Handle(http.MethodPost, "/v1/auth/token", h.Token)
 	return &rt
 }
 
 // Token exchanges an API key (JSON api_key or Authorization: Bearer) for an access token and a
 // refresh token.
-func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req tokenRequest
 	if r.Body != "" {
-		if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -69,7 +69,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 	if req.ExpiresIn != nil {
 		// Compare before converting: a huge value would overflow a Duration.
 		if *req.ExpiresIn < 60 || *req.ExpiresIn > int(h.Settings.MaxAccessTTL/time.Second) {
-			return nil, apierr.InvalidRequest("expires_in must be a whole number of seconds from 60 to " +
+			return nil, httpapi.InvalidRequest("expires_in must be a whole number of seconds from 60 to " +
 				strconv.Itoa(int(h.Settings.MaxAccessTTL/time.Second)) + ".")
 		}
 		ttl = time.Duration(*req.ExpiresIn) * time.Second
@@ -78,7 +78,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 	if req.CustomerID != nil {
 		customer = *req.CustomerID
 		if !customerIDPattern.MatchString(customer) {
-			return nil, apierr.InvalidRequest("customer_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
+			return nil, httpapi.InvalidRequest("customer_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 		}
 	}
 	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil { // known scopes, before any I/O
@@ -87,7 +87,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 
 	now := h.Now()
 	k, err := h.Keys.Authenticate(ctx, key, sourceIP(r))
-	if err == keyauth.ErrIPNotAllowed {
+	if err == apikey.ErrIPNotAllowed {
 		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "ip_not_allowed", now, mapKeyErr(err))
 	}
 	if err != nil {
@@ -104,18 +104,18 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 
 	famID, err := refresh.NewFamilyID(h.Random)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return nil, httpapi.Internal(err)
 	}
 	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
 		KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer, OwnerID: k.OwnerID, FamilyID: famID,
 		Scopes: scopes, Tier: k.Tier, RateLimit: k.RateLimit, TTL: ttl,
 	})
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	plain, err := refresh.New(h.Random)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return nil, httpapi.Internal(err)
 	}
 	exp := now.Add(h.Settings.RefreshTTL)
 	first := refresh.Token{
@@ -130,12 +130,12 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpx.Request) (*httpx.Resp
 	err = h.Tokens.CreateFamily(ctx, refresh.Family{ID: famID, KeyID: k.KeyID, Status: refresh.StatusActive, ExpiresAt: exp}, first, touch, audit)
 	if err == store.ErrConflict {
 		// The key changed under us (rotated or revoked between read and write): ask for a retry.
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	resp, err := httpx.JSON(http.StatusOK, tokenResponse{
+	resp, err := httpapi.JSON(http.StatusOK, tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 		RefreshToken: plain, Scope: claims.Scope,
 	})

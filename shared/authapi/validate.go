@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/store"
 )
 
@@ -40,17 +40,17 @@ type validateResponse struct {
 }
 
 // Router returns the routes of the validate function.
-func (h *ValidateHandler) Router() *httpx.Router {
-	var rt httpx.Router
+func (h *ValidateHandler) Router() *httpapi.Router {
+	var rt httpapi.Router
 	rt.Handle(http.MethodGet, "/v1/auth/validate", h.Validate)
 	return &rt
 }
 
 // Validate describes the API key or access token in Authorization: Bearer.
-func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
-	cred, ok := httpx.Bearer(r)
+func (h *ValidateHandler) Validate(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	cred, ok := httpapi.Bearer(r)
 	if !ok {
-		return nil, apierr.MissingCredentials()
+		return nil, httpapi.MissingCredentials()
 	}
 	if apikey.LooksLikeKey(cred) {
 		k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
@@ -62,7 +62,7 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 		if !k.ExpiresAt.IsZero() {
 			resp.ExpiresAt = k.ExpiresAt.UTC().Format(time.RFC3339)
 		}
-		return httpx.JSON(http.StatusOK, resp)
+		return httpapi.JSON(http.StatusOK, resp)
 	}
 	c, err := h.Access.Verify(ctx, cred)
 	if err != nil {
@@ -71,21 +71,21 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpx.Request) (*http
 	now := h.Now()
 	k, err := h.KeyByID.KeyByID(ctx, c.KeyID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.TokenGenValid(c.KeyGen, now)) {
-		return nil, apierr.InvalidToken()
+		return nil, httpapi.InvalidToken()
 	}
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	// Access tokens are not bound to the key's allowed_ips: they are minted for other callers
 	// (browsers, services) than the backend holding the key. See README "IP allowlists".
 	denied, err := h.Tokens.AccessTokenDenied(ctx, c.KeyID, c.ID, c.FamilyID)
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	if denied {
-		return nil, apierr.InvalidToken()
+		return nil, httpapi.InvalidToken()
 	}
-	return httpx.JSON(http.StatusOK, validateResponse{
+	return httpapi.JSON(http.StatusOK, validateResponse{
 		Valid: true, KeyID: c.KeyID, Scopes: c.Scopes(), RateLimit: c.RateLimit, Tier: c.Tier,
 		TokenType: "access_token", CustomerID: c.CustomerID, OwnerID: c.OwnerID,
 		ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339),

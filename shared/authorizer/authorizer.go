@@ -28,16 +28,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/deadline"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/policy"
-	"github.com/keygate/keygate/shared/revocation"
+
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
-	"github.com/keygate/keygate/shared/ttlcache"
 )
 
 // ErrUnauthorized is the exact error API Gateway turns into a 401.
@@ -81,8 +78,8 @@ type Authorizer struct {
 
 	once     sync.Once
 	seed     maphash.Seed
-	verified *ttlcache.Cache[uint64, *verifiedToken]
-	docs     *ttlcache.Cache[string, events.APIGatewayCustomAuthorizerPolicy]
+	verified *TTLCache[uint64, *verifiedToken]
+	docs     *TTLCache[string, events.APIGatewayCustomAuthorizerPolicy]
 }
 
 // verifiedToken is a token whose signature and claims were checked.
@@ -125,15 +122,15 @@ func (a *Authorizer) init() {
 			a.MaxCached = 10_000
 		}
 		a.seed = maphash.MakeSeed()
-		a.verified = ttlcache.New[uint64, *verifiedToken](a.MaxCached)
-		a.docs = ttlcache.New[string, events.APIGatewayCustomAuthorizerPolicy](1024)
+		a.verified = NewTTLCache[uint64, *verifiedToken](a.MaxCached)
+		a.docs = NewTTLCache[string, events.APIGatewayCustomAuthorizerPolicy](1024)
 	})
 }
 
 // denial is why a route is refused for an authenticated caller, rendered by the ACCESS_DENIED
 // gateway response from the context keys deny_code, deny_message, deny_type and
 // required_scope.
-type denial struct{ err *apierr.Error }
+type denial struct{ err *httpapi.Error }
 
 // Handle authorizes one request.
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
@@ -147,15 +144,15 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		a.Log.ErrorContext(ctx, "bad methodArn", slog.String("request_id", ev.RequestContext.RequestID))
 		return events.APIGatewayCustomAuthorizerResponse{}, err
 	}
-	h, single := httpx.SingleHeader(ev.Headers, ev.MultiValueHeaders, "Authorization")
+	h, single := httpapi.SingleHeader(ev.Headers, ev.MultiValueHeaders, "Authorization")
 	if !single || len(h) > MaxHeaderBytes {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
-	cred, ok := httpx.ParseBearer(h)
+	cred, ok := httpapi.ParseBearer(h)
 	if !ok {
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
-	actx, cancel := deadline.Budget(ctx)
+	actx, cancel := httpapi.Budget(ctx)
 	defer cancel()
 	p, v, deny, err := a.authenticate(actx, cred, ev)
 	if err != nil {
@@ -177,7 +174,7 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		doc = policy.DenyAll(stageARN)
 	} else {
 		doc = a.document(stageARN, p)
-		deny.err = apierr.InsufficientPermissions(required)
+		deny.err = httpapi.InsufficientPermissions(required)
 	}
 	resp := events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    p.keyID,
@@ -224,9 +221,9 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		p := principal{keyID: k.KeyID, ownerID: k.OwnerID, tier: k.Tier, tokenType: "api_key", scopes: k.Scopes,
 			scope: strings.Join(k.Scopes, " "), rateLimit: k.RateLimit}
 		switch {
-		case errors.Is(err, keyauth.ErrIPNotAllowed):
-			return p, nil, denial{apierr.IPNotAllowed()}, nil
-		case errors.Is(err, keyauth.ErrInvalid):
+		case errors.Is(err, apikey.ErrIPNotAllowed):
+			return p, nil, denial{httpapi.IPNotAllowed()}, nil
+		case errors.Is(err, apikey.ErrInvalid):
 			return principal{}, nil, denial{}, ErrUnauthorized
 		case err != nil:
 			return principal{}, nil, denial{}, err
@@ -256,7 +253,7 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		a.verified.Put(h, v, until, now)
 	}
 	switch err := a.Revoked.Token(ctx, v.principal.keyID, v.keyGen, v.jti, v.familyID); {
-	case errors.Is(err, revocation.ErrRevoked):
+	case errors.Is(err, ErrRevoked):
 		return principal{}, nil, denial{}, ErrUnauthorized
 	case err != nil:
 		return principal{}, nil, denial{}, err

@@ -21,15 +21,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
 	"github.com/keygate/keygate/shared/clocktest"
-	"github.com/keygate/keygate/shared/keyauth"
-	"github.com/keygate/keygate/shared/keyring"
-	"github.com/keygate/keygate/shared/revocation"
+	"github.com/keygate/keygate/shared/httpapi"
+
+	"github.com/keygate/keygate/shared/signing"
+
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
 	"github.com/keygate/keygate/shared/token"
@@ -103,7 +103,7 @@ func signingSecret(t testing.TB) []byte {
 	t.Helper()
 	signOnce.Do(func() {
 		var err error
-		if signSecret, err = signkey.Generate(signkey.EdDSA, rand.Reader, start); err != nil {
+		if signSecret, err = signing.Generate(signing.EdDSA, rand.Reader, start); err != nil {
 			panic(err)
 		}
 	})
@@ -130,7 +130,7 @@ func newEnv(t testing.TB) *env {
 	if e.hasher, err = apikey.NewHasher(pepper); err != nil {
 		t.Fatal(err)
 	}
-	ring := keyring.New(e.sm, "keygate/test/signing", keyring.Options{Now: e.clock.Now})
+	ring := signing.New(e.sm, "keygate/test/signing", signing.Options{Now: e.clock.Now})
 	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
 	v, err := token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now)
 	if err != nil {
@@ -138,11 +138,11 @@ func newEnv(t testing.TB) *env {
 	}
 	e.denied = &fakeDenied{m: map[string]map[string]time.Time{}}
 	e.verify = &countingVerifier{v: v}
-	opts := revocation.Options{MaxAge: maxAge, Now: e.clock.Now}
+	opts := authorizer.CacheOptions{MaxAge: maxAge, Now: e.clock.Now}
 	e.authz = &authorizer.Authorizer{
-		Keys:     keyauth.New("kg_live", staticPepper{}, revocation.NewKeyCache(e.keys, opts), e.clock.Now),
+		Keys:     apikey.NewAuthenticator("kg_live", staticPepper{}, authorizer.NewKeyCache(e.keys, opts), e.clock.Now),
 		Tokens:   e.verify,
-		Revoked:  revocation.NewChecker(e.keys, e.denied, opts),
+		Revoked:  authorizer.NewChecker(e.keys, e.denied, opts),
 		Log:      slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      e.clock.Now,
 		Remember: maxAge,
@@ -207,11 +207,11 @@ func withDeny(m map[string]string, required, code string) map[string]string {
 	m["deny_code"] = code
 	switch code {
 	case "insufficient_permissions":
-		m["deny_message"] = apierr.InsufficientPermissions("").Message
+		m["deny_message"] = httpapi.InsufficientPermissions("").Message
 	case "ip_not_allowed":
-		m["deny_message"] = apierr.IPNotAllowed().Message
+		m["deny_message"] = httpapi.IPNotAllowed().Message
 	}
-	m["deny_type"] = apierr.TypeAuthorization
+	m["deny_type"] = httpapi.TypeAuthorization
 	return m
 }
 
@@ -261,7 +261,7 @@ func TestCredentialsThatAreNotAcceptedAreUnauthorized(t *testing.T) {
 	e := newEnv(t)
 	expired := e.issue(t, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Minute})
 	revokedKey, _ := e.addKey(t, func(k *store.Key) { k.Status = store.StatusRevoked })
-	otherIssuer := token.NewIssuer(keyring.New(&fakeSecrets{current: mustGenerate(t)}, "other", keyring.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	otherIssuer := token.NewIssuer(signing.New(&fakeSecrets{current: mustGenerate(t)}, "other", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
 	forged, _, err := otherIssuer.Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"admin:full"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestTwoDifferentAuthorizationValuesAreUnauthorized(t *testing.T) {
 }
 
 func mustGenerate(t testing.TB) []byte {
-	b, err := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	b, err := signing.Generate(signing.EdDSA, rand.Reader, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 		}},
 		{"the key store down", func(t *testing.T, e *env) string {
 			key, _ := e.addKey(t, nil)
-			e.authz.Keys = keyauth.New("kg_live", staticPepper{}, failingFinder{}, e.clock.Now)
+			e.authz.Keys = apikey.NewAuthenticator("kg_live", staticPepper{}, failingFinder{}, e.clock.Now)
 			return key
 		}},
 		{"the revocation store down", func(t *testing.T, e *env) string {
@@ -522,7 +522,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 		}},
 		{"the pepper unavailable", func(t *testing.T, e *env) string {
 			key, _ := e.addKey(t, nil)
-			e.authz.Keys = keyauth.New("kg_live", staticPepper{err: errors.New("AccessDeniedException")}, e.keys, e.clock.Now)
+			e.authz.Keys = apikey.NewAuthenticator("kg_live", staticPepper{err: errors.New("AccessDeniedException")}, e.keys, e.clock.Now)
 			return key
 		}},
 	}
@@ -548,7 +548,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 // keyring, for the MaxStale case: the verifier must refuse to use its stale cache.
 func (e *env) issueFromStale(t *testing.T) string {
 	t.Helper()
-	ring := keyring.New(&fakeSecrets{current: signingSecret(t)}, "x", keyring.Options{Now: e.clock.Now})
+	ring := signing.New(&fakeSecrets{current: signingSecret(t)}, "x", signing.Options{Now: e.clock.Now})
 	raw, _, err := token.NewIssuer(ring, issuer, audience, e.clock.Now).Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -582,11 +582,11 @@ func TestAnOutageOnTheUnknownKidReloadIsNotUnauthorized(t *testing.T) {
 	if _, err := e.authz.Handle(ctx, fixture(t, "request.json", tok1)); err != nil {
 		t.Fatal(err)
 	}
-	next, err := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	next, err := signing.Generate(signing.EdDSA, rand.Reader, start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated := token.NewIssuer(keyring.New(&fakeSecrets{current: next}, "rotated", keyring.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	rotated := token.NewIssuer(signing.New(&fakeSecrets{current: next}, "rotated", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
 	tok2, _, err := rotated.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)

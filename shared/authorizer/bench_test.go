@@ -15,10 +15,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
-	"github.com/keygate/keygate/shared/keyauth"
-	"github.com/keygate/keygate/shared/revocation"
-	"github.com/keygate/keygate/shared/signkey"
+
+	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
 )
@@ -34,12 +34,12 @@ import (
 // verify exactly this token.
 func BenchmarkAuthorizer(b *testing.B) {
 	e := newEnv(b)
-	sk, err := signkey.Generate(signkey.RS256, rand.Reader, start)
+	sk, err := signing.Generate(signing.RS256, rand.Reader, start)
 	if err != nil {
 		b.Fatal(err)
 	}
 	e.sm.current = sk
-	key, err := signkey.Parse(sk)
+	key, err := signing.Parse(sk)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func BenchmarkAuthorizer(b *testing.B) {
 		}
 	})
 	b.Run("golang-jwt-parse", func(b *testing.B) {
-		p := jwt.NewParser(jwt.WithValidMethods([]string{signkey.RS256}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
+		p := jwt.NewParser(jwt.WithValidMethods([]string{signing.RS256}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(), jwt.WithTimeFunc(e.clock.Now))
 		keyFunc := func(*jwt.Token) (any, error) { return key.Public, nil }
 		b.ReportAllocs()
@@ -109,7 +109,7 @@ func BenchmarkAuthorizer(b *testing.B) {
 
 	b.Run("handler-api-key-cache-hit", func(b *testing.B) {
 		// An API key presented again within RevocationMaxAge: checksum, peppered HMAC, the
-		// lookup answered by revocation.KeyCache, constant-time compare, policy (memoised).
+		// lookup answered by authorizer.KeyCache, constant-time compare, policy (memoised).
 		key, _ := e.addKey(b, func(k *store.Key) { k.Scopes = []string{"customers:read", "billing:read"} })
 		kev := fixture(b, "request.json", key)
 		if _, err := e.authz.Handle(ctx, kev); err != nil {
@@ -123,12 +123,12 @@ func BenchmarkAuthorizer(b *testing.B) {
 		}
 	})
 	b.Run("handler-api-key-cache-miss", func(b *testing.B) {
-		// Every request misses revocation.KeyCache (entries live 1 ns, the clock moves 1 µs
+		// Every request misses authorizer.KeyCache (entries live 1 ns, the clock moves 1 µs
 		// per request) and reads the key store: in-memory here, one DynamoDB GetItem deployed.
 		key, _ := e.addKey(b, func(k *store.Key) { k.Scopes = []string{"customers:read", "billing:read"} })
 		kev := fixture(b, "request.json", key)
-		miss := revocation.NewKeyCache(e.keys, revocation.Options{MaxAge: time.Nanosecond, Now: e.clock.Now})
-		az := &authorizer.Authorizer{Keys: keyauth.New("kg_live", staticPepper{}, miss, e.clock.Now),
+		miss := authorizer.NewKeyCache(e.keys, authorizer.CacheOptions{MaxAge: time.Nanosecond, Now: e.clock.Now})
+		az := &authorizer.Authorizer{Keys: apikey.NewAuthenticator("kg_live", staticPepper{}, miss, e.clock.Now),
 			Tokens: e.verify, Revoked: e.authz.Revoked, Log: e.authz.Log, Now: e.clock.Now, Remember: maxAge}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -165,11 +165,11 @@ func forge(t testing.TB, tok string) string {
 }
 
 // exportToken writes what an outside verifier needs to check tok at the benchmark's time.
-func exportToken(t testing.TB, path, tok string, key *signkey.Key, now time.Time) {
+func exportToken(t testing.TB, path, tok string, key *signing.Key, now time.Time) {
 	t.Helper()
 	out, err := json.Marshal(map[string]any{
 		"token": tok, "issuer": issuer, "audience": audience, "now_unix_ms": now.UnixMilli(),
-		"jwks": map[string]any{"keys": []signkey.JWK{key.PublicJWK()}},
+		"jwks": map[string]any{"keys": []signing.JWK{key.PublicJWK()}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
-	"github.com/keygate/keygate/shared/keyauth"
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
@@ -36,7 +36,7 @@ type oracleKeys struct{ accepted *atomic.Bool }
 
 func (o oracleKeys) Authenticate(_ context.Context, raw string, _ netip.Addr) (store.Key, error) {
 	if raw != fuzzKey {
-		return store.Key{}, keyauth.ErrInvalid
+		return store.Key{}, apikey.ErrInvalid
 	}
 	o.accepted.Store(true)
 	return store.Key{KeyID: "key_fuzz", Scopes: []string{"customers:read", "billing:write"}, Status: store.StatusActive, RateLimit: 5}, nil

@@ -15,7 +15,7 @@ import (
 
 // A backend calls a protected route with a token obtained from its API key. The client
 // exchanges the key on the first request and refreshes the token before it expires; the same
-// code runs against the local stack in infra/e2e (TestClientExampleBackend).
+// code runs against the local stack in infra/test/e2e (TestClientExampleBackend).
 func Example() {
 	base := os.Getenv("KEYGATE_URL") // e.g. http://127.0.0.1:3000 with `make run`
 	c, err := client.New(base, os.Getenv("KEYGATE_API_KEY"), client.WithScopes("customers:read"))

@@ -21,7 +21,7 @@ const testKey = "kg_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_zzzzzz"
 
 // fakeKeygate plays keygate's token endpoints and one protected route, enough to drive the
 // client through exchange, refresh, revocation and failures. The real service is exercised by
-// infra/e2e/client_test.go.
+// infra/test/e2e/client_test.go.
 type fakeKeygate struct {
 	t   *testing.T
 	srv *httptest.Server

@@ -7,7 +7,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
 )
 
 type response struct {
@@ -20,8 +20,8 @@ type response struct {
 }
 
 // Router returns the sample routes; other methods on them get 405.
-func Router() *httpx.Router {
-	var rt httpx.Router
+func Router() *httpapi.Router {
+	var rt httpapi.Router
 	for _, r := range []struct{ method, resource string }{
 		{http.MethodGet, "/v1/customers"},
 		{http.MethodPost, "/v1/customers"},
@@ -36,8 +36,8 @@ func Router() *httpx.Router {
 }
 
 // Handle echoes the request's route and authorizer context.
-func Handle(_ context.Context, r *httpx.Request) (*httpx.Response, error) {
-	return httpx.JSON(http.StatusOK, response{
+func Handle(_ context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	return httpapi.JSON(http.StatusOK, response{
 		Message:    "authorized",
 		Method:     r.HTTPMethod,
 		Path:       r.Path,

@@ -31,7 +31,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The variables infra/stack/with-stack.sh exports for a running stack.
+// The variables infra/local/stack/with-stack.sh exports for a running stack.
 const (
 	DynamoDBEndpointEnv = "KEYGATE_DYNAMODB_ENDPOINT"
 	SecretsEndpointEnv  = "KEYGATE_SECRETS_ENDPOINT"
@@ -41,7 +41,7 @@ const (
 // Region is the region every emulator client uses; the emulators accept any.
 const Region = "us-east-1"
 
-// DynamoDB returns a client on the DynamoDB emulator (moto, infra/stack/moto_dynamodb.py) at $KEYGATE_DYNAMODB_ENDPOINT.
+// DynamoDB returns a client on the DynamoDB emulator (moto, infra/local/stack/moto_serialised.py) at $KEYGATE_DYNAMODB_ENDPOINT.
 func DynamoDB(t testing.TB) *dynamodb.Client {
 	t.Helper()
 	cfg := emulator(t, DynamoDBEndpointEnv, "the DynamoDB emulator")
@@ -68,10 +68,10 @@ func emulator(t testing.TB, env, name string) emulatorConfig {
 	endpoint := os.Getenv(env)
 	if endpoint == "" {
 		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%s=1 but %s is not set: start %s with infra/stack/up.sh (make test does)", RequireEnv, env, name)
+			t.Fatalf("%s=1 but %s is not set: start %s with infra/local/stack/up.sh (make test does)", RequireEnv, env, name)
 		}
 		t.Skipf("%s is not set: skipping a test against %s "+
-			"(make test runs it, or eval \"$(bash infra/stack/up.sh unit 8500 8501)\" first)", env, name)
+			"(make test runs it, or eval \"$(bash infra/local/stack/up.sh unit 8500 8501)\" first)", env, name)
 	}
 	return clientConfig(endpoint)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
 	"github.com/keygate/keygate/shared/keysapi"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -46,7 +46,7 @@ func FuzzAdminBodies(f *testing.F) {
 			Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
 			t.Fatal(err)
 		}
-		serve := httpx.Lambda(log, keysapi.New(keys, hashers{h}, "kg_test", now).Router().Serve)
+		serve := httpapi.Lambda(log, keysapi.New(keys, hashers{h}, "kg_test", now).Router().Serve)
 		ev := events.APIGatewayProxyRequest{Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}
 		ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
 		switch route % 3 {

@@ -17,10 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keygate/keygate/shared/apierr"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
 )
@@ -34,7 +33,7 @@ type Store interface {
 	ListEvents(ctx context.Context, keyID string, limit int, cursor string) (store.EventPage, error)
 }
 
-// Hashers yields the peppered hasher (keyauth.Authenticator in production).
+// Hashers yields the peppered hasher (apikey.Authenticator in production).
 type Hashers interface {
 	Hasher(ctx context.Context) (*apikey.Hasher, error)
 }
@@ -66,8 +65,8 @@ func New(s Store, h Hashers, prefix string, now func() time.Time) *Handler {
 }
 
 // Router returns the admin routes.
-func (h *Handler) Router() *httpx.Router {
-	var rt httpx.Router
+func (h *Handler) Router() *httpapi.Router {
+	var rt httpapi.Router
 	rt.Handle(http.MethodPost, "/v1/keys", h.admin(h.create))
 	rt.Handle(http.MethodGet, "/v1/keys", h.admin(h.list))
 	rt.Handle(http.MethodGet, "/v1/keys/{id}", h.admin(notAKey(h.get)))
@@ -83,10 +82,10 @@ func (h *Handler) Router() *httpx.Router {
 // without a storage read. Neither the answer nor the log record (request id, code, status; the
 // error has no cause) repeats the id. The access log of API Gateway has recorded the path by
 // then, hence the advice to rotate.
-func notAKey(next httpx.Handler) httpx.Handler {
-	return func(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func notAKey(next httpapi.Handler) httpapi.Handler {
+	return func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		if apikey.LooksLikeKey(r.PathParameters["id"]) {
-			return nil, apierr.NotFound("The path holds an API key, not a key id. A key in a URL is recorded by access logs: " +
+			return nil, httpapi.NotFound("The path holds an API key, not a key id. A key in a URL is recorded by access logs: " +
 				"rotate it. Key ids look like key_ followed by 20 letters and digits; GET /v1/keys lists them.")
 		}
 		return next(ctx, r)
@@ -94,11 +93,11 @@ func notAKey(next httpx.Handler) httpx.Handler {
 }
 
 // admin refuses callers whose authorizer context lacks admin:full.
-func (h *Handler) admin(next httpx.Handler) httpx.Handler {
-	return func(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) admin(next httpapi.Handler) httpapi.Handler {
+	return func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		scope, _ := r.RequestContext.Authorizer["scope"].(string)
 		if !policy.Allows(strings.Fields(scope), r.HTTPMethod, "/v1/keys") {
-			return nil, apierr.InsufficientPermissions(policy.Admin)
+			return nil, httpapi.InsufficientPermissions(policy.Admin)
 		}
 		return next(ctx, r)
 	}
@@ -168,9 +167,9 @@ type secretResponse struct {
 
 const onceWarning = "Store this key now: it is shown only once and cannot be recovered."
 
-func (h *Handler) create(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) create(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req createRequest
-	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+	if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 		return nil, err
 	}
 	now := h.Now()
@@ -180,18 +179,18 @@ func (h *Handler) create(ctx context.Context, r *httpx.Request) (*httpx.Response
 	}
 	hasher, err := h.Hashers.Hasher(ctx)
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
-	plain, rec, err := keymint.Mint(h.Prefix, hasher, spec, h.Random, now)
+	plain, rec, err := apikey.Mint(h.Prefix, hasher, spec, h.Random, now)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return nil, httpapi.Internal(err)
 	}
 	rec.UpdatedAt = rec.CreatedAt
 	if err := h.Store.CreateKey(ctx, rec, h.event(r, rec.KeyID, "key.created", "")); err != nil {
 		return nil, storeErr(err)
 	}
 	rec.Version = 1
-	resp, err := httpx.JSON(http.StatusCreated, secretResponse{View: viewOf(rec, now), Key: plain, Warning: onceWarning})
+	resp, err := httpapi.JSON(http.StatusCreated, secretResponse{View: viewOf(rec, now), Key: plain, Warning: onceWarning})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +206,7 @@ type listResponse struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-func (h *Handler) list(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) list(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	limit, cursor, err := pageParams(r)
 	if err != nil {
 		return nil, err
@@ -221,15 +220,15 @@ func (h *Handler) list(ctx context.Context, r *httpx.Request) (*httpx.Response, 
 	for _, k := range page.Keys {
 		out.Data = append(out.Data, viewOf(k, now))
 	}
-	return httpx.JSON(http.StatusOK, out)
+	return httpapi.JSON(http.StatusOK, out)
 }
 
-func (h *Handler) get(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) get(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	k, err := h.load(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	return httpx.JSON(http.StatusOK, viewOf(k, h.Now()))
+	return httpapi.JSON(http.StatusOK, viewOf(k, h.Now()))
 }
 
 // updateRequest is the body of PATCH /v1/keys/{id}; absent fields stay as they are.
@@ -242,9 +241,9 @@ type updateRequest struct {
 	ExpiresAt  *string   `json:"expires_at"`
 }
 
-func (h *Handler) update(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) update(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req updateRequest
-	if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+	if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 		return nil, err
 	}
 	k, err := h.loadActive(ctx, r)
@@ -261,17 +260,17 @@ func (h *Handler) update(ctx context.Context, r *httpx.Request) (*httpx.Response
 		return nil, storeErr(err)
 	}
 	next.Version = k.Version + 1
-	return httpx.JSON(http.StatusOK, viewOf(next, now))
+	return httpapi.JSON(http.StatusOK, viewOf(next, now))
 }
 
 type rotateRequest struct {
 	GracePeriodSeconds *int `json:"grace_period_seconds"`
 }
 
-func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) rotate(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	var req rotateRequest
 	if strings.TrimSpace(r.Body) != "" {
-		if err := httpx.DecodeJSON(r, &req, httpx.MaxBodyBytes); err != nil {
+		if err := httpapi.DecodeJSON(r, &req, httpapi.MaxBodyBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -280,7 +279,7 @@ func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response
 		// Compare before converting: a huge value would overflow the Duration and wrap into
 		// range (9223372037 s became a negative grace, i.e. none).
 		if *req.GracePeriodSeconds < 0 || *req.GracePeriodSeconds > int(MaxGrace/time.Second) {
-			return nil, apierr.InvalidRequest("grace_period_seconds must be between 0 and 604800 (7 days).")
+			return nil, httpapi.InvalidRequest("grace_period_seconds must be between 0 and 604800 (7 days).")
 		}
 		grace = time.Duration(*req.GracePeriodSeconds) * time.Second
 	}
@@ -290,11 +289,11 @@ func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response
 	}
 	hasher, err := h.Hashers.Hasher(ctx)
 	if err != nil {
-		return nil, apierr.Unavailable(err)
+		return nil, httpapi.Unavailable(err)
 	}
 	plain, err := apikey.Generate(h.Prefix, h.Random)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return nil, httpapi.Internal(err)
 	}
 	now := h.Now()
 	next := k
@@ -311,17 +310,17 @@ func (h *Handler) rotate(ctx context.Context, r *httpx.Request) (*httpx.Response
 		return nil, storeErr(err)
 	}
 	next.Version = k.Version + 1
-	return httpx.JSON(http.StatusOK, secretResponse{View: viewOf(next, now), Key: plain, Warning: onceWarning})
+	return httpapi.JSON(http.StatusOK, secretResponse{View: viewOf(next, now), Key: plain, Warning: onceWarning})
 }
 
-func (h *Handler) revoke(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) revoke(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	k, err := h.load(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	now := h.Now()
 	if k.Status == store.StatusRevoked {
-		return httpx.JSON(http.StatusOK, viewOf(k, now)) // idempotent
+		return httpapi.JSON(http.StatusOK, viewOf(k, now)) // idempotent
 	}
 	next := k
 	next.Status = store.StatusRevoked
@@ -332,7 +331,7 @@ func (h *Handler) revoke(ctx context.Context, r *httpx.Request) (*httpx.Response
 		return nil, storeErr(err)
 	}
 	next.Version = k.Version + 1
-	return httpx.JSON(http.StatusOK, viewOf(next, now))
+	return httpapi.JSON(http.StatusOK, viewOf(next, now))
 }
 
 type eventView struct {
@@ -350,7 +349,7 @@ type eventsResponse struct {
 	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
-func (h *Handler) events(ctx context.Context, r *httpx.Request) (*httpx.Response, error) {
+func (h *Handler) events(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	limit, cursor, err := pageParams(r)
 	if err != nil {
 		return nil, err
@@ -370,14 +369,14 @@ func (h *Handler) events(ctx context.Context, r *httpx.Request) (*httpx.Response
 			ActorKeyID: e.ActorKeyID, SourceIP: e.SourceIP, RequestID: e.RequestID, Detail: e.Detail,
 		})
 	}
-	return httpx.JSON(http.StatusOK, out)
+	return httpapi.JSON(http.StatusOK, out)
 }
 
 // load reads the key named by the {id} path parameter.
-func (h *Handler) load(ctx context.Context, r *httpx.Request) (store.Key, error) {
+func (h *Handler) load(ctx context.Context, r *httpapi.Request) (store.Key, error) {
 	id := r.PathParameters["id"]
 	if !apikey.ValidKeyID(id) {
-		return store.Key{}, apierr.NotFound("No key with that id. Key ids look like key_ followed by 20 letters and digits.")
+		return store.Key{}, httpapi.NotFound("No key with that id. Key ids look like key_ followed by 20 letters and digits.")
 	}
 	k, err := h.Store.KeyByID(ctx, id)
 	if err != nil {
@@ -387,21 +386,21 @@ func (h *Handler) load(ctx context.Context, r *httpx.Request) (store.Key, error)
 }
 
 // loadActive is load for actions that a revoked key no longer allows.
-func (h *Handler) loadActive(ctx context.Context, r *httpx.Request) (store.Key, error) {
+func (h *Handler) loadActive(ctx context.Context, r *httpapi.Request) (store.Key, error) {
 	k, err := h.load(ctx, r)
 	if err != nil {
 		return store.Key{}, err
 	}
 	if k.Status != store.StatusActive {
-		return store.Key{}, &apierr.Error{Status: http.StatusConflict, Code: "key_revoked",
-			Message: "The key is revoked; create a new key instead.", Type: apierr.TypeInvalidRequest}
+		return store.Key{}, &httpapi.Error{Status: http.StatusConflict, Code: "key_revoked",
+			Message: "The key is revoked; create a new key instead.", Type: httpapi.TypeInvalidRequest}
 	}
 	return k, nil
 }
 
 // event builds the audit record of an admin action: who (the caller's key id), from where,
 // which request. Never a secret.
-func (h *Handler) event(r *httpx.Request, keyID, action, detail string) store.Event {
+func (h *Handler) event(r *httpapi.Request, keyID, action, detail string) store.Event {
 	actor, _ := r.RequestContext.Authorizer["key_id"].(string)
 	return store.Event{
 		KeyID: keyID, Time: h.Now(), Action: action, ActorKeyID: actor,
@@ -409,12 +408,12 @@ func (h *Handler) event(r *httpx.Request, keyID, action, detail string) store.Ev
 	}
 }
 
-func pageParams(r *httpx.Request) (int, string, error) {
+func pageParams(r *httpapi.Request) (int, string, error) {
 	limit := DefaultPageSize
 	if v, ok := r.QueryStringParameters["limit"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageSize {
-			return 0, "", apierr.InvalidRequest("limit must be a whole number from 1 to 100.")
+			return 0, "", httpapi.InvalidRequest("limit must be a whole number from 1 to 100.")
 		}
 		limit = n
 	}
@@ -424,14 +423,14 @@ func pageParams(r *httpx.Request) (int, string, error) {
 func storeErr(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return apierr.NotFound("No key with that id.")
+		return httpapi.NotFound("No key with that id.")
 	case errors.Is(err, store.ErrConflict):
-		return &apierr.Error{Status: http.StatusConflict, Code: "conflict",
+		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict",
 			Message: "The key was changed by another request at the same time; read it again and retry.",
-			Type:    apierr.TypeInvalidRequest, Cause: err}
+			Type:    httpapi.TypeInvalidRequest, Cause: err}
 	case errors.Is(err, store.ErrBadCursor):
-		return apierr.InvalidRequest("cursor is not valid; pass next_cursor from the previous page unchanged.")
+		return httpapi.InvalidRequest("cursor is not valid; pass next_cursor from the previous page unchanged.")
 	default:
-		return apierr.Unavailable(err)
+		return httpapi.Unavailable(err)
 	}
 }

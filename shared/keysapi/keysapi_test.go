@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/httpx"
-	"github.com/keygate/keygate/shared/keyauth"
+	"github.com/keygate/keygate/shared/httpapi"
+
 	"github.com/keygate/keygate/shared/keysapi"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -87,7 +87,7 @@ func oneKey(t *testing.T, tweak func(*store.Key)) (*keysapi.Handler, *memstore.K
 // authorizer would pass it on for an admin:full caller.
 func adminCall(t *testing.T, h *keysapi.Handler, method, resource, id, body string) events.APIGatewayProxyResponse {
 	t.Helper()
-	serve := httpx.Lambda(slog.New(slog.NewJSONHandler(io.Discard, nil)), h.Router().Serve)
+	serve := httpapi.Lambda(slog.New(slog.NewJSONHandler(io.Discard, nil)), h.Router().Serve)
 	ev := events.APIGatewayProxyRequest{HTTPMethod: method, Resource: resource, Path: strings.ReplaceAll(resource, "{id}", id),
 		PathParameters: map[string]string{"id": id}, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
 	ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
@@ -171,7 +171,7 @@ func TestAllowedIPsAreStoredAsTheyWillBeMatched(t *testing.T) {
 			if !slices.Equal(k.AllowedIPs, tt.want) {
 				t.Errorf("allowed_ips stored as %v, want %v", k.AllowedIPs, tt.want)
 			}
-			if !keyauth.IPAllowed(k.AllowedIPs, netip.MustParseAddr(tt.allowed)) {
+			if !apikey.IPAllowed(k.AllowedIPs, netip.MustParseAddr(tt.allowed)) {
 				t.Errorf("%s is not let in by %v", tt.allowed, k.AllowedIPs)
 			}
 		})
@@ -259,7 +259,7 @@ func TestAPlainKeyInThePathIsNeitherLookedUpNorLogged(t *testing.T) {
 				counted := &countingStore{Store: keys}
 				h.Store = counted
 				var logs strings.Builder
-				serve := httpx.Lambda(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), h.Router().Serve)
+				serve := httpapi.Lambda(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), h.Router().Serve)
 				ev := events.APIGatewayProxyRequest{HTTPMethod: rt.method, Resource: rt.resource, Path: strings.ReplaceAll(rt.resource, "{id}", key),
 					PathParameters: map[string]string{"id": key}, Headers: map[string]string{"Content-Type": "application/json"}, Body: rt.body}
 				ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}

@@ -8,20 +8,20 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/keygate/keygate/shared/apierr"
-	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/httpapi"
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
 )
 
-func validateCreate(req createRequest, now time.Time) (keymint.Spec, error) {
-	spec := keymint.Spec{OwnerID: req.OwnerID, RateLimit: DefaultRateLimit, Tier: DefaultTier}
+func validateCreate(req createRequest, now time.Time) (apikey.Spec, error) {
+	spec := apikey.Spec{OwnerID: req.OwnerID, RateLimit: DefaultRateLimit, Tier: DefaultTier}
 	var err error
 	if spec.Name, err = validName(req.Name); err != nil {
 		return spec, err
 	}
 	if req.OwnerID != "" && !validLabel(req.OwnerID) {
-		return spec, apierr.InvalidRequest("owner_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
+		return spec, httpapi.InvalidRequest("owner_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 	}
 	if spec.Scopes, err = validScopes(req.Scopes); err != nil {
 		return spec, err
@@ -36,7 +36,7 @@ func validateCreate(req createRequest, now time.Time) (keymint.Spec, error) {
 	}
 	if req.Tier != "" {
 		if !validLabel(req.Tier) {
-			return spec, apierr.InvalidRequest("tier must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
+			return spec, httpapi.InvalidRequest("tier must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 		}
 		spec.Tier = req.Tier
 	}
@@ -87,7 +87,7 @@ func applyUpdate(k store.Key, req updateRequest, now time.Time) (store.Key, []st
 	}
 	if req.Tier != nil {
 		if !validLabel(*req.Tier) {
-			return k, nil, apierr.InvalidRequest("tier must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
+			return k, nil, httpapi.InvalidRequest("tier must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 		}
 		k.Tier = *req.Tier
 		changed = append(changed, "tier")
@@ -99,7 +99,7 @@ func applyUpdate(k store.Key, req updateRequest, now time.Time) (store.Key, []st
 		changed = append(changed, "expires_at")
 	}
 	if len(changed) == 0 {
-		return k, nil, apierr.InvalidRequest("Nothing to update: send at least one of name, scopes, allowed_ips, rate_limit, tier, expires_at.")
+		return k, nil, httpapi.InvalidRequest("Nothing to update: send at least one of name, scopes, allowed_ips, rate_limit, tier, expires_at.")
 	}
 	return k, changed, nil
 }
@@ -121,7 +121,7 @@ func narrows(prev, next []string) bool {
 func validName(name string) (string, error) {
 	n := utf8.RuneCountInString(name)
 	if n < 1 || n > 128 || !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return "", apierr.InvalidRequest("name must be 1 to 128 printable characters.")
+		return "", httpapi.InvalidRequest("name must be 1 to 128 printable characters.")
 	}
 	return name, nil
 }
@@ -140,10 +140,10 @@ func validLabel(s string) bool {
 
 func validScopes(scopes []string) ([]string, error) {
 	if len(scopes) == 0 {
-		return nil, apierr.InvalidScope("scopes must name at least one scope. Valid scopes: " + strings.Join(policy.All, ", ") + ".")
+		return nil, httpapi.InvalidScope("scopes must name at least one scope. Valid scopes: " + strings.Join(policy.All, ", ") + ".")
 	}
 	if len(scopes) > policy.MaxScopes {
-		return nil, apierr.InvalidScope("Too many scopes; name each scope at most once.")
+		return nil, httpapi.InvalidScope("Too many scopes; name each scope at most once.")
 	}
 	var out, unknown []string
 	for _, s := range scopes {
@@ -158,7 +158,7 @@ func validScopes(scopes []string) ([]string, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, apierr.InvalidScope("Unknown scopes: " + strings.Join(unknown, ", ") + ". Valid scopes: " + strings.Join(policy.All, ", ") + ".")
+		return nil, httpapi.InvalidScope("Unknown scopes: " + strings.Join(unknown, ", ") + ". Valid scopes: " + strings.Join(policy.All, ", ") + ".")
 	}
 	return out, nil
 }
@@ -168,27 +168,27 @@ func validScopes(scopes []string) ([]string, error) {
 // the message names the network the caller probably meant.
 func validCIDRs(in []string) ([]string, error) {
 	if len(in) > MaxAllowedIPs {
-		return nil, apierr.InvalidRequest("allowed_ips may hold at most 100 entries.")
+		return nil, httpapi.InvalidRequest("allowed_ips may hold at most 100 entries.")
 	}
 	out := make([]string, 0, len(in))
 	for _, s := range in {
 		if len(s) > 64 {
-			return nil, apierr.InvalidRequest("allowed_ips entries must be IPv4 or IPv6 CIDRs such as 203.0.113.0/24 or 2001:db8::/32.")
+			return nil, httpapi.InvalidRequest("allowed_ips entries must be IPv4 or IPv6 CIDRs such as 203.0.113.0/24 or 2001:db8::/32.")
 		}
 		var p netip.Prefix
 		if a, err := netip.ParseAddr(s); err == nil {
 			a = a.Unmap()
 			p = netip.PrefixFrom(a, a.BitLen())
 		} else if p, err = netip.ParsePrefix(s); err != nil {
-			return nil, apierr.InvalidRequest(`allowed_ips entry "` + s + `" is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32.`)
+			return nil, httpapi.InvalidRequest(`allowed_ips entry "` + s + `" is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32.`)
 		}
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			// Callers' addresses are compared unmapped (keyauth.IPAllowed), so an IPv4-mapped
+			// Callers' addresses are compared unmapped (apikey.IPAllowed), so an IPv4-mapped
 			// prefix would never match; store the IPv4 prefix it means.
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		if p.Masked() != p {
-			return nil, apierr.InvalidRequest(`allowed_ips entry "` + s + `" has host bits set; did you mean "` + p.Masked().String() + `"?`)
+			return nil, httpapi.InvalidRequest(`allowed_ips entry "` + s + `" has host bits set; did you mean "` + p.Masked().String() + `"?`)
 		}
 		if !slices.Contains(out, p.String()) {
 			out = append(out, p.String())
@@ -199,7 +199,7 @@ func validCIDRs(in []string) ([]string, error) {
 
 func validRateLimit(n int) (int, error) {
 	if n < 1 || n > MaxRateLimit {
-		return 0, apierr.InvalidRequest("rate_limit must be a whole number of requests per minute from 1 to 1000000.")
+		return 0, httpapi.InvalidRequest("rate_limit must be a whole number of requests per minute from 1 to 1000000.")
 	}
 	return n, nil
 }
@@ -207,10 +207,10 @@ func validRateLimit(n int) (int, error) {
 func validExpiry(s string, now time.Time) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, apierr.InvalidRequest("expires_at must be an RFC 3339 time such as 2027-01-31T00:00:00Z.")
+		return time.Time{}, httpapi.InvalidRequest("expires_at must be an RFC 3339 time such as 2027-01-31T00:00:00Z.")
 	}
 	if !t.After(now) {
-		return time.Time{}, apierr.InvalidRequest("expires_at must be in the future.")
+		return time.Time{}, httpapi.InvalidRequest("expires_at must be in the future.")
 	}
 	return t.UTC().Truncate(time.Second), nil
 }

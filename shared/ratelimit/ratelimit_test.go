@@ -22,7 +22,7 @@ import (
 
 var _ ratelimit.API = (*dynamodb.Client)(nil)
 
-// The functions count in the tokens table (shared/boot passes cfg.TokensTable to ratelimit.New).
+// The functions count in the tokens table (shared/app passes cfg.TokensTable to ratelimit.New).
 const tableID = "TokensTable"
 
 var (

@@ -30,7 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // Steps of the rotation contract.
@@ -143,7 +143,7 @@ func (r *Rotator) create(ctx context.Context, ev Event, stages map[string][]stri
 	pending, err := r.pending(ctx, ev)
 	switch {
 	case err == nil:
-		if _, perr := signkey.Parse(pending.Value); perr != nil {
+		if _, perr := signing.Parse(pending.Value); perr != nil {
 			// A version's value cannot be replaced, so no retry of this rotation can succeed.
 			return fmt.Errorf("rotation: version %s already holds a value that is not a signing key (written by hand?); cancel this rotation (aws secretsmanager cancel-rotate-secret) and rotate again", ev.ClientRequestToken)
 		}
@@ -151,7 +151,7 @@ func (r *Rotator) create(ctx context.Context, ev Event, stages map[string][]stri
 	case !errors.Is(err, secret.ErrNotFound):
 		return err
 	}
-	value, err := signkey.Generate(r.Alg, r.Random, r.Now())
+	value, err := signing.Generate(r.Alg, r.Random, r.Now())
 	if err != nil {
 		return fmt.Errorf("rotation: %w", err)
 	}
@@ -178,7 +178,7 @@ func (r *Rotator) test(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("rotation: test: %w", err)
 	}
-	k, err := signkey.Parse(v.Value)
+	k, err := signing.Parse(v.Value)
 	if err != nil {
 		return fmt.Errorf("rotation: test: %w", err)
 	}

@@ -12,10 +12,9 @@ import (
 
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/emulatortest"
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // The tests in this file run the rotation function's steps on moto through the real Secrets
@@ -51,11 +50,11 @@ func emuStages(t *testing.T, sm *secretsmanager.Client, name string) map[string]
 // promotion; the next rotation moves the label on.
 func TestALateFinishOnSecretsManager(t *testing.T) {
 	const every = 5 * time.Minute
-	delay := keyring.DefaultActivationDelay(every)
+	delay := signing.DefaultActivationDelay(every)
 	sm := emulatortest.SecretsManager(t)
 	name := emulatortest.Secret(t, sm)
 	clk := clocktest.New(start.Add(-48 * time.Hour))
-	r, _ := newRotator(nil, signkey.EdDSA)
+	r, _ := newRotator(nil, signing.EdDSA)
 	r.API, r.Now = sm, clk.Now
 	tok := func(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 	run := func(token string, steps ...string) {
@@ -80,13 +79,13 @@ func TestALateFinishOnSecretsManager(t *testing.T) {
 	check("the first key", map[string][]string{v1: {secret.StageCurrent}})
 
 	clk.Set(start)
-	ring := keyring.New(sm, name, keyring.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
+	ring := signing.New(sm, name, signing.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
 	signs := func(want string) {
 		t.Helper()
 		v, err := sm.GetSecretValue(emuContext(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(want)})
 		if err == nil {
-			var wk, gk *signkey.Key
-			if wk, err = signkey.Parse([]byte(aws.ToString(v.SecretString))); err == nil {
+			var wk, gk *signing.Key
+			if wk, err = signing.Parse([]byte(aws.ToString(v.SecretString))); err == nil {
 				if gk, err = ring.Signing(emuContext(t)); err == nil && gk.Kid != wk.Kid {
 					err = fmt.Errorf("signs with %s", gk.Kid)
 				}
@@ -127,7 +126,7 @@ func TestAFinishRetriedBeforeItsPromotionOnSecretsManager(t *testing.T) {
 	sm := emulatortest.SecretsManager(t)
 	name := emulatortest.Secret(t, sm)
 	clk := clocktest.New(start)
-	r, _ := newRotator(nil, signkey.EdDSA)
+	r, _ := newRotator(nil, signing.EdDSA)
 	r.API, r.Now = sm, clk.Now
 	v1, v2 := "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
 	for _, ev := range []struct{ token, step string }{

@@ -16,10 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keygate/keygate/shared/clocktest"
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 const secretName = "keygate/test/signing"
@@ -91,7 +90,7 @@ func want(t *testing.T, sm *fakeSM, expected map[string][]string) {
 }
 
 func TestAFullRotationFromAnEmptySecret(t *testing.T) {
-	for _, alg := range []string{signkey.ES256, signkey.EdDSA} {
+	for _, alg := range []string{signing.ES256, signing.EdDSA} {
 		t.Run(alg, func(t *testing.T) {
 			sm := newFakeSM(secretName)
 			r, logs := newRotator(sm, alg)
@@ -105,7 +104,7 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
 			step(t, r, rotation.StepFinish, "v1") // retried
 			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
-			k, err := signkey.Parse([]byte(sm.value("v1")))
+			k, err := signing.Parse([]byte(sm.value("v1")))
 			if err != nil {
 				t.Fatalf("AWSCURRENT does not parse: %v", err)
 			}
@@ -113,7 +112,7 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 				t.Errorf("key alg %s created %v", k.Alg, k.CreatedAt)
 			}
 			// The keyring picks it up.
-			ring := keyring.New(sm, secretName, keyring.Options{})
+			ring := signing.New(sm, secretName, signing.Options{})
 			if got, err := ring.Signing(ctx); err != nil || got.Kid != k.Kid {
 				t.Errorf("keyring Signing = %v, %v", got, err)
 			}
@@ -151,7 +150,7 @@ func TestTheFakeAttachesAWSCURRENTToAFirstVersion(t *testing.T) {
 
 func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
@@ -159,13 +158,13 @@ func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
 	rotate(t, r, "v3")
 	want(t, sm, map[string][]string{"v2": {secret.StagePrevious}, "v3": {secret.StageCurrent, promoted}})
 
-	ring := keyring.New(sm, secretName, keyring.Options{})
+	ring := signing.New(sm, secretName, signing.Options{})
 	keys, err := ring.Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, _ := signkey.Parse([]byte(sm.value("v2")))
-	k3, _ := signkey.Parse([]byte(sm.value("v3")))
+	k2, _ := signing.Parse([]byte(sm.value("v2")))
+	k3, _ := signing.Parse([]byte(sm.value("v3")))
 	if len(keys) != 2 || keys[0].Kid != k3.Kid || keys[1].Kid != k2.Kid {
 		t.Errorf("keyring keys = %v, want [v3, v2]", keys)
 	}
@@ -173,7 +172,7 @@ func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
 
 func TestEveryStepIsIdempotent(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 
 	step(t, r, rotation.StepCreate, "v2")
@@ -202,7 +201,7 @@ func TestEveryStepIsIdempotent(t *testing.T) {
 
 func TestFinishWhenAlreadyCurrentIsANoOp(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
 	before := sm.count("UpdateSecretVersionStage")
@@ -218,7 +217,7 @@ func TestFinishWhenAlreadyCurrentIsANoOp(t *testing.T) {
 
 func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	for _, s := range []string{rotation.StepSet, rotation.StepTest, rotation.StepFinish} {
 		if err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "nope", Step: s}); err == nil {
@@ -230,7 +229,7 @@ func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
 
 func TestStepsOnAVersionThatIsNotPendingFail(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2") // v1 is now AWSPREVIOUS
 	for _, s := range allSteps {
@@ -250,7 +249,7 @@ func TestTestSecretFailsOnAMalformedPendingValue(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sm := newFakeSM(secretName)
-			r, _ := newRotator(sm, signkey.EdDSA)
+			r, _ := newRotator(sm, signing.EdDSA)
 			rotate(t, r, "v1")
 			if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
 				ClientRequestToken: aws.String("bad"), SecretString: aws.String(value), VersionStages: []string{secret.StagePending}}); err != nil {
@@ -267,16 +266,16 @@ func TestTestSecretFailsOnAMalformedPendingValue(t *testing.T) {
 }
 
 func forgedKid(t *testing.T) string {
-	a, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
-	b, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
-	ka, _ := signkey.Parse(a)
-	kb, _ := signkey.Parse(b)
+	a, _ := signing.Generate(signing.EdDSA, rand.Reader, start)
+	b, _ := signing.Generate(signing.EdDSA, rand.Reader, start)
+	ka, _ := signing.Parse(a)
+	kb, _ := signing.Parse(b)
 	return strings.Replace(string(a), ka.Kid, kb.Kid, 1)
 }
 
 func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "abandoned") // a rotation that never finished
 	rotate(t, r, "v2")
@@ -285,7 +284,7 @@ func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
 
 func TestBadEventsFail(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
 	for name, ev := range map[string]rotation.Event{
@@ -305,21 +304,21 @@ func TestBadEventsFail(t *testing.T) {
 // the label.
 func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepSet, "v2")
-	k1, _ := signkey.Parse([]byte(sm.value("v1")))
-	k2, _ := signkey.Parse([]byte(sm.value("v2")))
+	k1, _ := signing.Parse([]byte(sm.value("v1")))
+	k2, _ := signing.Parse([]byte(sm.value("v2")))
 
-	ring := keyring.New(sm, secretName, keyring.Options{Publish: true})
+	ring := signing.New(sm, secretName, signing.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid}) {
 		t.Fatalf("before testSecret Published = %v, %v; want only the current key", kidList(pub), err)
 	}
 
 	step(t, r, rotation.StepTest, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending, secret.StageTested}})
-	ring = keyring.New(sm, secretName, keyring.Options{Publish: true})
+	ring = signing.New(sm, secretName, signing.Options{Publish: true})
 	pub, err := ring.Published(ctx)
 	if err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid, k2.Kid}) {
 		t.Fatalf("after testSecret Published = %v, %v; want [current, tested pending]", kidList(pub), err)
@@ -333,13 +332,13 @@ func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
 
 	step(t, r, rotation.StepFinish, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
-	ring = keyring.New(sm, secretName, keyring.Options{Publish: true})
+	ring = signing.New(sm, secretName, signing.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k2.Kid, k1.Kid}) {
 		t.Errorf("after finishSecret Published = %v, %v; want [new current, previous]", kidList(pub), err)
 	}
 }
 
-func kidList(keys []*signkey.Key) []string {
+func kidList(keys []*signing.Key) []string {
 	out := []string{}
 	for _, k := range keys {
 		out = append(out, k.Kid)
@@ -349,7 +348,7 @@ func kidList(keys []*signkey.Key) []string {
 
 func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepTest, "v2")
@@ -363,7 +362,7 @@ func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
 
 func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "abandoned")
 	step(t, r, rotation.StepTest, "abandoned") // then the rotation never finished
@@ -380,11 +379,11 @@ func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
 // named in RemoveFromVersionId; testSecret must name it.
 func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "a")
 	step(t, r, rotation.StepTest, "a")
-	value, _ := signkey.Generate(signkey.EdDSA, rand.Reader, start)
+	value, _ := signing.Generate(signing.EdDSA, rand.Reader, start)
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
 		ClientRequestToken: aws.String("b"), SecretString: aws.String(string(value)), VersionStages: []string{secret.StagePending}}); err != nil {
 		t.Fatal(err)
@@ -397,7 +396,7 @@ func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
 // rotation's tested key stays published in the JWKS until that rotation finishes.
 func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
 	step(t, r, rotation.StepCreate, "v3")
@@ -419,7 +418,7 @@ func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
 // finishSecret promotes only a version testSecret proved (and the JWKS published).
 func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
 	err := r.Handle(ctx, rotation.Event{SecretID: secretName, ClientRequestToken: "v2", Step: rotation.StepFinish})
@@ -434,7 +433,7 @@ func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
 // with Secrets Manager's ResourceExistsException.
 func TestCreateOnAMalformedPendingVersionSaysToCancelTheRotation(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
 		ClientRequestToken: aws.String("bad"), SecretString: aws.String("not json"), VersionStages: []string{secret.StagePending}}); err != nil {
@@ -549,7 +548,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sm := newFakeSM(secretName)
-			r, _ := newRotator(sm, signkey.EdDSA)
+			r, _ := newRotator(sm, signing.EdDSA)
 			clk := clocktest.New(start)
 			r.Now = clk.Now
 			rotate(t, r, "v1")
@@ -573,7 +572,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 // labels per secret (the fake enforces that quota).
 func TestManyRotationsLeaveOnlyTheCurrentPromotionLabel(t *testing.T) {
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	clk := clocktest.New(start)
 	r.Now = clk.Now
 	rotate(t, r, "v0")
@@ -589,24 +588,24 @@ func TestManyRotationsLeaveOnlyTheCurrentPromotionLabel(t *testing.T) {
 // activation delay has passed since the promotion, also when finishSecret is retried later.
 func TestALateFinishSignsOnlyAfterTheActivationDelay(t *testing.T) {
 	const every = 5 * time.Minute
-	delay := keyring.DefaultActivationDelay(every)
+	delay := signing.DefaultActivationDelay(every)
 	sm := newFakeSM(secretName)
-	r, _ := newRotator(sm, signkey.EdDSA)
+	r, _ := newRotator(sm, signing.EdDSA)
 	clk := clocktest.New(start.Add(-48 * time.Hour))
 	r.Now = clk.Now
 	rotate(t, r, "v1")
 	clk.Set(start)
-	ring := keyring.New(sm, secretName, keyring.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
-	k1, _ := signkey.Parse([]byte(sm.value("v1")))
+	ring := signing.New(sm, secretName, signing.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
+	k1, _ := signing.Parse([]byte(sm.value("v1")))
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepTest, "v2")
-	k2, _ := signkey.Parse([]byte(sm.value("v2")))
+	k2, _ := signing.Parse([]byte(sm.value("v2")))
 
 	promotion := start.Add(time.Hour)
 	checks := []struct {
 		at     time.Time
 		finish bool // run (or retry) finishSecret first
-		want   *signkey.Key
+		want   *signing.Key
 	}{
 		{start, false, k1},
 		{promotion, true, k1},

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -15,7 +15,7 @@ import (
 func algEnvs(b *testing.B) map[string]*env {
 	b.Helper()
 	rsaS, _, ec, ed := secrets(b)
-	return map[string]*env{signkey.RS256: newEnv(b, rsaS, nil), signkey.ES256: newEnv(b, ec, nil), signkey.EdDSA: newEnv(b, ed, nil)}
+	return map[string]*env{signing.RS256: newEnv(b, rsaS, nil), signing.ES256: newEnv(b, ec, nil), signing.EdDSA: newEnv(b, ed, nil)}
 }
 
 var benchGrant = token.Grant{KeyID: "key_ABCDEFGHIJKLMNOPQRST", CustomerID: "cus_42",
@@ -23,7 +23,7 @@ var benchGrant = token.Grant{KeyID: "key_ABCDEFGHIJKLMNOPQRST", CustomerID: "cus
 
 func BenchmarkIssueByAlg(b *testing.B) {
 	envs := algEnvs(b)
-	for _, alg := range []string{signkey.RS256, signkey.ES256, signkey.EdDSA} {
+	for _, alg := range []string{signing.RS256, signing.ES256, signing.EdDSA} {
 		b.Run(alg, func(b *testing.B) {
 			e := envs[alg]
 			if _, _, err := e.issuer.Issue(ctx, benchGrant); err != nil { // warm the keyring
@@ -41,7 +41,7 @@ func BenchmarkIssueByAlg(b *testing.B) {
 
 func BenchmarkVerifyByAlg(b *testing.B) {
 	envs := algEnvs(b)
-	for _, alg := range []string{signkey.RS256, signkey.ES256, signkey.EdDSA} {
+	for _, alg := range []string{signing.RS256, signing.ES256, signing.EdDSA} {
 		b.Run(alg, func(b *testing.B) {
 			e := envs[alg]
 			raw, _ := e.issue(b, benchGrant)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -45,7 +45,7 @@ func BenchmarkRSAVerifyBare(b *testing.B) {
 
 func BenchmarkGolangJWTParse(b *testing.B) {
 	e, raw := benchToken(b)
-	p := jwt.NewParser(jwt.WithValidMethods([]string{signkey.RS256}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
+	p := jwt.NewParser(jwt.WithValidMethods([]string{signing.RS256}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(e.clock.Now))
 	keyFunc := func(*jwt.Token) (any, error) { return e.cur.Public, nil }
 	b.ReportAllocs()

@@ -27,8 +27,8 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/shared/keyring"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
+
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -38,7 +38,7 @@ import (
 // TestGoJoseNeverReachesABootstrap checks). go-jose is configured as strictly as it allows:
 //
 //   - allowed algorithms exactly RS256, ES256 and EdDSA (what keygate issues);
-//   - the same keys, as the JWKS publishes them (signkey.PublicJWK), read by go-jose's JWK parser;
+//   - the same keys, as the JWKS publishes them (signing.PublicJWK), read by go-jose's JWK parser;
 //     the kid picks exactly one key and the header's alg must be that key's published alg;
 //   - compact serialization only (jwt.ParseSigned → ParseSignedCompact: no whitespace stripping);
 //
@@ -81,22 +81,22 @@ var diffAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // staticKeys is a fixed key set (what the keyring serves as CURRENT and PREVIOUS, without
 // Secrets Manager), for keygate's verifier and, through the JWKS, for go-jose.
-type staticKeys map[string]*signkey.Key
+type staticKeys map[string]*signing.Key
 
-func (k staticKeys) Verification(_ context.Context, kid string) (*signkey.Key, error) {
+func (k staticKeys) Verification(_ context.Context, kid string) (*signing.Key, error) {
 	if key, ok := k[kid]; ok {
 		return key, nil
 	}
-	return nil, keyring.ErrUnknownKid
+	return nil, signing.ErrUnknownKid
 }
 
-type signWith struct{ key *signkey.Key }
+type signWith struct{ key *signing.Key }
 
-func (s signWith) Signing(context.Context) (*signkey.Key, error) { return s.key, nil }
+func (s signWith) Signing(context.Context) (*signing.Key, error) { return s.key, nil }
 
 type differential struct {
-	byAlg    map[string]*signkey.Key // the fixed test-only keys, one per algorithm
-	attacker *signkey.Key            // a key keygate does not know
+	byAlg    map[string]*signing.Key // the fixed test-only keys, one per algorithm
+	attacker *signing.Key            // a key keygate does not know
 	verifier *token.Verifier
 	jwks     jose.JSONWebKeySet
 }
@@ -119,26 +119,26 @@ func newDifferential(tb testing.TB) *differential {
 }
 
 func loadDifferential() (*differential, error) {
-	d := &differential{byAlg: map[string]*signkey.Key{}}
+	d := &differential{byAlg: map[string]*signing.Key{}}
 	keys := staticKeys{}
-	var published []signkey.JWK
+	var published []signing.JWK
 	for _, file := range []string{"test-only-rsa-2048.json", "test-only-p256.json", "test-only-ed25519.json"} {
 		b, err := os.ReadFile("testdata/" + file)
 		if err != nil {
 			return nil, err
 		}
-		k, err := signkey.Parse(b)
+		k, err := signing.Parse(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
 		d.byAlg[k.Alg], keys[k.Kid] = k, k
 		published = append(published, k.PublicJWK())
 	}
-	attacker, err := signkey.Generate(signkey.EdDSA, rand.Reader, diffNow)
+	attacker, err := signing.Generate(signing.EdDSA, rand.Reader, diffNow)
 	if err != nil {
 		return nil, err
 	}
-	if d.attacker, err = signkey.Parse(attacker); err != nil {
+	if d.attacker, err = signing.Parse(attacker); err != nil {
 		return nil, err
 	}
 	if d.verifier, err = token.NewVerifier(keys, issuer, audience, token.DefaultLeeway, func() time.Time { return diffNow }); err != nil {
@@ -274,7 +274,7 @@ func keygateOnly(raw string) string {
 	if !ok || len(hdr) != 3 {
 		return diffHeader
 	}
-	if alg, _ := strconv.Unquote(string(hdr["alg"])); alg == signkey.ES256 && len(seg[2]) == 64 && !isLowS(seg[2]) {
+	if alg, _ := strconv.Unquote(string(hdr["alg"])); alg == signing.ES256 && len(seg[2]) == 64 && !isLowS(seg[2]) {
 		return diffLowS
 	}
 	date := intWithin(0, 1<<40)
@@ -372,8 +372,8 @@ func diffSeeds(tb testing.TB, d *differential) []diffSeed {
 	add := func(name, raw string, keygate, goJose bool, only string) {
 		seeds = append(seeds, diffSeed{name, raw, keygate, goJose, only})
 	}
-	rsaKey := d.byAlg[signkey.RS256]
-	for _, alg := range []string{signkey.RS256, signkey.ES256, signkey.EdDSA} {
+	rsaKey := d.byAlg[signing.RS256]
+	for _, alg := range []string{signing.RS256, signing.ES256, signing.EdDSA} {
 		k := d.byAlg[alg]
 		mk := func(hdr, payload string) string { return craft(tb, hdr, payload, alg, k.Private) }
 		hdr := header(alg, k.Kid, token.Type)
@@ -411,7 +411,7 @@ func diffSeeds(tb testing.TB, d *differential) []diffSeed {
 		add(alg+": the signature of another token", withSig(withClaims(map[string]any{"scope": "admin:full"}), sigOf(issued)), false, false, "")
 		add(alg+": an unknown kid", mk(header(alg, "nope", token.Type), claims(now, nil)), false, false, "")
 		add(alg+": no kid", mk(`{"alg":"`+alg+`","typ":"at+jwt"}`, claims(now, nil)), false, false, "")
-		add(alg+": signed by an unknown key naming our kid", craft(tb, header(signkey.EdDSA, k.Kid, token.Type), claims(now, nil), signkey.EdDSA, d.attacker.Private), false, false, "")
+		add(alg+": signed by an unknown key naming our kid", craft(tb, header(signing.EdDSA, k.Kid, token.Type), claims(now, nil), signing.EdDSA, d.attacker.Private), false, false, "")
 		add(alg+": alg none", craft(tb, header("none", k.Kid, token.Type), claims(now, nil), "", nil), false, false, "")
 		add(alg+": alg none with a real signature", withSig(craft(tb, header("none", k.Kid, token.Type), claims(now, nil), "", nil), sigOf(issued)), false, false, "")
 		add(alg+": HS256 keyed with the published JWK", craft(tb, header("HS256", k.Kid, token.Type), claims(now, nil), "HS256", []byte(mustJSON(k.PublicJWK()))), false, false, "")
@@ -445,10 +445,10 @@ func diffSeeds(tb testing.TB, d *differential) []diffSeed {
 		add(alg+": no key_id", withClaims(map[string]any{"key_id": nil}), false, true, diffKeyID)
 
 		switch alg {
-		case signkey.RS256:
+		case signing.RS256:
 			add(alg+": the signature plus the modulus", withSig(issued, b64(rsaPlusN(sig, k.Public.(*rsa.PublicKey)))), false, false, "")
 			add(alg+": PS256 with our RSA key", craft(tb, header("PS256", k.Kid, token.Type), claims(now, nil), "PS256", k.Private), false, false, "")
-		case signkey.ES256:
+		case signing.ES256:
 			add(alg+": the high-S twin (r, n−s)", withSig(issued, b64(ecdsaTwin(sig))), false, true, diffLowS)
 			add(alg+": r = s = 0", withSig(issued, b64(make([]byte, 64))), false, false, "")
 			n := elliptic.P256().Params().N.FillBytes(make([]byte, 32))
@@ -456,7 +456,7 @@ func diffSeeds(tb testing.TB, d *differential) []diffSeed {
 			add(alg+": s = n/2 + 1 with a real r", withSig(issued, b64(append(append([]byte{}, sig[:32]...),
 				new(big.Int).Add(new(big.Int).Rsh(elliptic.P256().Params().N, 1), big.NewInt(1)).FillBytes(make([]byte, 32))...))), false, false, "")
 			add(alg+": ES256 naming the RSA key's kid", craft(tb, header(alg, rsaKey.Kid, token.Type), claims(now, nil), alg, k.Private), false, false, "")
-		case signkey.EdDSA:
+		case signing.EdDSA:
 			add(alg+": S+L for S", withSig(issued, b64(ed25519PlusL(sig))), false, false, "")
 			add(alg+": EdDSA naming the RSA key's kid", craft(tb, header(alg, rsaKey.Kid, token.Type), claims(now, nil), alg, k.Private), false, false, "")
 		}
@@ -499,7 +499,7 @@ func TestTheDifferentialSeedsMeanWhatTheySay(t *testing.T) {
 // Not RS256: an RSA-2048 signature per execution costs about a millisecond, which starves the
 // fuzzer (minimising a new input alone took a whole 60 s run), and everything behind the
 // signature check is the same for every algorithm; RS256 tokens are fuzzed as given.
-var resignAlgs = [3]string{"", signkey.ES256, signkey.EdDSA}
+var resignAlgs = [3]string{"", signing.ES256, signing.EdDSA}
 
 // resign replaces raw's signature by a valid one of the test key for resignAlgs[mode%3] over
 // raw's signing input exactly as spelled (everything before the last dot), so that the fuzzer
@@ -518,7 +518,7 @@ func (d *differential) resign(tb testing.TB, raw string, mode uint8) string {
 	if err != nil {
 		tb.Fatalf("sign %s: %v", alg, err)
 	}
-	if alg == signkey.ES256 && !isLowS(sig) {
+	if alg == signing.ES256 && !isLowS(sig) {
 		sig = ecdsaTwin(sig)
 	}
 	return input + "." + b64(sig)

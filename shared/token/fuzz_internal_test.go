@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // FuzzVerify lives in the package so that Issue can draw its token ids from a seeded source:
@@ -48,7 +48,7 @@ func fuzzSetup(f *testing.F) {
 			f.Fatal(err)
 		}
 		now := func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
-		ring := keyring.New(fixedSecrets{current: keyJSON}, "fuzz", keyring.Options{Now: now})
+		ring := signing.New(fixedSecrets{current: keyJSON}, "fuzz", signing.Options{Now: now})
 		iss := NewIssuer(ring, "https://auth.keygate.test", "https://api.keygate.test", now)
 		iss.random = mrand.NewChaCha8([32]byte{'k', 'e', 'y', 'g', 'a', 't', 'e'})
 		if fuzzVerifier, err = NewVerifier(ring, "https://auth.keygate.test", "https://api.keygate.test", DefaultLeeway, now); err != nil {
@@ -113,7 +113,7 @@ func TestSeededIssueIsDeterministic(t *testing.T) {
 	}
 	now := func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
 	issue := func() string {
-		ring := keyring.New(fixedSecrets{current: keyJSON}, "fuzz", keyring.Options{Now: now})
+		ring := signing.New(fixedSecrets{current: keyJSON}, "fuzz", signing.Options{Now: now})
 		iss := NewIssuer(ring, "i", "a", now)
 		iss.random = mrand.NewChaCha8([32]byte{1})
 		raw, _, err := iss.Issue(context.Background(), Grant{KeyID: "key_x", TTL: time.Hour})

@@ -18,9 +18,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keygate/keygate/shared/clocktest"
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
+
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -42,20 +42,20 @@ func secrets(t testing.TB) (rsaS, attacker, ec, ed []byte) {
 	t.Helper()
 	keysOnce.Do(func() {
 		gen := func(alg string) []byte {
-			b, err := signkey.Generate(alg, rand.Reader, time.Now())
+			b, err := signing.Generate(alg, rand.Reader, time.Now())
 			if err != nil {
 				panic(err)
 			}
 			return b
 		}
-		rsaSecret, rsaAttacker, ecSecret, edSecret = gen(signkey.RS256), gen(signkey.RS256), gen(signkey.ES256), gen(signkey.EdDSA)
+		rsaSecret, rsaAttacker, ecSecret, edSecret = gen(signing.RS256), gen(signing.RS256), gen(signing.ES256), gen(signing.EdDSA)
 	})
 	return rsaSecret, rsaAttacker, ecSecret, edSecret
 }
 
-func parseKey(t testing.TB, s []byte) *signkey.Key {
+func parseKey(t testing.TB, s []byte) *signing.Key {
 	t.Helper()
-	k, err := signkey.Parse(s)
+	k, err := signing.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +107,11 @@ func (f *fakeSecrets) rotate(next []byte) {
 type env struct {
 	sm       *fakeSecrets
 	clock    *clocktest.Clock
-	ring     *keyring.Keyring
+	ring     *signing.Keyring
 	issuer   *token.Issuer
 	verifier *token.Verifier
-	cur      *signkey.Key
-	prev     *signkey.Key // may be nil
+	cur      *signing.Key
+	prev     *signing.Key // may be nil
 }
 
 // newEnv builds an environment whose AWSCURRENT is current and AWSPREVIOUS previous (nil: none).
@@ -126,7 +126,7 @@ func newEnv(t testing.TB, current, previous []byte) *env {
 		e.sm.values[secret.StagePrevious] = previous
 		e.prev = parseKey(t, previous)
 	}
-	e.ring = keyring.New(e.sm, secretID, keyring.Options{RefreshEvery: 5 * time.Minute, MaxStale: time.Hour, Now: e.clock.Now})
+	e.ring = signing.New(e.sm, secretID, signing.Options{RefreshEvery: 5 * time.Minute, MaxStale: time.Hour, Now: e.clock.Now})
 	e.issuer = token.NewIssuer(e.ring, issuer, audience, e.clock.Now)
 	v, err := token.NewVerifier(e.ring, issuer, audience, token.DefaultLeeway, e.clock.Now)
 	if err != nil {

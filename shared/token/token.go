@@ -23,7 +23,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // Type is the JOSE typ of keygate access tokens.
@@ -39,7 +39,7 @@ const DefaultLeeway = 30 * time.Second
 // MaxLeeway after its exp, so a deny-list entry kept that long outlives every verifier's view.
 const MaxLeeway = time.Minute
 
-// Errors returned by Verify. ErrExpired and ErrInvalid are 401s; keyring.ErrUnavailable (wrapped)
+// Errors returned by Verify. ErrExpired and ErrInvalid are 401s; signing.ErrUnavailable (wrapped)
 // is a 503.
 var (
 	ErrInvalid = errors.New("token: invalid")
@@ -67,12 +67,12 @@ func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
 
 // SigningKeys gives the key to sign with.
 type SigningKeys interface {
-	Signing(ctx context.Context) (*signkey.Key, error)
+	Signing(ctx context.Context) (*signing.Key, error)
 }
 
 // VerificationKeys finds the key a token names.
 type VerificationKeys interface {
-	Verification(ctx context.Context, kid string) (*signkey.Key, error)
+	Verification(ctx context.Context, kid string) (*signing.Key, error)
 }
 
 // Grant is what a token is issued for.
@@ -160,12 +160,12 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (string, *Claims, error) {
 // sign returns the JWS signature of input under key (RFC 7518 §3.3, §3.4; RFC 8037 §3.1).
 // It is golang-jwt's signing but for ES256, whose s is made low (s ≤ n/2, by n−s if needed:
 // the same signature's other spelling), since verifySignature accepts only that half.
-func sign(key *signkey.Key, input string) ([]byte, error) {
+func sign(key *signing.Key, input string) ([]byte, error) {
 	switch key.Alg {
-	case signkey.RS256:
+	case signing.RS256:
 		d := sha256.Sum256([]byte(input))
 		return key.Private.Sign(rand.Reader, d[:], crypto.SHA256)
-	case signkey.ES256:
+	case signing.ES256:
 		priv, ok := key.Private.(*ecdsa.PrivateKey)
 		if !ok {
 			return nil, fmt.Errorf("ES256 with a %T key", key.Private)
@@ -182,7 +182,7 @@ func sign(key *signkey.Key, input string) ([]byte, error) {
 		r.FillBytes(sig[:32])
 		s.FillBytes(sig[32:])
 		return sig, nil
-	case signkey.EdDSA:
+	case signing.EdDSA:
 		return key.Private.Sign(nil, []byte(input), crypto.Hash(0))
 	}
 	return nil, fmt.Errorf("unsupported algorithm %q", key.Alg)

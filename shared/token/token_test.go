@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/shared/keyring"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
+
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -115,7 +115,7 @@ func TestIssueFailsWhenTheKeyringIsUnavailable(t *testing.T) {
 	e := defaultEnv(t)
 	e.sm.setErr(errors.New("ServiceUnavailable"))
 	raw, c, err := e.issuer.Issue(ctx, token.Grant{KeyID: "key_x", TTL: time.Minute})
-	if !errors.Is(err, keyring.ErrUnavailable) || raw != "" || c != nil {
+	if !errors.Is(err, signing.ErrUnavailable) || raw != "" || c != nil {
 		t.Errorf("Issue = %q, %v, %v; want a wrapped keyring.ErrUnavailable", raw, c, err)
 	}
 }
@@ -277,7 +277,7 @@ func securityCases() []forgery {
 	}
 	cases = append(cases,
 		forgery{"3: HS256 keyed with the JWKS document", func(t *testing.T, e *env, now time.Time) string {
-			jwks := mustJSON(map[string]any{"keys": []signkey.JWK{e.cur.PublicJWK(), e.prev.PublicJWK()}})
+			jwks := mustJSON(map[string]any{"keys": []signing.JWK{e.cur.PublicJWK(), e.prev.PublicJWK()}})
 			return craft(t, header("HS256", e.cur.Kid, "at+jwt"), claims(now, nil), "HS256", []byte(jwks))
 		}, token.ErrInvalid},
 		forgery{"3: HS256 keyed with the DER public key", func(t *testing.T, e *env, now time.Time) string {
@@ -302,11 +302,11 @@ func securityCases() []forgery {
 	)
 
 	// 4. Keys embedded in or referenced from the header are ignored.
-	attackerKey := func(t *testing.T) *signkey.Key {
+	attackerKey := func(t *testing.T) *signing.Key {
 		_, attacker, _, _ := secrets(t)
 		return parseKey(t, attacker)
 	}
-	embedded := func(name string, extra func(t *testing.T, a *signkey.Key) map[string]any, kidIsOurs bool) forgery {
+	embedded := func(name string, extra func(t *testing.T, a *signing.Key) map[string]any, kidIsOurs bool) forgery {
 		return forgery{"4: " + name, func(t *testing.T, e *env, now time.Time) string {
 			a := attackerKey(t)
 			h := map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": a.Kid}
@@ -319,14 +319,14 @@ func securityCases() []forgery {
 			return craft(t, mustJSON(h), claims(now, map[string]any{"scope": "admin:full"}), "RS256", a.Private)
 		}, token.ErrInvalid}
 	}
-	jwk := func(t *testing.T, a *signkey.Key) map[string]any { return map[string]any{"jwk": a.PublicJWK()} }
-	jku := func(t *testing.T, a *signkey.Key) map[string]any {
+	jwk := func(t *testing.T, a *signing.Key) map[string]any { return map[string]any{"jwk": a.PublicJWK()} }
+	jku := func(t *testing.T, a *signing.Key) map[string]any {
 		return map[string]any{"jku": "https://evil.example/.well-known/jwks.json"}
 	}
-	x5u := func(t *testing.T, a *signkey.Key) map[string]any {
+	x5u := func(t *testing.T, a *signing.Key) map[string]any {
 		return map[string]any{"x5u": "https://evil.example/cert.pem"}
 	}
-	x5c := func(t *testing.T, a *signkey.Key) map[string]any {
+	x5c := func(t *testing.T, a *signing.Key) map[string]any {
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "evil"},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, a.Public, a.Private)
@@ -621,14 +621,14 @@ func TestReSpellingsOfAnIssuedTokenAreRefused(t *testing.T) {
 				{"a LF inside the header", raw[:3] + "\n" + raw[3:]},
 			}
 			switch e.cur.Alg {
-			case signkey.RS256:
+			case signing.RS256:
 				tests = append(tests, struct{ name, variant string }{"the signature plus the modulus", withSig(raw, b64(rsaPlusN(sig, e.cur.Public.(*rsa.PublicKey))))})
-			case signkey.ES256:
+			case signing.ES256:
 				if !isLowS(sig) {
 					t.Errorf("BUG: Issue emitted a high-S ES256 signature (s > n/2)")
 				}
 				tests = append(tests, struct{ name, variant string }{"the high-S twin (r, n−s) of the signature", withSig(raw, b64(ecdsaTwin(sig)))})
-			case signkey.EdDSA:
+			case signing.EdDSA:
 				tests = append(tests, struct{ name, variant string }{"the signature with S+L for S", withSig(raw, b64(ed25519PlusL(sig)))})
 			}
 			for _, tt := range tests {
@@ -708,7 +708,7 @@ func TestVerifyReportsAnUnavailableKeyringAsADependencyFailure(t *testing.T) {
 		e := defaultEnv(t)
 		e.sm.setErr(errors.New("dial tcp: i/o timeout"))
 		_, err := e.verifier.Verify(ctx, raw)
-		if !errors.Is(err, keyring.ErrUnavailable) || errors.Is(err, token.ErrInvalid) || errors.Is(err, token.ErrExpired) {
+		if !errors.Is(err, signing.ErrUnavailable) || errors.Is(err, token.ErrInvalid) || errors.Is(err, token.ErrExpired) {
 			t.Errorf("Verify = %v, want a wrapped keyring.ErrUnavailable and not a 401", err)
 		}
 	})
@@ -724,7 +724,7 @@ func TestVerifyReportsAnUnavailableKeyringAsADependencyFailure(t *testing.T) {
 		}
 		e.clock.Advance(time.Minute)
 		_, err := e.verifier.Verify(ctx, raw)
-		if !errors.Is(err, keyring.ErrUnavailable) || errors.Is(err, token.ErrInvalid) {
+		if !errors.Is(err, signing.ErrUnavailable) || errors.Is(err, token.ErrInvalid) {
 			t.Errorf("Verify beyond MaxStale = %v, want a wrapped keyring.ErrUnavailable", err)
 		}
 	})
@@ -755,7 +755,7 @@ func TestTokensSurviveOneRotationButNotTwo(t *testing.T) {
 		t.Errorf("a token of the previous key after one rotation = %v", err)
 	}
 	next, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}})
-	if hdr, _, _ := segments(t, next); hdr["alg"] != signkey.ES256 {
+	if hdr, _, _ := segments(t, next); hdr["alg"] != signing.ES256 {
 		t.Errorf("after rotation Issue signs with %v, want the new ES256 key", hdr["alg"])
 	}
 

@@ -22,8 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keygate/keygate/shared/base64url"
-	"github.com/keygate/keygate/shared/keyring"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // Verifier checks access tokens.
@@ -56,7 +55,7 @@ func NewVerifier(keys VerificationKeys, issuer, audience string, leeway time.Dur
 var b64 = base64.RawURLEncoding.Strict()
 
 // Verify parses and verifies raw. It returns ErrExpired, ErrInvalid, or a wrapped
-// keyring.ErrUnavailable when the keys cannot be loaded.
+// signing.ErrUnavailable when the keys cannot be loaded.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) == 0 || len(raw) > MaxBytes {
 		return nil, ErrInvalid
@@ -84,12 +83,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, ErrInvalid
 	}
 	h, ok := parseHeader(hbuf[:n])
-	if !ok || !isAccessTokenType(h.typ) || len(h.kid) > keyring.MaxKidLen {
+	if !ok || !isAccessTokenType(h.typ) || len(h.kid) > signing.MaxKidLen {
 		return nil, ErrInvalid
 	}
 	key, err := v.keys.Verification(ctx, h.kid)
 	switch {
-	case errors.Is(err, keyring.ErrUnavailable):
+	case errors.Is(err, signing.ErrUnavailable):
 		return nil, fmt.Errorf("verify token: %w", err)
 	case err != nil:
 		return nil, ErrInvalid
@@ -145,10 +144,10 @@ func (v *Verifier) validate(c *Claims) error {
 	return nil
 }
 
-func verifySignature(key *signkey.Key, input string, sig []byte) bool {
+func verifySignature(key *signing.Key, input string, sig []byte) bool {
 	switch pub := key.Public.(type) {
 	case *rsa.PublicKey:
-		if key.Alg != signkey.RS256 {
+		if key.Alg != signing.RS256 {
 			return false
 		}
 		d := sha256.Sum256([]byte(input))
@@ -159,14 +158,14 @@ func verifySignature(key *signkey.Key, input string, sig []byte) bool {
 	case *ecdsa.PublicKey:
 		// (r, n−s) verifies wherever (r, s) does: only the low-S half, which Issue emits, is
 		// accepted, so an issued token has one spelling (s and the bound are 32-byte big-endian).
-		if key.Alg != signkey.ES256 || len(sig) != 64 || bytes.Compare(sig[32:], p256HalfOrder[:]) > 0 {
+		if key.Alg != signing.ES256 || len(sig) != 64 || bytes.Compare(sig[32:], p256HalfOrder[:]) > 0 {
 			return false
 		}
 		d := sha256.Sum256([]byte(input))
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		return ecdsa.Verify(pub, d[:], r, s)
 	case ed25519.PublicKey:
-		return key.Alg == signkey.EdDSA && ed25519.Verify(pub, []byte(input), sig)
+		return key.Alg == signing.EdDSA && ed25519.Verify(pub, []byte(input), sig)
 	}
 	return false
 }

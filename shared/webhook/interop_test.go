@@ -14,22 +14,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/infra/toolenv"
+	"github.com/keygate/keygate/shared/emulatortest"
 	"github.com/keygate/keygate/shared/webhook"
 )
 
 // Interop: deliveries signed here verify with the `standardwebhooks` package from PyPI (an
 // implementation sharing no code with this one), and its signatures verify here, for bodies
 // from empty to multi-byte UTF-8 and for several secrets; tampered deliveries fail on both
-// sides. The package lives in the venv infra/stack/install.sh builds (requirements.txt).
+// sides. The package lives in the venv infra/local/stack/install.sh builds (requirements.txt).
 
-// pythonVenv locates the project venv's python (infra/stack/install.sh) and checks it has
+// pythonVenv locates the project venv's python (infra/local/stack/install.sh) and checks it has
 // standardwebhooks.
 func pythonVenv(t *testing.T) string {
 	t.Helper()
-	py := filepath.Join(toolenv.Get(t, "KEYGATE_VENV"), "bin", "python")
+	py := filepath.Join(emulatortest.Tool(t, "KEYGATE_VENV"), "bin", "python")
 	if out, err := exec.Command(py, "-c", "import standardwebhooks").CombinedOutput(); err != nil {
-		toolenv.Missing(t, fmt.Sprintf("%s cannot import standardwebhooks (is infra/stack/requirements.txt installed?): %v\n%s", py, err, out))
+		emulatortest.MissingTool(t, fmt.Sprintf("%s cannot import standardwebhooks (is infra/local/stack/requirements.txt installed?): %v\n%s", py, err, out))
 	}
 	return py
 }
@@ -56,7 +56,7 @@ func runPython(t *testing.T, py string, sign, verify []pyVector) pyResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, filepath.Join("..", "..", "infra", "interop", "standardwebhooks_vectors.py"))
+	cmd := exec.Command(py, filepath.Join("..", "..", "infra", "test", "interop", "standardwebhooks_vectors.py"))
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

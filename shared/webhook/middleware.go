@@ -7,8 +7,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/keygate/keygate/shared/apierr"
-	"github.com/keygate/keygate/shared/httpx"
+	"github.com/keygate/keygate/shared/httpapi"
 )
 
 // DefaultMaxBody bounds the body Middleware reads (1 MiB).
@@ -55,15 +54,15 @@ func Middleware(v *Verifier, maxBody int64) func(http.Handler) http.Handler {
 }
 
 // refusal is the one place an error met by Middleware becomes a response.
-func refusal(err error, maxBody int64) *apierr.Error {
+func refusal(err error, maxBody int64) *httpapi.Error {
 	switch {
 	case errors.Is(err, ErrBodyTooLarge):
-		return apierr.TooLarge(int(maxBody))
+		return httpapi.TooLarge(int(maxBody))
 	case errors.Is(err, errUnreadableBody):
-		return apierr.InvalidRequest("The request body could not be read.")
+		return httpapi.InvalidRequest("The request body could not be read.")
 	case errors.Is(err, ErrReplayCheck):
 		// Not the sender's fault, and not proof of a replay: never a 401 for an outage.
-		return apierr.Unavailable(err)
+		return httpapi.Unavailable(err)
 	default:
 		return InvalidSignature(err)
 	}
@@ -71,7 +70,7 @@ func refusal(err error, maxBody int64) *apierr.Error {
 
 // serveOrForget runs next and forgets id unless next answered below 500 without panicking.
 func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	sw := &httpx.StatusWriter{ResponseWriter: w}
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
 	handled := false
 	defer func() {
 		if !handled || sw.Status >= http.StatusInternalServerError {
@@ -85,7 +84,7 @@ func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseW
 // InvalidSignature is the 401 a receiver answers for a delivery that does not verify. The
 // message names the kind of problem (missing headers, stale timestamp, no matching signature),
 // which a legitimate sender can act on and which tells a forger nothing about the secret.
-func InvalidSignature(cause error) *apierr.Error {
+func InvalidSignature(cause error) *httpapi.Error {
 	msg := "The webhook signature does not match. Check the signing secret."
 	switch {
 	case errors.Is(cause, ErrHexFormRefused):
@@ -99,8 +98,8 @@ func InvalidSignature(cause error) *apierr.Error {
 	case errors.Is(cause, ErrReplayed):
 		msg = "This webhook-id was already delivered; a replayed delivery is refused."
 	}
-	return &apierr.Error{Status: http.StatusUnauthorized, Code: "invalid_signature", Message: msg,
-		Type: apierr.TypeAuthentication, Cause: cause}
+	return &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_signature", Message: msg,
+		Type: httpapi.TypeAuthentication, Cause: cause}
 }
 
 func readBounded(r io.Reader, limit int64) ([]byte, error) {
@@ -117,7 +116,7 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func writeError(w http.ResponseWriter, e *apierr.Error) {
+func writeError(w http.ResponseWriter, e *httpapi.Error) {
 	for k, v := range e.Headers() {
 		if k == "WWW-Authenticate" {
 			continue // a webhook sender does not authenticate with a bearer token

@@ -30,10 +30,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/keygate/keygate/infra/samtpl"
+	"github.com/keygate/keygate/infra/local/samtpl"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/boot"
-	"github.com/keygate/keygate/shared/keymint"
+	"github.com/keygate/keygate/shared/app"
+
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/store"
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	awsCfg, err := boot.AWSConfig(ctx)
+	awsCfg, err := app.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	plain, rec, err := keymint.Mint(prefix, h, keymint.Spec{
+	plain, rec, err := apikey.Mint(prefix, h, apikey.Spec{
 		Name: *name, OwnerID: *owner, Scopes: scopeList, RateLimit: *rateLimit, Tier: *tier,
 	}, rand.Reader, time.Now())
 	if err != nil {

@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smithyrand "github.com/aws/smithy-go/rand"
 
-	"github.com/keygate/keygate/infra/samtpl"
-	"github.com/keygate/keygate/shared/boot"
+	"github.com/keygate/keygate/infra/local/samtpl"
+	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 const signingKeysUsage = `usage: authctl signing-keys rotate [flags]
@@ -86,7 +86,7 @@ func runSigningKeys(ctx context.Context, args []string, stdout, stderr io.Writer
 		*secretID = id
 	}
 
-	awsCfg, err := boot.AWSConfig(ctx)
+	awsCfg, err := app.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func runSigningKeys(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("the rotation ran but version %s is not AWSCURRENT: %w", token, err)
 	}
-	k, err := signkey.Parse(v.Value)
+	k, err := signing.Parse(v.Value)
 	if err != nil {
 		return fmt.Errorf("the new AWSCURRENT is not a usable signing key: %w", err)
 	}

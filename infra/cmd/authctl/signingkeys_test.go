@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/keygate/keygate/shared/rotation"
-	"github.com/keygate/keygate/shared/signkey"
+	"github.com/keygate/keygate/shared/signing"
 )
 
 // fakeLambda records invocations; failAt makes that step's function fail like Lambda reports it.
@@ -129,11 +129,11 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestDeployedRotationAsksSecretsManagerAndWaitsForTheNewKey(t *testing.T) {
-	value, err := signkey.Generate(signkey.ES256, rand.Reader, time.Now())
+	value, err := signing.Generate(signing.ES256, rand.Reader, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _ := signkey.Parse(value)
+	k, _ := signing.Parse(value)
 	f := &fakeSecretsManager{t: t, value: string(value)}
 	srv := httptest.NewServer(f)
 	defer srv.Close()

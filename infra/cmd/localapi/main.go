@@ -1,7 +1,7 @@
 // Command localapi serves the project's API locally: it reads template.yaml, runs the real
-// function binaries through the Lambda Runtime API (infra/lambdarun), creates the tables
-// and secrets on the emulators (infra/provision) and answers HTTP like API Gateway
-// (infra/gateway), all assembled by infra/localstack exactly as the end-to-end tests
+// function binaries through the Lambda Runtime API (infra/local/lambdarun), creates the tables
+// and secrets on the emulators (infra/local/provision) and answers HTTP like API Gateway
+// (infra/local/gateway), all assembled by infra/local exactly as the end-to-end tests
 // assemble them. It exists because `sam local` needs Docker.
 //
 //	localapi -template template.yaml -addr 127.0.0.1:3000 -bin .build/local \
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keygate/keygate/infra/localstack"
+	"github.com/keygate/keygate/infra/local"
 )
 
 func main() {
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := localstack.Options{
+	o := local.Options{
 		Template:   c.template,
 		Params:     c.params,
 		BinDir:     c.bin,
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !c.quiet {
 		o.AccessLog = stderr
 	}
-	stack, err := localstack.Start(ctx, o)
+	stack, err := local.Start(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,263 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/infra/local"
+	"github.com/keygate/keygate/infra/local/awsproxy"
+	"github.com/keygate/keygate/shared/apikey"
+)
+
+// The end-to-end suite runs the real bootstraps behind the local API Gateway against DynamoDB
+// Local and moto, as `make run` does. It needs the emulators (KEYGATE_DYNAMODB_ENDPOINT,
+// KEYGATE_SECRETS_ENDPOINT) and the host binaries (KEYGATE_LOCAL_BIN); `make test` provides all
+// three. Without them it skips, unless KEYGATE_REQUIRE_EMULATORS=1 makes that a failure.
+
+// The e2e stack's revocation bounds (seconds): a revocation reaches every protected route
+// within their sum.
+const (
+	authorizerCacheTTL = 2
+	revocationMaxAge   = 1
+)
+
+// refreshGrace is the e2e stack's RefreshGrace: a spent refresh token presented again later
+// than this is reuse, and revokes its family.
+const refreshGrace = 2 * time.Second
+
+var (
+	api       *httptest.Server // the local API Gateway
+	stack     *local.Stack
+	ddbCalls  *awsproxy.Proxy // in front of the DynamoDB emulator: counts the functions' requests, injects faults
+	smCalls   *awsproxy.Proxy // the same in front of moto (Secrets Manager)
+	logs      syncBuffer      // everything the functions printed
+	adminKey  string
+	setupErr  error
+	skipCause string
+)
+
+// sideStack starts a stack of its own beside the suite's: a stage of its own (params), on the
+// same emulators and binaries, provisioned, its logs joining those the suite scans for secrets.
+func sideStack(params map[string]string) (*local.Stack, error) {
+	return local.Start(context.Background(), local.Options{
+		Template:  filepath.Join("..", "..", "..", "template.yaml"),
+		Params:    params,
+		BinDir:    os.Getenv("KEYGATE_LOCAL_BIN"),
+		DynamoDB:  os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"),
+		Secrets:   os.Getenv("KEYGATE_SECRETS_ENDPOINT"),
+		Provision: true,
+		Logs:      &logs,
+		Quiet:     true,
+	})
+}
+
+func TestMain(m *testing.M) {
+	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
+	if ddb == "" || sm == "" || bin == "" {
+		skipCause = "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)"
+		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
+			fmt.Fprintln(os.Stderr, "e2e: "+skipCause)
+			os.Exit(1)
+		}
+		os.Exit(m.Run())
+	}
+	code := func() int {
+		var err error
+		if ddbCalls, err = awsproxy.Start(ddb); err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer ddbCalls.Close()
+		if smCalls, err = awsproxy.Start(sm); err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer smCalls.Close()
+		ctx := context.Background()
+		stack, err = local.Start(ctx, local.Options{
+			Template: filepath.Join("..", "..", "..", "template.yaml"),
+			Params: map[string]string{"Stage": "local", "RefreshGrace": strconv.Itoa(int(refreshGrace.Seconds())),
+				// Caching stays on, with bounds short enough to watch a revocation take effect.
+				"AuthorizerCacheTTL": strconv.Itoa(authorizerCacheTTL), "RevocationMaxAge": strconv.Itoa(revocationMaxAge)},
+			BinDir:    bin,
+			DynamoDB:  ddbCalls.URL,
+			Secrets:   smCalls.URL,
+			Provision: true,
+			Logs:      &logs,
+			Quiet:     true,
+		})
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		defer stack.Close()
+		api = httptest.NewServer(stack.Gateway)
+		defer api.Close()
+		adminKey, setupErr = bootstrapKey(ctx, []string{"admin:full"})
+		remember(adminKey)
+		code := m.Run()
+		if code == 0 && setupErr == nil {
+			// SECURITY-CASES 29, suite-wide: no credential any test handled, nor the pepper or
+			// a private signing key, appears in anything the functions printed.
+			if leak := leakedSecret(ctx); leak != "" {
+				fmt.Fprintln(os.Stderr, "e2e: the function logs contain a secret: "+leak)
+				return 1
+			}
+		}
+		return code
+	}()
+	os.Exit(code)
+}
+
+// need skips or fails the test when the stack is not there.
+func need(t *testing.T) {
+	t.Helper()
+	if skipCause != "" {
+		t.Skip(skipCause)
+	}
+	if setupErr != nil {
+		t.Fatalf("local stack setup failed: %v\nfunction logs:\n%s", setupErr, logs.String())
+	}
+}
+
+// bootstrapKey creates a key directly in DynamoDB, as `authctl bootstrap` does.
+func bootstrapKey(ctx context.Context, scopes []string) (string, error) {
+	return stack.MintKey(ctx, apikey.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "admin"}, "e2e bootstrap")
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// errorCode returns error.code of an error-shaped body, failing if the shape is wrong.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var b struct {
+		Error map[string]any `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &b); err != nil || b.Error == nil {
+		t.Fatalf("status %d body is not the error shape: %s", r.Status, r.Body)
+	}
+	for _, k := range []string{"code", "message", "type"} {
+		if s, _ := b.Error[k].(string); s == "" {
+			t.Fatalf("error shape lacks %q: %s", k, r.Body)
+		}
+	}
+	return b.Error["code"].(string)
+}
+
+// call sends one request to the local API; bearer may be empty.
+func call(t *testing.T, method, path, bearer string, body any) response {
+	t.Helper()
+	return callAt(t, api.URL, method, path, bearer, body)
+}
+
+// callAt sends one request to the API at base (another stack's gateway); bearer may be empty.
+func callAt(t *testing.T, base, method, path, bearer string, body any) response {
+	t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, header, out, err := local.Request(t.Context(), base, method, path, bearer, raw)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return response{Status: status, Header: header, Body: out}
+}
+
+// expect fails unless r has the status (and, for errors, the code).
+func expect(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.errorCode(t); got != code {
+			t.Fatalf("error code = %q, want %q; body %s", got, code, r.Body)
+		}
+	}
+}
+
+// createKey creates a key through the admin API and returns the plain key and its id.
+func createKey(t *testing.T, spec map[string]any) (string, string) {
+	t.Helper()
+	if spec["name"] == nil {
+		spec["name"] = t.Name()
+	}
+	r := call(t, http.MethodPost, "/v1/keys", adminKey, spec)
+	expect(t, r, http.StatusCreated, "")
+	m := r.json(t)
+	remember(m["key"].(string))
+	return m["key"].(string), m["key_id"].(string)
+}
+
+// tokenFor exchanges key for a token pair.
+func tokenFor(t *testing.T, key string, body map[string]any) (access, refreshTok string) {
+	t.Helper()
+	if body == nil {
+		body = map[string]any{}
+	}
+	body["api_key"] = key
+	r := call(t, http.MethodPost, "/v1/auth/token", "", body)
+	expect(t, r, http.StatusOK, "")
+	m := r.json(t)
+	remember(m["access_token"].(string), m["refresh_token"].(string))
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+// syncBuffer collects logs from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// inject makes p misbehave until the test ends.
+func inject(t *testing.T, p *awsproxy.Proxy, f awsproxy.Fault) {
+	t.Helper()
+	p.Inject(f)
+	t.Cleanup(p.Clear)
+}
