@@ -100,7 +100,7 @@ func FuzzParsePromoted(f *testing.F) {
 		if again := secret.PromotedLabel(at); again != label {
 			t.Fatalf("ParsePromoted(%q) = %v, written back as %q", label, at, again)
 		}
-		if !strings.HasPrefix(label, secret.PromotedPrefix) || at.Unix() <= 0 || at.Year() > 5138 {
+		if !strings.HasPrefix(label, secret.PromotedPrefix) || at.UnixMilli() <= 0 || at.Year() > 5138 {
 			t.Fatalf("ParsePromoted(%q) = %v", label, at)
 		}
 	})
