@@ -21,9 +21,7 @@ import (
 
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/ratelimit"
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -60,10 +58,10 @@ type Auditor interface {
 
 // Tokens stores refresh-token families and revoked access tokens.
 type Tokens interface {
-	CreateFamily(ctx context.Context, fam refresh.Family, first refresh.Token, touch *dynamo.Touch, audit ...store.Event) error
-	RefreshToken(ctx context.Context, hash string) (refresh.Token, error)
-	Family(ctx context.Context, id string) (refresh.Family, error)
-	Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error
+	CreateFamily(ctx context.Context, fam store.Family, first store.RefreshToken, touch *store.Touch, audit ...store.Event) error
+	RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error)
+	Family(ctx context.Context, id string) (store.Family, error)
+	Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error
 	// RevokeFamily revokes a family and, with a non-zero denyUntil, denies its access tokens
 	// (fid claim) on keyID's deny-list until then.
 	RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error

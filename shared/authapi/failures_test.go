@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
 )
@@ -57,19 +56,19 @@ type lostRace struct {
 	reread  error
 }
 
-func (l *lostRace) Rotate(context.Context, refresh.Token, refresh.Token, ...store.Event) error {
+func (l *lostRace) Rotate(context.Context, store.RefreshToken, store.RefreshToken, ...store.Event) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rotated = true
 	return store.ErrConflict
 }
 
-func (l *lostRace) RefreshToken(ctx context.Context, hash string) (refresh.Token, error) {
+func (l *lostRace) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	l.mu.Lock()
 	rotated := l.rotated
 	l.mu.Unlock()
 	if rotated {
-		return refresh.Token{}, l.reread
+		return store.RefreshToken{}, l.reread
 	}
 	return l.fakeTokens.RefreshToken(ctx, hash)
 }

@@ -25,14 +25,12 @@ import (
 	"github.com/keygate/keygate/shared/httpapi"
 
 	"github.com/keygate/keygate/shared/ratelimit"
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"
+	"github.com/keygate/keygate/shared/token"
 
 	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/memstore"
-	"github.com/keygate/keygate/shared/token"
 )
 
 const (
@@ -113,8 +111,8 @@ func (l *fakeLimiter) Take(_ context.Context, keyID string, limit int) (ratelimi
 // fakeTokens is an in-memory authapi.Tokens.
 type fakeTokens struct {
 	mu       sync.Mutex
-	families map[string]refresh.Family
-	tokens   map[string]refresh.Token
+	families map[string]store.Family
+	tokens   map[string]store.RefreshToken
 	denied   map[string]time.Time
 	err      error // returned by every call when set
 }
@@ -122,10 +120,10 @@ type fakeTokens struct {
 var _ authapi.Tokens = (*fakeTokens)(nil)
 
 func newFakeTokens() *fakeTokens {
-	return &fakeTokens{families: map[string]refresh.Family{}, tokens: map[string]refresh.Token{}, denied: map[string]time.Time{}}
+	return &fakeTokens{families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{}, denied: map[string]time.Time{}}
 }
 
-func (f *fakeTokens) CreateFamily(_ context.Context, fam refresh.Family, first refresh.Token, _ *dynamo.Touch, _ ...store.Event) error {
+func (f *fakeTokens) CreateFamily(_ context.Context, fam store.Family, first store.RefreshToken, _ *store.Touch, _ ...store.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -136,44 +134,44 @@ func (f *fakeTokens) CreateFamily(_ context.Context, fam refresh.Family, first r
 	return nil
 }
 
-func (f *fakeTokens) RefreshToken(_ context.Context, hash string) (refresh.Token, error) {
+func (f *fakeTokens) RefreshToken(_ context.Context, hash string) (store.RefreshToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return refresh.Token{}, f.err
+		return store.RefreshToken{}, f.err
 	}
 	t, ok := f.tokens[hash]
 	if !ok {
-		return refresh.Token{}, store.ErrNotFound
+		return store.RefreshToken{}, store.ErrNotFound
 	}
 	return t, nil
 }
 
-func (f *fakeTokens) Family(_ context.Context, id string) (refresh.Family, error) {
+func (f *fakeTokens) Family(_ context.Context, id string) (store.Family, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return refresh.Family{}, f.err
+		return store.Family{}, f.err
 	}
 	fam, ok := f.families[id]
 	if !ok {
-		return refresh.Family{}, store.ErrNotFound
+		return store.Family{}, store.ErrNotFound
 	}
 	return fam, nil
 }
 
 // Rotate spends parent as the DynamoDB store does: only if it is still active (else
 // store.ErrConflict), marking it used at the child's creation with the child as successor.
-func (f *fakeTokens) Rotate(_ context.Context, parent, child refresh.Token, _ ...store.Event) error {
+func (f *fakeTokens) Rotate(_ context.Context, parent, child store.RefreshToken, _ ...store.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
-	if stored, ok := f.tokens[parent.Hash]; ok && stored.Status != refresh.StatusActive {
+	if stored, ok := f.tokens[parent.Hash]; ok && stored.Status != store.StatusActive {
 		return store.ErrConflict
 	}
-	parent.Status, parent.UsedAt, parent.SuccessorHash = refresh.StatusUsed, child.CreatedAt, child.Hash
+	parent.Status, parent.UsedAt, parent.SuccessorHash = store.StatusUsed, child.CreatedAt, child.Hash
 	f.tokens[parent.Hash] = parent
 	f.tokens[child.Hash] = child
 	return nil
@@ -186,7 +184,7 @@ func (f *fakeTokens) RevokeFamily(_ context.Context, _, id string, denyUntil tim
 		return f.err
 	}
 	fam := f.families[id]
-	fam.Status = refresh.StatusRevoked
+	fam.Status = store.StatusRevoked
 	f.families[id] = fam
 	if !denyUntil.IsZero() {
 		f.denied[store.DeniedFamily(id)] = denyUntil

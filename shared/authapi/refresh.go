@@ -9,7 +9,6 @@ import (
 	"github.com/keygate/keygate/shared/httpapi"
 
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
 )
@@ -55,11 +54,11 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil {
 		return nil, err
 	}
-	if refresh.Check(req.RefreshToken) != nil {
+	if token.CheckRefresh(req.RefreshToken) != nil {
 		return nil, invalidGrant() // an access token or garbage: no lookup
 	}
 	now := h.Now()
-	hash := refresh.Hash(req.RefreshToken)
+	hash := token.RefreshHash(req.RefreshToken)
 	parent, err := h.Tokens.RefreshToken(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !now.Before(parent.ExpiresAt)) {
 		return nil, invalidGrant()
@@ -68,7 +67,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 		return nil, httpapi.Unavailable(err)
 	}
 	fam, err := h.Tokens.Family(ctx, parent.FamilyID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && fam.Status != refresh.StatusActive) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && fam.Status != store.StatusActive) {
 		return nil, invalidGrant()
 	}
 	if err != nil {
@@ -95,14 +94,14 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 	if err != nil {
 		return nil, httpapi.Unavailable(err)
 	}
-	successor := refresh.Successor(hasher, req.RefreshToken)
-	child := refresh.Token{
-		Hash: refresh.Hash(successor), FamilyID: parent.FamilyID, KeyID: parent.KeyID, KeyGen: parent.KeyGen,
-		CustomerID: parent.CustomerID, Scopes: scopes, Status: refresh.StatusActive,
+	successor := token.RefreshSuccessor(hasher, req.RefreshToken)
+	child := store.RefreshToken{
+		Hash: token.RefreshHash(successor), FamilyID: parent.FamilyID, KeyID: parent.KeyID, KeyGen: parent.KeyGen,
+		CustomerID: parent.CustomerID, Scopes: scopes, Status: store.StatusActive,
 		CreatedAt: now, ExpiresAt: now.Add(h.Settings.RefreshTTL),
 	}
 
-	if parent.Status == refresh.StatusActive {
+	if parent.Status == store.StatusActive {
 		limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.refresh", now)
 		if err != nil {
 			return nil, withRate(err, limit)
@@ -125,7 +124,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 	}
 	// A spent token: inside the grace window a retry gets the same successor; after it, reuse
 	// means the token leaked, so the whole family goes.
-	if parent.Status == refresh.StatusUsed && parent.SuccessorHash == child.Hash && now.Sub(parent.UsedAt) <= h.Settings.RefreshGrace {
+	if parent.Status == store.StatusUsed && parent.SuccessorHash == child.Hash && now.Sub(parent.UsedAt) <= h.Settings.RefreshGrace {
 		// Each retry mints another access token: it spends the key's budget like any refresh.
 		limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.refresh", now)
 		if err != nil {
@@ -145,7 +144,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 	return nil, httpapi.InvalidGrant("This refresh token was already used; for safety every token of its login has been revoked. Get a new one from POST /v1/auth/token.")
 }
 
-func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent refresh.Token, scopes []string, successor string, headers map[string]string) (*httpapi.Response, error) {
+func (h *RefreshHandler) respond(ctx context.Context, k store.Key, parent store.RefreshToken, scopes []string, successor string, headers map[string]string) (*httpapi.Response, error) {
 	ttl := h.Settings.AccessTTL
 	access, claims, err := h.Issuer.Issue(ctx, token.Grant{
 		KeyID: k.KeyID, KeyGen: parent.KeyGen, CustomerID: parent.CustomerID, OwnerID: k.OwnerID,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/keygate/keygate/shared/httpapi"
 
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
 )
@@ -61,8 +60,8 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 		return nil, mapKeyErr(err)
 	}
 	now := h.Now()
-	if refresh.Check(req.Token) == nil {
-		rt, err := h.Tokens.RefreshToken(ctx, refresh.Hash(req.Token))
+	if token.CheckRefresh(req.Token) == nil {
+		rt, err := h.Tokens.RefreshToken(ctx, token.RefreshHash(req.Token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:

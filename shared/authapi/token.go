@@ -10,9 +10,7 @@ import (
 	"github.com/keygate/keygate/shared/httpapi"
 
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -102,7 +100,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 		return nil, withRate(err, limit)
 	}
 
-	famID, err := refresh.NewFamilyID(h.Random)
+	famID, err := token.NewFamilyID(h.Random)
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
@@ -113,21 +111,21 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 	if err != nil {
 		return nil, httpapi.Unavailable(err)
 	}
-	plain, err := refresh.New(h.Random)
+	plain, err := token.NewRefresh(h.Random)
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
 	exp := now.Add(h.Settings.RefreshTTL)
-	first := refresh.Token{
-		Hash: refresh.Hash(plain), FamilyID: famID, KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer,
-		Scopes: scopes, Status: refresh.StatusActive, CreatedAt: now, ExpiresAt: exp,
+	first := store.RefreshToken{
+		Hash: token.RefreshHash(plain), FamilyID: famID, KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer,
+		Scopes: scopes, Status: store.StatusActive, CreatedAt: now, ExpiresAt: exp,
 	}
-	var touch *dynamo.Touch
+	var touch *store.Touch
 	if now.Sub(k.LastUsedAt) >= time.Minute {
-		touch = &dynamo.Touch{KeyID: k.KeyID, Hash: k.Hash, At: now}
+		touch = &store.Touch{KeyID: k.KeyID, Hash: k.Hash, At: now}
 	}
 	audit := event(r, k.KeyID, "token.issued", "family="+famID, now)
-	err = h.Tokens.CreateFamily(ctx, refresh.Family{ID: famID, KeyID: k.KeyID, Status: refresh.StatusActive, ExpiresAt: exp}, first, touch, audit)
+	err = h.Tokens.CreateFamily(ctx, store.Family{ID: famID, KeyID: k.KeyID, Status: store.StatusActive, ExpiresAt: exp}, first, touch, audit)
 	if err == store.ErrConflict {
 		// The key changed under us (rotated or revoked between read and write): ask for a retry.
 		return nil, httpapi.Unavailable(err)

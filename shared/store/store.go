@@ -25,6 +25,8 @@ var (
 const (
 	StatusActive  = "active"
 	StatusRevoked = "revoked"
+	// StatusUsed is a refresh token spent by a refresh (its successor is live).
+	StatusUsed = "used"
 )
 
 // Key is a stored API key. Hash is the peppered HMAC of the current secret (see package apikey).
@@ -114,4 +116,36 @@ type Event struct {
 type EventPage struct {
 	Events []Event
 	Next   string
+}
+
+// RefreshToken is a stored refresh token (never the plain value).
+type RefreshToken struct {
+	Hash          string
+	FamilyID      string
+	KeyID         string
+	KeyGen        int64
+	CustomerID    string
+	Scopes        []string
+	Status        string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time
+	SuccessorHash string
+}
+
+// Family groups the refresh tokens of one login (every token descended from one
+// POST /v1/auth/token); its id is the access tokens' fid claim.
+type Family struct {
+	ID        string
+	KeyID     string
+	Status    string
+	ExpiresAt time.Time
+}
+
+// Touch describes a last_used_at update of a key, written with a token issuance at most once
+// a minute.
+type Touch struct {
+	KeyID string
+	Hash  string
+	At    time.Time
 }

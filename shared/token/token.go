@@ -1,6 +1,7 @@
-// Package token issues and verifies keygate access tokens: JWTs with header typ "at+jwt"
-// (RFC 9068), signed by the keyring's current key and verified against its current and previous
-// keys only.
+// Package token owns keygate's tokens: access tokens (JWTs with header typ "at+jwt", RFC 9068,
+// signed by the keyring's current key and verified against its current and previous keys
+// only), the refresh-token format (opaque, single use, successors derived under the pepper),
+// and the one base64url spelling both are held to.
 //
 // Verification pins the algorithm to the one each key was made for (never "none", never HMAC),
 // requires iss, aud and exp, checks nbf and iat with a small leeway, and refuses oversized input

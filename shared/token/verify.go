@@ -21,7 +21,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/shared/base64url"
 	"github.com/keygate/keygate/shared/signing"
 )
 
@@ -70,7 +69,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	// Each segment is canonical base64url: the decoder would skip CR and LF, so a token issued
 	// once could otherwise verify under other spellings.
-	if !base64url.OnlyAlphabet(raw[:i]) || !base64url.OnlyAlphabet(raw[i+1:j]) || !base64url.OnlyAlphabet(raw[j+1:]) {
+	if !OnlyBase64URL(raw[:i]) || !OnlyBase64URL(raw[i+1:j]) || !OnlyBase64URL(raw[j+1:]) {
 		return nil, ErrInvalid
 	}
 

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 )
 
@@ -92,7 +91,7 @@ func denyEntryKey(keyID, entry string) map[string]types.AttributeValue {
 	}
 }
 
-func toRT(t refresh.Token) rtItem {
+func toRT(t store.RefreshToken) rtItem {
 	it := rtItem{
 		PK: "rt#" + t.Hash, SK: "rt", FamilyID: t.FamilyID, KeyID: t.KeyID, KeyGen: t.KeyGen,
 		CustomerID: t.CustomerID, Scopes: t.Scopes, Status: t.Status, CreatedAt: unix(t.CreatedAt),
@@ -109,17 +108,9 @@ func n(v int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
 
-// Touch describes a last_used_at update of a key, written with a token issuance at most once
-// a minute.
-type Touch struct {
-	KeyID string
-	Hash  string
-	At    time.Time
-}
-
 // CreateFamily stores a new family and its first token, the audit events and, when touch is
 // set, the key's last use, in one transaction (one round trip).
-func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first refresh.Token, touch *Touch, audit ...store.Event) error {
+func (s *Tokens) CreateFamily(ctx context.Context, fam store.Family, first store.RefreshToken, touch *store.Touch, audit ...store.Event) error {
 	rt, err := attributevalue.MarshalMap(toRT(first))
 	if err != nil {
 		return fmt.Errorf("marshal refresh token: %w", err)
@@ -151,7 +142,7 @@ func (s *Tokens) CreateFamily(ctx context.Context, fam refresh.Family, first ref
 	return s.tx.write(ctx, s.api, "create refresh family", items, touchAt...)
 }
 
-func (s *Tokens) touchItems(t Touch) []types.TransactWriteItem {
+func (s *Tokens) touchItems(t store.Touch) []types.TransactWriteItem {
 	upd := func(pk string) types.TransactWriteItem {
 		return types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(s.keysTable),
@@ -184,12 +175,12 @@ func (s *Tokens) transact(ctx context.Context, items []types.TransactWriteItem, 
 
 // RefreshToken reads the token stored under hash (strongly consistent); expired tokens are
 // store.ErrNotFound.
-func (s *Tokens) RefreshToken(ctx context.Context, hash string) (refresh.Token, error) {
+func (s *Tokens) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	var it rtItem
 	if err := s.get(ctx, rtKey(hash), &it); err != nil {
-		return refresh.Token{}, err
+		return store.RefreshToken{}, err
 	}
-	return refresh.Token{
+	return store.RefreshToken{
 		Hash: hash, FamilyID: it.FamilyID, KeyID: it.KeyID, KeyGen: it.KeyGen, CustomerID: it.CustomerID,
 		Scopes: it.Scopes, Status: it.Status, CreatedAt: fromUnix(it.CreatedAt), ExpiresAt: fromUnix(it.ExpiresAt),
 		UsedAt: fromUnix(it.UsedAt), SuccessorHash: it.SuccessorHash,
@@ -197,12 +188,12 @@ func (s *Tokens) RefreshToken(ctx context.Context, hash string) (refresh.Token, 
 }
 
 // Family reads a family; expired families are store.ErrNotFound.
-func (s *Tokens) Family(ctx context.Context, id string) (refresh.Family, error) {
+func (s *Tokens) Family(ctx context.Context, id string) (store.Family, error) {
 	var it famItem
 	if err := s.get(ctx, famKey(id), &it); err != nil {
-		return refresh.Family{}, err
+		return store.Family{}, err
 	}
-	return refresh.Family{ID: id, KeyID: it.KeyID, Status: it.Status, ExpiresAt: fromUnix(it.ExpiresAt)}, nil
+	return store.Family{ID: id, KeyID: it.KeyID, Status: it.Status, ExpiresAt: fromUnix(it.ExpiresAt)}, nil
 }
 
 func (s *Tokens) get(ctx context.Context, key map[string]types.AttributeValue, dst any) error {
@@ -222,7 +213,7 @@ func (s *Tokens) get(ctx context.Context, key map[string]types.AttributeValue, d
 // Rotate spends parent and stores child as its successor in one transaction, conditioned on
 // parent still being active: of any number of concurrent rotations exactly one succeeds, the
 // others get store.ErrConflict. The family's expiry follows the child's.
-func (s *Tokens) Rotate(ctx context.Context, parent, child refresh.Token, audit ...store.Event) error {
+func (s *Tokens) Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error {
 	now := s.now()
 	ci, err := attributevalue.MarshalMap(toRT(child))
 	if err != nil {
@@ -238,9 +229,9 @@ func (s *Tokens) Rotate(ctx context.Context, parent, child refresh.Token, audit 
 				"#s": "status",
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":used": &types.AttributeValueMemberS{Value: refresh.StatusUsed}, ":now": n(now.Unix()),
+				":used": &types.AttributeValueMemberS{Value: store.StatusUsed}, ":now": n(now.Unix()),
 				":succ":   &types.AttributeValueMemberS{Value: child.Hash},
-				":active": &types.AttributeValueMemberS{Value: refresh.StatusActive},
+				":active": &types.AttributeValueMemberS{Value: store.StatusActive},
 			},
 		}},
 		{Put: &types.Put{TableName: aws.String(s.table), Item: ci, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
@@ -250,7 +241,7 @@ func (s *Tokens) Rotate(ctx context.Context, parent, child refresh.Token, audit 
 			UpdateExpression:          aws.String("SET expires_at = :e, #t = :e"),
 			ConditionExpression:       aws.String("#s = :active"),
 			ExpressionAttributeNames:  map[string]string{"#s": "status", "#t": "ttl"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":e": n(child.ExpiresAt.Unix()), ":active": &types.AttributeValueMemberS{Value: refresh.StatusActive}},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": n(child.ExpiresAt.Unix()), ":active": &types.AttributeValueMemberS{Value: store.StatusActive}},
 		}},
 	}
 	items, err = s.withAudit(items, audit)
@@ -273,7 +264,7 @@ func (s *Tokens) RevokeFamily(ctx context.Context, keyID, id string, denyUntil t
 		UpdateExpression:          aws.String("SET #s = :r"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
 		ExpressionAttributeNames:  map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: refresh.StatusRevoked}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: store.StatusRevoked}},
 	}}}
 	if !denyUntil.IsZero() {
 		item := denyEntryKey(keyID, store.DeniedFamily(id))

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keygate/keygate/shared/emulatortest"
-	"github.com/keygate/keygate/shared/refresh"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/storetest"
@@ -101,9 +100,9 @@ func cancelled(codes ...string) error {
 // what failed; a failed condition on the family or the token itself is a conflict.
 func TestCreateFamilyRetriesWithoutTheTouchOnlyWhenTheTouchFailed(t *testing.T) {
 	now := storetest.Start
-	fam := refresh.Family{ID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
-	first := refresh.Token{Hash: "h1", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
-	touch := &dynamo.Touch{KeyID: "key_1", Hash: "kh", At: now}
+	fam := store.Family{ID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	first := store.RefreshToken{Hash: "h1", FamilyID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	touch := &store.Touch{KeyID: "key_1", Hash: "kh", At: now}
 	tests := []struct {
 		name      string
 		errs      []error
@@ -141,9 +140,9 @@ func TestEveryTransactionalWriteRetriesATransactionConflict(t *testing.T) {
 	key := store.Key{Hash: "h1", KeyID: "key_1", Status: store.StatusActive, Version: 1}
 	rotated := key
 	rotated.Hash, rotated.PreviousHash, rotated.GraceUntil, rotated.KeyGen = "h2", "h1", now.Add(time.Hour), 1
-	parent := refresh.Token{Hash: "p", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
-	child := refresh.Token{Hash: "c", FamilyID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(2 * time.Hour)}
-	fam := refresh.Family{ID: "f1", KeyID: "key_1", Status: refresh.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	parent := store.RefreshToken{Hash: "p", FamilyID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	child := store.RefreshToken{Hash: "c", FamilyID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(2 * time.Hour)}
+	fam := store.Family{ID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
 	writes := []struct {
 		name  string
 		write func(api *scriptedTx) error
@@ -155,7 +154,7 @@ func TestEveryTransactionalWriteRetriesATransactionConflict(t *testing.T) {
 			return dynamo.NewKeys(api, "keys", clock, nil).SaveKey(context.Background(), &key, rotated)
 		}},
 		{"CreateFamily", func(api *scriptedTx) error {
-			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).CreateFamily(context.Background(), fam, parent, &dynamo.Touch{KeyID: "key_1", Hash: "h1", At: now})
+			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).CreateFamily(context.Background(), fam, parent, &store.Touch{KeyID: "key_1", Hash: "h1", At: now})
 		}},
 		{"Rotate (a refresh)", func(api *scriptedTx) error {
 			return dynamo.NewTokens(api, "tokens", "keys", clock, nil).Rotate(context.Background(), parent, child)
@@ -243,8 +242,8 @@ func TestRevokingAFamilyDeniesItsAccessTokens(t *testing.T) {
 	clock := func() time.Time { return now }
 	s := dynamo.NewTokens(db, table, "unused-keys-table", clock, nil)
 	for _, id := range []string{"fam_denied", "fam_kept"} {
-		fam := refresh.Family{ID: id, KeyID: "key_a", Status: refresh.StatusActive, ExpiresAt: now.Add(24 * time.Hour)}
-		first := refresh.Token{Hash: "h-" + id, FamilyID: id, KeyID: "key_a", KeyGen: 1, Status: refresh.StatusActive,
+		fam := store.Family{ID: id, KeyID: "key_a", Status: store.StatusActive, ExpiresAt: now.Add(24 * time.Hour)}
+		first := store.RefreshToken{Hash: "h-" + id, FamilyID: id, KeyID: "key_a", KeyGen: 1, Status: store.StatusActive,
 			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
 		if err := s.CreateFamily(ctx, fam, first, nil); err != nil {
 			t.Fatal(err)
@@ -260,7 +259,7 @@ func TestRevokingAFamilyDeniesItsAccessTokens(t *testing.T) {
 		t.Errorf("revoking an unknown family = %v, want ErrNotFound", err)
 	}
 	for _, id := range []string{"fam_denied", "fam_kept"} {
-		if f, err := s.Family(ctx, id); err != nil || f.Status != refresh.StatusRevoked {
+		if f, err := s.Family(ctx, id); err != nil || f.Status != store.StatusRevoked {
 			t.Errorf("family %s = %+v, %v; want revoked", id, f, err)
 		}
 	}

@@ -1,14 +1,14 @@
-package base64url_test
+package token_test
 
 import (
 	"encoding/base64"
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/shared/base64url"
+	"github.com/keygate/keygate/shared/token"
 )
 
-func TestOnlyAlphabet(t *testing.T) {
+func TestOnlyBase64URL(t *testing.T) {
 	tests := []struct {
 		name string
 		s    string
@@ -30,7 +30,7 @@ func TestOnlyAlphabet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := base64url.OnlyAlphabet(tt.s); got != tt.want {
+			if got := token.OnlyBase64URL(tt.s); got != tt.want {
 				t.Errorf("OnlyAlphabet(%q) = %v, want %v", tt.s, got, tt.want)
 			}
 		})
@@ -38,23 +38,23 @@ func TestOnlyAlphabet(t *testing.T) {
 }
 
 // Why the package exists: encoding/base64 accepts these, even in Strict mode.
-func TestTheStandardDecoderAcceptsWhatOnlyAlphabetRefuses(t *testing.T) {
+func TestTheStandardDecoderAcceptsWhatOnlyBase64URLRefuses(t *testing.T) {
 	for _, s := range []string{"abcd\nefgh", "ab\rcd", "abcd\r\n"} {
 		if _, err := base64.RawURLEncoding.Strict().DecodeString(s); err != nil {
 			t.Skipf("encoding/base64 now refuses %q: OnlyAlphabet may no longer be needed", s)
 		}
-		if base64url.OnlyAlphabet(s) {
+		if token.OnlyBase64URL(s) {
 			t.Errorf("OnlyAlphabet(%q) = true", s)
 		}
 	}
 }
 
-func FuzzOnlyAlphabet(f *testing.F) {
+func FuzzOnlyBase64URL(f *testing.F) {
 	for _, s := range []string{"", "abc", "a\nb", "a=b", "é"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if !base64url.OnlyAlphabet(s) {
+		if !token.OnlyBase64URL(s) {
 			return
 		}
 		// Whatever passes re-encodes to itself when its length can be base64.
@@ -77,7 +77,7 @@ func BenchmarkOnlyAlphabet800(b *testing.B) {
 	s := strings.Repeat("eyJhbGciOiJSUzI1NiIsImtpZCI6-_", 27)[:800]
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
-		if !base64url.OnlyAlphabet(s) {
+		if !token.OnlyBase64URL(s) {
 			b.Fatal("refused")
 		}
 	}
