@@ -22,7 +22,7 @@ const (
 //
 //   - per-request cost of each in-process benchmark on a log scale (the authorizer's rows next
 //     to the bare RSA verify, golang-jwt and aws-jwt-verify baselines);
-//   - each target of issue 9 as its headroom (target beaten by ×N; the line at 1× is the
+//   - each performance target (report.go) as its headroom (target beaten by ×N; the line at 1× is the
 //     target itself), green when met, red when missed.
 func (r *Results) WriteSVG(w io.Writer) error {
 	var body strings.Builder

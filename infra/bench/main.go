@@ -1,5 +1,6 @@
 // Command bench is `make bench`: in one run on one machine it measures keygate next to what
-// users would pick instead, and prints one table whose headline is ratios (issue 9).
+// users would pick instead, and prints one table whose headline is ratios: what a user gains is relative, and ratios
+// carry across machines where absolute times do not.
 //
 //   - In process, with go test -bench -count N summarised by benchstat: the authorizer handler
 //     (API Gateway event in, policy out) for a first-seen RS256 token, a repeated token, an API

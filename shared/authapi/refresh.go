@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/policy"
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/store"
@@ -51,7 +52,7 @@ func (h *RefreshHandler) Refresh(ctx context.Context, r *httpapi.Request) (*http
 	if req.RefreshToken == "" {
 		return nil, httpapi.InvalidRequest("refresh_token is required.")
 	}
-	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil {
+	if _, err := checkScopes(req.Scopes, []string{policy.Admin}); err != nil {
 		return nil, err
 	}
 	if token.CheckRefresh(req.RefreshToken) != nil {

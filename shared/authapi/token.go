@@ -2,12 +2,14 @@ package authapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/policy"
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/store"
@@ -79,13 +81,13 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 			return nil, httpapi.InvalidRequest("customer_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.")
 		}
 	}
-	if _, err := checkScopes(req.Scopes, []string{"admin:full"}); err != nil { // known scopes, before any I/O
+	if _, err := checkScopes(req.Scopes, []string{policy.Admin}); err != nil { // known scopes, before any I/O
 		return nil, err
 	}
 
 	now := h.Now()
 	k, err := h.Keys.Authenticate(ctx, key, sourceIP(r))
-	if err == apikey.ErrIPNotAllowed {
+	if errors.Is(err, apikey.ErrIPNotAllowed) {
 		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "ip_not_allowed", now, mapKeyErr(err))
 	}
 	if err != nil {
@@ -126,7 +128,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 	}
 	audit := event(r, k.KeyID, "token.issued", "family="+famID, now)
 	err = h.Tokens.CreateFamily(ctx, store.Family{ID: famID, KeyID: k.KeyID, Status: store.StatusActive, ExpiresAt: exp}, first, touch, audit)
-	if err == store.ErrConflict {
+	if errors.Is(err, store.ErrConflict) {
 		// The key changed under us (rotated or revoked between read and write): ask for a retry.
 		return nil, httpapi.Unavailable(err)
 	}

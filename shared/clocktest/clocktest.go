@@ -1,5 +1,5 @@
 // Package clocktest is the manual clock tests inject wherever code takes its time from a
-// `now func() time.Time` (style rule 6): expiry, leeway, grace periods and TTLs are then tested
+// `now func() time.Time`, so that expiry, leeway, grace periods and TTLs are then tested
 // by moving the clock, never by sleeping. It is safe for concurrent use, because the code under
 // test reads the time from other goroutines (singleflight refreshes, concurrent requests).
 //

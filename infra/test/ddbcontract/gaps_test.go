@@ -177,7 +177,7 @@ func TestMotoReturnsNoLastEvaluatedKeyWhenAPageEndsExactlyAtTheLastItem(t *testi
 // it never does: every concurrent transaction commits. Workaround: only injection can show it;
 // keygate's transactional paths must handle TransactionConflict as DynamoDB documents it (retry
 // or lose cleanly), proven with the fault proxy (infra/local/awsproxy) injecting that cancellation
-// (issue 15).
+// (shared/store/dynamo/transact.go and its tests).
 func TestMotoNeverCancelsConcurrentTransactionsOnOneItemForAConflict(t *testing.T) {
 	db := emulatortest.DynamoDB(t)
 	tb := tokensTable(t, db)
