@@ -7,6 +7,6 @@
 // samconfig.toml environments.
 //
 // It has no code of its own: the tests are the product. They must never be loosened to make
-// a template change pass; change the allow-list or the expected permissions deliberately,
-// with the reason next to the entry.
+// a template change pass; change the allow-list or the expected permissions
+// (function-permissions.yaml) deliberately, with the reason next to the entry.
 package templatecheck

@@ -2,10 +2,13 @@ package templatecheck_test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // wildcardAllowList is every permitted wildcard, each with the reason AWS leaves no narrower
@@ -26,51 +29,34 @@ var managedPolicyAllowList = []struct {
 		"API Gateway's account-wide logging role must write every API's log groups in the region (logs:* on *); created only when CreateApiGatewayLoggingRole=true"},
 }
 
-// wantFunctionPermissions is each function's complete IAM, derived from what its code calls
-// (shared/store/dynamo, shared/ratelimit, shared/secret + keyring, shared/rotation; see the
-// comments above each role in template.yaml). TransactWriteItems is authorised per item as
-// PutItem / UpdateItem / DeleteItem, so it appears as those. Every function also writes its own
-// log group, and X-Ray when tracing is on. A change here is a change of the security contract:
-// make it together with the code that needs it.
-var wantFunctionPermissions = map[string][]string{
-	"TokenFunction": {
-		"dynamodb:GetItem on KeysTable", "dynamodb:UpdateItem on KeysTable",
-		"dynamodb:PutItem on TokensTable", "dynamodb:UpdateItem on TokensTable",
-		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"RefreshFunction": {
-		"dynamodb:GetItem on KeysTable",
-		"dynamodb:GetItem on TokensTable", "dynamodb:PutItem on TokensTable", "dynamodb:UpdateItem on TokensTable",
-		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"ValidateFunction": {
-		"dynamodb:GetItem on KeysTable", "dynamodb:GetItem on TokensTable",
-		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"RevokeFunction": {
-		"dynamodb:GetItem on KeysTable",
-		"dynamodb:GetItem on TokensTable", "dynamodb:PutItem on TokensTable", "dynamodb:UpdateItem on TokensTable",
-		"dynamodb:Query on TokensTable", // the key's deny-list, bounded before it grows
-		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"JwksFunction": {
-		"secretsmanager:GetSecretValue on SigningKeySecret",
-	},
-	"KeysFunction": {
-		"dynamodb:GetItem on KeysTable", "dynamodb:PutItem on KeysTable", "dynamodb:DeleteItem on KeysTable",
-		"dynamodb:Query on KeysTable/index/list-index",
-		"dynamodb:PutItem on TokensTable", "dynamodb:Query on TokensTable",
-		"secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"AuthorizerFunction": {
-		"dynamodb:GetItem on KeysTable", "dynamodb:Query on TokensTable",
-		"secretsmanager:GetSecretValue on SigningKeySecret", "secretsmanager:GetSecretValue on PepperSecret",
-	},
-	"RotateFunction": {
-		"secretsmanager:DescribeSecret on SigningKeySecret", "secretsmanager:GetSecretValue on SigningKeySecret",
-		"secretsmanager:PutSecretValue on SigningKeySecret", "secretsmanager:UpdateSecretVersionStage on SigningKeySecret",
-	},
-	"EchoFunction": {},
+// functionPermissionsFile lists each function's complete IAM, derived from what its code calls.
+// It is data, not code, so that adding a function means editing template.yaml and this file
+// (its header says how), never a map inside a test.
+const functionPermissionsFile = "function-permissions.yaml"
+
+// loadFunctionPermissions reads functionPermissionsFile: function logical id → its grants, each
+// "<action> on <resource logical id>".
+func loadFunctionPermissions(t *testing.T) map[string][]string {
+	t.Helper()
+	data, err := os.ReadFile(functionPermissionsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perms map[string][]string
+	if err := yaml.Unmarshal(data, &perms); err != nil {
+		t.Fatalf("infra/test/templatecheck/%s: %v", functionPermissionsFile, err)
+	}
+	if len(perms) == 0 {
+		t.Fatalf("infra/test/templatecheck/%s lists no function", functionPermissionsFile)
+	}
+	for fn, grants := range perms {
+		for _, g := range grants {
+			if action, resource, ok := strings.Cut(g, " on "); !ok || action == "" || resource == "" {
+				t.Errorf("infra/test/templatecheck/%s: %s: %q is not \"<action> on <resource>\"", functionPermissionsFile, fn, g)
+			}
+		}
+	}
+	return perms
 }
 
 // permission is one action on one resource granted by a statement.
@@ -253,16 +239,17 @@ func TestEveryFunctionHasItsOwnRoleAndNoSAMPolicies(t *testing.T) {
 
 func TestFunctionPermissionsAreExactlyWhatTheCodeUses(t *testing.T) {
 	c := loadTemplate(t)
+	wantFunctionPermissions := loadFunctionPermissions(t)
 	functions := c.resources("AWS::Serverless::Function")
 	for _, fn := range sortedKeys(wantFunctionPermissions) {
 		if functions[fn] == nil {
-			t.Errorf("%s is expected but not in the template", fn)
+			t.Errorf("%s is expected (infra/test/templatecheck/%s) but not in the template", fn, functionPermissionsFile)
 		}
 	}
 	for _, fn := range sortedKeys(functions) {
 		want, ok := wantFunctionPermissions[fn]
 		if !ok {
-			t.Errorf("%s has no entry in wantFunctionPermissions: list what its code calls", fn)
+			t.Errorf("%s has no entry in infra/test/templatecheck/%s: list what its code calls there", fn, functionPermissionsFile)
 			continue
 		}
 		role, _ := refTarget(props(functions[fn])["Role"])

@@ -309,6 +309,7 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 
 	// Compare with the template's grants.
 	c := loadTemplate(t)
+	wantFunctionPermissions := loadFunctionPermissions(t)
 	for _, fn := range sortedKeys(recorders) {
 		role, _ := refTarget(props(c.resource(fn))["Role"])
 		granted := map[string]bool{}
@@ -339,8 +340,10 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d calls observed; granted but not exercised here: %v", fn, len(used), unused)
-		if fn != "EchoFunction" && len(used) == 0 {
-			t.Errorf("%s made no AWS call through its proxy; the audit is not seeing it", fn)
+		// A function whose entry in function-permissions.yaml is empty (EchoFunction) calls no
+		// AWS service; every other one must have been seen calling.
+		if len(wantFunctionPermissions[fn]) > 0 && len(used) == 0 {
+			t.Errorf("%s made no AWS call through its proxy; the audit is not seeing it (a function that calls AWS needs a request above that reaches it)", fn)
 		}
 	}
 }
