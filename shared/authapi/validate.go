@@ -77,7 +77,7 @@ func (h *ValidateHandler) Validate(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, httpapi.Unavailable(err)
 	}
 	// Access tokens are not bound to the key's allowed_ips: they are minted for other callers
-	// (browsers, services) than the backend holding the key. See README "IP allowlists".
+	// (browsers, services) than the backend holding the key. See docs/design.md, "IP allowlists".
 	denied, err := h.Tokens.AccessTokenDenied(ctx, c.KeyID, c.ID, c.FamilyID)
 	if err != nil {
 		return nil, httpapi.Unavailable(err)

@@ -7,7 +7,7 @@
 // functions pass the stage's RevocationMaxAge (template parameter and shared/app: 30 s by
 // default, at most 30 s); the 60 s here is only the fallback for an unset MaxAge. API Gateway's
 // authorizer cache sits in front of this and adds its own TTL: the end-to-end bound is
-// AuthorizerCacheTTL + RevocationMaxAge, 30 s + 30 s by default (see the README).
+// AuthorizerCacheTTL + RevocationMaxAge, 30 s + 30 s by default (see docs/design.md, "Revocation").
 //
 // Reads that fail are never cached and never answered from an entry older than MaxAge: the
 // caller gets the error and fails closed (503), so an outage can delay a request but never
