@@ -40,10 +40,12 @@ rotate: ## rotate the signing key of the stack make run serves now (prints the n
 PKGS ?= ./...
 TEST_FLAGS ?=
 
-test: build-local ## unit + integration tests against the moto emulators (DynamoDB, Secrets Manager; started and stopped here)
+test: build-local ## unit + integration tests against the moto emulators (DynamoDB, Secrets Manager; started and stopped here), then every in-process benchmark once
 	@bash infra/local/stack/with-stack.sh $(TEST_STACK) $(TEST_DDB_PORT) $(TEST_SM_PORT) -- \
 		env KEYGATE_REQUIRE_EMULATORS=1 KEYGATE_LOCAL_BIN=$(CURDIR)/$(LOCAL_BIN) \
 		$(GO) test -count=1 -race $(TEST_FLAGS) $(PKGS)
+	@# One iteration of each benchmark: make bench measures them, this keeps them runnable.
+	@if [ "$(PKGS)" = "./..." ] && [ -z "$(TEST_FLAGS)" ]; then $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./shared/...; fi
 
 # The API contract (infra/openapi): schemathesis against the local API on a stack of its own.
 # CONTRACT_MAX_EXAMPLES=… (default 100 per operation and phase), CONTRACT_ARGS='--include-path …'.

@@ -2,10 +2,12 @@ package authapi_test
 
 import (
 	"crypto/rand"
+	"math"
 	"testing"
 
 	"github.com/keygate/keygate/shared/httpapi"
 	"github.com/keygate/keygate/shared/signing"
+	"github.com/keygate/keygate/shared/store"
 )
 
 // BenchmarkTokenWarm measures the token endpoint's warm path in process: the Lambda adapter,
@@ -21,7 +23,9 @@ func BenchmarkTokenWarm(b *testing.B) {
 				b.Fatal(err)
 			}
 			e.sm.current = sk
-			key, _ := e.addKey(b, nil)
+			// The limiter counts like the real one: a budget no run can spend, since this
+			// measures issuing, not refusals.
+			key, _ := e.addKey(b, func(k *store.Key) { k.RateLimit = math.MaxInt32 })
 			ev := tokenRequest(jsonBody(map[string]any{"api_key": key, "scopes": []string{"customers:read"}}), nil)
 			h := httpapi.Lambda(e.log, e.tokenH.Router().Serve)
 			if resp, err := h(ctx, ev); err != nil || resp.StatusCode != 200 {
