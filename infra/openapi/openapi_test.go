@@ -7,12 +7,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/keygate/keygate/infra/local/samtpl"
+	"github.com/keygate/keygate/shared/httpapi"
 	"github.com/keygate/keygate/shared/policy"
 )
 
@@ -222,20 +224,71 @@ func TestEveryErrorIsTheErrorShapeAndEveryBodyIsClosed(t *testing.T) {
 	}
 }
 
-// Every error code the API's packages can answer with, and every code of template.yaml's
-// gateway responses, is one the document's error shape lists: a new code cannot ship without
-// the document knowing it.
-func TestTheErrorShapeListsEveryCodeTheServiceUses(t *testing.T) {
+// The Error schema's code enum is httpapi's list of codes: every code the service answers is
+// documented and every documented code is answered. template.yaml's gateway responses answer
+// only listed codes, with their status and type, and the API's packages name codes only
+// through httpapi's constants, so the list is every code they can answer with.
+func TestTheErrorShapeListsExactlyTheServicesCodes(t *testing.T) {
 	d, tpl := load(t), template(t)
 	errSchema := mapAt(t, mapAt(t, mapAt(t, d, "components"), "schemas"), "Error")
 	codeSchema := mapAt(t, mapAt(t, mapAt(t, errSchema, "properties"), "error"), "properties")["code"].(map[string]any)
-	listed := map[string]bool{}
+	documented := map[string]bool{}
 	for _, c := range codeSchema["enum"].([]any) {
-		listed[c.(string)] = true
+		documented[c.(string)] = true
 	}
-	used := map[string]string{} // code → where
-	code := regexp.MustCompile(`Code:\s*"([a-z_]+)"`)
-	for _, dir := range []string{"httpapi", "authapi", "keysapi", "echo"} {
+	// Codes a document may still list although nothing answers them any more: none today.
+	retired := map[string]bool{}
+
+	specs := map[string]httpapi.CodeSpec{}
+	for _, c := range httpapi.Codes() {
+		specs[c.Code] = c
+		if !documented[c.Code] {
+			t.Errorf("the service answers with code %q; the Error schema's code enum does not list it", c.Code)
+		}
+	}
+	for c := range documented {
+		switch _, answered := specs[c]; {
+		case retired[c] && answered:
+			t.Errorf("%q is answered again; it is no longer retired", c)
+		case !retired[c] && !answered:
+			t.Errorf("the Error schema lists %q; httpapi's list of codes does not (nothing answers it)", c)
+		}
+	}
+	for c := range retired {
+		if !documented[c] {
+			t.Errorf("retired code %q is no longer documented; drop it from the retired set", c)
+		}
+	}
+
+	gwCode := regexp.MustCompile(`"code":"([a-z_]+)"`)
+	gwType := regexp.MustCompile(`"type":"([a-z_]+)"`)
+	gateway := 0
+	for typ, r := range tpl.API.GatewayResponses {
+		where := "template.yaml GatewayResponses." + typ
+		m := gwCode.FindStringSubmatch(r.Template)
+		if m == nil {
+			continue // the authorizer's deny_code: always one of httpapi's constructors
+		}
+		gateway++
+		spec, ok := specs[m[1]]
+		if !ok {
+			t.Errorf("%s answers with code %q; httpapi's list of codes does not have it", where, m[1])
+			continue
+		}
+		if r.StatusCode != 0 && r.StatusCode != spec.Status {
+			t.Errorf("%s answers %s with status %d; httpapi's list says %d", where, spec.Code, r.StatusCode, spec.Status)
+		}
+		if ty := gwType.FindStringSubmatch(r.Template); ty == nil || ty[1] != spec.Type {
+			t.Errorf("%s answers %s with type %v; httpapi's list says %s", where, spec.Code, ty, spec.Type)
+		}
+	}
+	if gateway < 5 {
+		t.Fatalf("found only %d gateway responses with a code; is the pattern still right?", gateway)
+	}
+
+	// A code spelled as a literal would bypass the list.
+	literal := regexp.MustCompile(`Code:\s*"[a-z_]+"|\bNew\(\s*"[a-z_]+"`)
+	for _, dir := range []string{"httpapi", "authapi", "keysapi", "authorizer", "echo"} {
 		files, err := filepath.Glob(filepath.Join("..", "..", "shared", dir, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("shared/%s: %v", dir, err)
@@ -248,23 +301,101 @@ func TestTheErrorShapeListsEveryCodeTheServiceUses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range code.FindAllStringSubmatch(string(src), -1) {
-				used[m[1]] = f
+			for _, m := range literal.FindAllString(string(src), -1) {
+				t.Errorf("%s builds an error with the literal code %s; name it with an httpapi.Code… constant", f, m)
 			}
 		}
 	}
-	gw := regexp.MustCompile(`"code":"([a-z_]+)"`)
-	for typ, r := range tpl.API.GatewayResponses {
-		for _, m := range gw.FindAllStringSubmatch(r.Template, -1) {
-			used[m[1]] = "template.yaml GatewayResponses." + typ
+}
+
+// Where a documented response narrows the Error shape to some codes, each is answered with
+// that response's status (invalid_request also with 415) and, where the document says, type.
+func TestEveryDocumentedErrorResponseHasItsCodesStatusAndType(t *testing.T) {
+	d := load(t)
+	specs := map[string]httpapi.CodeSpec{}
+	for _, c := range httpapi.Codes() {
+		specs[c.Code] = c
+	}
+	checked := 0
+	for _, op := range d.operations(t) {
+		for status, resp := range mapAt(t, op.spec, "responses") {
+			if strings.HasPrefix(status, "2") {
+				continue
+			}
+			where := op.method + " " + op.path + " " + status
+			codes, types := narrowed(t, d, resp)
+			for _, c := range codes {
+				spec, ok := specs[c]
+				if !ok {
+					t.Errorf("%s documents code %q; httpapi's list of codes does not have it", where, c)
+					continue
+				}
+				checked++
+				if got := strconv.Itoa(spec.Status); got != status && !(c == httpapi.CodeInvalidRequest && status == "415") {
+					t.Errorf("%s documents %s; httpapi's list answers it with %s", where, c, got)
+				}
+				if len(types) > 0 && !slices.Contains(types, spec.Type) {
+					t.Errorf("%s documents %s with type %v; httpapi's list says %s", where, c, types, spec.Type)
+				}
+			}
 		}
 	}
-	if len(used) < 10 {
-		t.Fatalf("found only %d codes; is the pattern still right?", len(used))
+	if checked < 20 {
+		t.Fatalf("checked only %d documented codes; is the walk still right?", checked)
 	}
-	for c, where := range used {
-		if !listed[c] {
-			t.Errorf("%s answers with code %q; the Error schema's code enum does not list it", where, c)
+}
+
+// narrowed is the codes and types a response's schema narrows the Error shape to: the const or
+// enum of the "code" and "type" members of its inline parts and of the schemas it refers to,
+// except the Error schema itself, which lists them all.
+func narrowed(t *testing.T, d doc, resp any) (codes, types []string) {
+	t.Helper()
+	r := d.resolve(t, resp)
+	content, _ := r["content"].(map[string]any)
+	media, _ := content["application/json"].(map[string]any)
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > 20 {
+			t.Fatal("schema nests too deeply")
+		}
+		switch v := v.(type) {
+		case []any:
+			for _, x := range v {
+				walk(x, depth+1)
+			}
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				if ref != "#/components/schemas/Error" {
+					walk(d.resolve(t, v), depth+1)
+				}
+				return
+			}
+			for k, x := range v {
+				m, isMap := x.(map[string]any)
+				if isMap && (k == "code" || k == "type") {
+					var vals []string
+					if c, ok := m["const"].(string); ok {
+						vals = append(vals, c)
+					}
+					for _, e := range anyList(m["enum"]) {
+						vals = append(vals, e.(string))
+					}
+					if k == "code" {
+						codes = append(codes, vals...)
+					} else {
+						types = append(types, vals...)
+					}
+					continue
+				}
+				walk(x, depth+1)
+			}
 		}
 	}
+	walk(media["schema"], 0)
+	return codes, types
+}
+
+func anyList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }

@@ -116,8 +116,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 // tooManyRevoked is the 409 for a key whose deny-list is full; prefix says what happened
 // before the advice.
 func tooManyRevoked(prefix string) error {
-	return &httpapi.Error{Status: http.StatusConflict, Code: "too_many_revoked_tokens", Type: httpapi.TypeInvalidRequest,
-		Message: prefix + fmt.Sprintf("This key already has %d revoked access tokens or logins that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey)}
+	return httpapi.New(httpapi.CodeTooManyRevokedTokens, prefix+fmt.Sprintf("This key already has %d revoked access tokens or logins that have not expired. Rotate the key with grace_period_seconds 0 (POST /v1/keys/{id}/rotate) to end all of its tokens at once.", store.MaxDeniedPerKey))
 }
 
 func isInvalid(err error) bool {

@@ -31,5 +31,7 @@
 // This package must never log or print a secret: API keys, access and refresh tokens appear in
 // no log record and no error, and Client, Secret and CreatedKey redact them in String, every
 // fmt verb and slog. The one exception is *oauth2.Token, whose AccessToken the TokenSource
-// interface requires.
+// interface requires. It must never import another keygate package: it is built into callers'
+// programs, which must not inherit the service's dependencies; so it keeps its own copy of the
+// service's error codes, which a test on the service's side holds equal to the service's list.
 package client

@@ -47,8 +47,8 @@ func (e *Error) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable
 }
 
-// Sentinels for the service's error codes, for errors.Is. Use errors.As with *Error for the
-// status, message and extras.
+// Sentinels for the service's error codes, one for each code it answers with, for errors.Is.
+// Use errors.As with *Error for the status, message and extras.
 var (
 	ErrInvalidRequest          = &Error{Code: "invalid_request"}
 	ErrInvalidAPIKey           = &Error{Code: "invalid_api_key"}
@@ -64,10 +64,17 @@ var (
 	ErrRequestTooLarge         = &Error{Code: "request_too_large"}
 	ErrConflict                = &Error{Code: "conflict"}
 	ErrKeyRevoked              = &Error{Code: "key_revoked"}
+	ErrTooManyRevokedTokens    = &Error{Code: "too_many_revoked_tokens"} // rotate the key to end its tokens at once
 	ErrUnavailable             = &Error{Code: "service_unavailable"}
-	ErrNotImplemented          = &Error{Code: "not_implemented"}
+	ErrTimeout                 = &Error{Code: "timeout"} // API Gateway's 504: the request may or may not have taken effect
 	ErrInternal                = &Error{Code: "internal_error"}
 )
+
+// ErrNotImplemented matches nothing the service answers today.
+//
+// Deprecated: the service no longer answers not_implemented; the sentinel stays so that code
+// naming it still compiles.
+var ErrNotImplemented = &Error{Code: "not_implemented"}
 
 // maxErrorBody bounds how much of an error answer is read.
 const maxErrorBody = 64 << 10

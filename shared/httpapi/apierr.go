@@ -73,7 +73,7 @@ func (e *Error) Body() []byte {
 		RequiredScope: e.RequiredScope, RetryAfter: e.RetryAfter,
 	}})
 	if err != nil { // cannot happen for these field types; keep the contract anyway
-		return []byte(`{"error":{"code":"internal_error","message":"Internal error.","type":"api_error"}}`)
+		return []byte(`{"error":{"code":"` + CodeInternal + `","message":"Internal error.","type":"` + TypeAPI + `"}}`)
 	}
 	return b
 }
@@ -123,108 +123,89 @@ func From(err error) *Error {
 // Constructors for the codes of the public contract. Messages tell the caller what to do.
 
 // InvalidRequest is a 400 for a malformed or invalid request; msg says what to fix.
-func InvalidRequest(msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: msg, Type: TypeInvalidRequest}
-}
+func InvalidRequest(msg string) *Error { return New(CodeInvalidRequest, msg) }
 
 // InvalidAPIKey is the one 401 for every API-key failure (unknown, wrong secret, bad checksum,
 // wrong environment, revoked, expired), so the response does not tell an attacker which.
 func InvalidAPIKey() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_api_key",
-		Message: "The provided API key is invalid or has been revoked. Check the key, or create a new one.",
-		Type:    TypeAuthentication}
+	return New(CodeInvalidAPIKey, "The provided API key is invalid or has been revoked. Check the key, or create a new one.")
 }
 
 // InvalidToken is a 401 for an access token that is malformed, unverifiable or revoked.
 func InvalidToken() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
-		Message: "The access token is invalid. Get a new one from POST /v1/auth/token.",
-		Type:    TypeAuthentication}
+	return New(CodeInvalidToken, "The access token is invalid. Get a new one from POST /v1/auth/token.")
 }
 
 // TokenExpired is a 401 for an access token past its exp.
 func TokenExpired() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "token_expired",
-		Message: "The access token has expired. Refresh it with POST /v1/auth/refresh or get a new one.",
-		Type:    TypeAuthentication}
+	return New(CodeTokenExpired, "The access token has expired. Refresh it with POST /v1/auth/refresh or get a new one.")
 }
 
 // MissingCredentials is a 401 when no credential was sent at all.
 func MissingCredentials() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_api_key",
-		Message: "No credentials. Send your API key as Authorization: Bearer <key> or in the JSON body as api_key.",
-		Type:    TypeAuthentication}
+	return New(CodeInvalidAPIKey, "No credentials. Send your API key as Authorization: Bearer <key> or in the JSON body as api_key.")
 }
 
 // InvalidScope is a 400 for requested scopes the key does not hold or that do not exist.
-func InvalidScope(msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Message: msg, Type: TypeInvalidRequest}
-}
+func InvalidScope(msg string) *Error { return New(CodeInvalidScope, msg) }
 
 // InvalidGrant is a 400 for a refresh token that is unknown, spent, expired or revoked.
-func InvalidGrant(msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Message: msg, Type: TypeInvalidRequest}
-}
+func InvalidGrant(msg string) *Error { return New(CodeInvalidGrant, msg) }
 
 // InsufficientPermissions is a 403 naming the scope that would allow the action.
 func InsufficientPermissions(requiredScope string) *Error {
-	return &Error{Status: http.StatusForbidden, Code: "insufficient_permissions",
-		Message:       "Your credentials do not have permission to perform this action.",
-		Type:          TypeAuthorization,
-		RequiredScope: requiredScope}
+	e := New(CodeInsufficientPermissions, "Your credentials do not have permission to perform this action.")
+	e.RequiredScope = requiredScope
+	return e
 }
 
 // IPNotAllowed is a 403 when the caller's source IP is outside the key's allowlist.
 func IPNotAllowed() *Error {
-	return &Error{Status: http.StatusForbidden, Code: "ip_not_allowed",
-		Message: "Requests with this API key are not allowed from your IP address. Add it to the key's allowed_ips.",
-		Type:    TypeAuthorization}
+	return New(CodeIPNotAllowed, "Requests with this API key are not allowed from your IP address. Add it to the key's allowed_ips.")
 }
 
 // RateLimited is a 429 with the seconds until the window resets.
 func RateLimited(retryAfter int) *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limit_exceeded",
-		Message: "Rate limit exceeded. Retry after the number of seconds in retry_after.",
-		Type:    TypeRateLimit, RetryAfter: retryAfter}
+	e := New(CodeRateLimitExceeded, "Rate limit exceeded. Retry after the number of seconds in retry_after.")
+	e.RetryAfter = retryAfter
+	return e
 }
 
 // NotFound is a 404 for an unknown route or resource.
-func NotFound(msg string) *Error {
-	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: msg, Type: TypeInvalidRequest}
-}
+func NotFound(msg string) *Error { return New(CodeNotFound, msg) }
 
 // MethodNotAllowed is a 405 listing the methods the route does accept.
 func MethodNotAllowed(allow []string) *Error {
-	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
-		Message: "This route does not accept that HTTP method; see the Allow header.",
-		Type:    TypeInvalidRequest, Allow: allow}
+	e := New(CodeMethodNotAllowed, "This route does not accept that HTTP method; see the Allow header.")
+	e.Allow = allow
+	return e
 }
 
 // TooLarge is a 413 for a body above the endpoint's cap.
 func TooLarge(limit int) *Error {
-	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
-		Message: "The request body is larger than " + strconv.Itoa(limit) + " bytes.",
-		Type:    TypeInvalidRequest}
+	return New(CodeRequestTooLarge, "The request body is larger than "+strconv.Itoa(limit)+" bytes.")
 }
 
-// UnsupportedMediaType is a 415 for a body that is not JSON.
+// UnsupportedMediaType is a 415 for a body that is not JSON: invalid_request, with the status
+// that names the problem.
 func UnsupportedMediaType() *Error {
-	return &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request",
-		Message: "Send the body as JSON with Content-Type: application/json.",
-		Type:    TypeInvalidRequest}
+	e := New(CodeInvalidRequest, "Send the body as JSON with Content-Type: application/json.")
+	e.Status = http.StatusUnsupportedMediaType
+	return e
 }
 
 // Unavailable is a 503: a dependency failed, the request may be retried. Never 401/403 for an
 // outage, so callers do not throw away good credentials.
 func Unavailable(cause error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
-		Message: "The service is temporarily unavailable. Retry after the number of seconds in retry_after.",
-		Type:    TypeAPI, RetryAfter: 5, Cause: cause}
+	e := New(CodeServiceUnavailable, "The service is temporarily unavailable. Retry after the number of seconds in retry_after.")
+	e.RetryAfter, e.Cause = 5, cause
+	return e
 }
 
-// Internal is a 500 for a bug; the cause goes to the log only.
+// Internal is a 500 for a bug; the cause goes to the log only. It is built here rather than
+// through New, which falls back on it.
 func Internal(cause error) *Error {
-	return &Error{Status: http.StatusInternalServerError, Code: "internal_error",
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 		Message: "Internal error. Retry later; if it persists, contact the API operator with the request id.",
 		Type:    TypeAPI, Cause: cause}
 }

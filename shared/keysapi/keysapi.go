@@ -392,8 +392,7 @@ func (h *Handler) loadActive(ctx context.Context, r *httpapi.Request) (store.Key
 		return store.Key{}, err
 	}
 	if k.Status != store.StatusActive {
-		return store.Key{}, &httpapi.Error{Status: http.StatusConflict, Code: "key_revoked",
-			Message: "The key is revoked; create a new key instead.", Type: httpapi.TypeInvalidRequest}
+		return store.Key{}, httpapi.New(httpapi.CodeKeyRevoked, "The key is revoked; create a new key instead.")
 	}
 	return k, nil
 }
@@ -425,9 +424,8 @@ func storeErr(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return httpapi.NotFound("No key with that id.")
 	case errors.Is(err, store.ErrConflict):
-		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict",
-			Message: "The key was changed by another request at the same time; read it again and retry.",
-			Type:    httpapi.TypeInvalidRequest, Cause: err}
+		return httpapi.New(httpapi.CodeConflict,
+			"The key was changed by another request at the same time; read it again and retry.").WithCause(err)
 	case errors.Is(err, store.ErrBadCursor):
 		return httpapi.InvalidRequest("cursor is not valid; pass next_cursor from the previous page unchanged.")
 	default:

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-
-	"github.com/keygate/keygate/shared/httpapi"
+	"strconv"
 )
 
 // DefaultMaxBody bounds the body Middleware reads (1 MiB).
@@ -38,7 +37,7 @@ func Middleware(v *Verifier, maxBody int64) func(http.Handler) http.Handler {
 				err = v.Verify(r.Header, body)
 			}
 			if err != nil {
-				writeError(w, refusal(err, maxBody))
+				refusal(err, maxBody).ServeHTTP(w, r)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -54,15 +53,19 @@ func Middleware(v *Verifier, maxBody int64) func(http.Handler) http.Handler {
 }
 
 // refusal is the one place an error met by Middleware becomes a response.
-func refusal(err error, maxBody int64) *httpapi.Error {
+func refusal(err error, maxBody int64) *Refusal {
 	switch {
 	case errors.Is(err, ErrBodyTooLarge):
-		return httpapi.TooLarge(int(maxBody))
+		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: codeRequestTooLarge, Type: typeInvalidRequest,
+			Message: "The request body is larger than " + strconv.FormatInt(maxBody, 10) + " bytes.", Cause: err}
 	case errors.Is(err, errUnreadableBody):
-		return httpapi.InvalidRequest("The request body could not be read.")
+		return &Refusal{Status: http.StatusBadRequest, Code: codeInvalidRequest, Type: typeInvalidRequest,
+			Message: "The request body could not be read.", Cause: err}
 	case errors.Is(err, ErrReplayCheck):
 		// Not the sender's fault, and not proof of a replay: never a 401 for an outage.
-		return httpapi.Unavailable(err)
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: codeServiceUnavailable, Type: typeAPI,
+			Message:    "The service is temporarily unavailable. Retry after the number of seconds in retry_after.",
+			RetryAfter: 5, Cause: err}
 	default:
 		return InvalidSignature(err)
 	}
@@ -70,7 +73,7 @@ func refusal(err error, maxBody int64) *httpapi.Error {
 
 // serveOrForget runs next and forgets id unless next answered below 500 without panicking.
 func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	sw := &httpapi.StatusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w}
 	handled := false
 	defer func() {
 		if !handled || sw.Status >= http.StatusInternalServerError {
@@ -84,7 +87,7 @@ func serveOrForget(g ReplayGuard, id string, next http.Handler, w http.ResponseW
 // InvalidSignature is the 401 a receiver answers for a delivery that does not verify. The
 // message names the kind of problem (missing headers, stale timestamp, no matching signature),
 // which a legitimate sender can act on and which tells a forger nothing about the secret.
-func InvalidSignature(cause error) *httpapi.Error {
+func InvalidSignature(cause error) *Refusal {
 	msg := "The webhook signature does not match. Check the signing secret."
 	switch {
 	case errors.Is(cause, ErrHexFormRefused):
@@ -98,8 +101,8 @@ func InvalidSignature(cause error) *httpapi.Error {
 	case errors.Is(cause, ErrReplayed):
 		msg = "This webhook-id was already delivered; a replayed delivery is refused."
 	}
-	return &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_signature", Message: msg,
-		Type: httpapi.TypeAuthentication, Cause: cause}
+	return &Refusal{Status: http.StatusUnauthorized, Code: codeInvalidSignature, Message: msg,
+		Type: typeAuthentication, Cause: cause}
 }
 
 func readBounded(r io.Reader, limit int64) ([]byte, error) {
@@ -114,17 +117,4 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 		return nil, ErrBodyTooLarge
 	}
 	return b, nil
-}
-
-func writeError(w http.ResponseWriter, e *httpapi.Error) {
-	for k, v := range e.Headers() {
-		if k == "WWW-Authenticate" {
-			continue // a webhook sender does not authenticate with a bearer token
-		}
-		w.Header().Set(k, v)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(e.Body())
 }

@@ -38,7 +38,9 @@
 //
 // Prefer the standard form from the start.
 //
-// This package must never log, or put in an error, a secret or a computed signature.
+// This package must never log, or put in an error, a secret or a computed signature, and never
+// import another keygate package: receivers build it into their own services, which must not
+// inherit keygate's dependencies (aws-lambda-go among them).
 package webhook
 
 import (
