@@ -3,8 +3,6 @@
 package main
 
 import (
-	"log/slog"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keygate/keygate/shared/app"
@@ -12,6 +10,6 @@ import (
 )
 
 func main() {
-	log := app.NewLogger(slog.LevelInfo)
-	lambda.Start(app.HTTP(log, echo.Router().Serve))
+	d := app.MustLoad()
+	lambda.Start(d.HTTP(echo.Router().Serve))
 }

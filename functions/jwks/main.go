@@ -12,5 +12,5 @@ import (
 func main() {
 	d := app.MustLoad()
 	h := &authapi.JWKSHandler{Keys: d.PublishingKeyring(), MaxAge: signing.PublishedMaxAge(d.Config.KeyringRefresh)}
-	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -10,6 +10,6 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	h := keysapi.New(d.Keys, d.KeyAuth, d.Config.KeyPrefix, d.Now)
-	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
+	h := keysapi.New(d.Keys(), d.KeyAuth(), d.Config.KeyPrefix, d.Now)
+	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -10,9 +10,11 @@ import (
 
 func main() {
 	d := app.MustLoad()
+	c := d.Config
 	h := &authapi.RefreshHandler{
-		Keys: d.KeyAuth, KeyByID: d.Keys, Issuer: d.Issuer(), Limiter: d.Limiter, Tokens: d.Tokens,
-		Audit: d.Events, Settings: d.Settings(), Now: d.Now,
+		Keys: d.KeyAuth(), KeyByID: d.Keys(), Issuer: d.Issuer(), Limiter: d.Limiter(), Tokens: d.Tokens(), Audit: d.Events(),
+		Settings: authapi.Settings{AccessTTL: c.AccessTokenTTL, MaxAccessTTL: c.MaxAccessTokenTTL, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace},
+		Now:      d.Now,
 	}
-	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -10,7 +10,7 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	h := &authapi.RevokeHandler{Keys: d.KeyAuth, Tokens: d.Tokens, Access: app.MustVerifier(d),
+	h := &authapi.RevokeHandler{Keys: d.KeyAuth(), Tokens: d.Tokens(), Access: d.MustVerifier(),
 		MaxAccessTTL: d.Config.MaxAccessTokenTTL, Now: d.Now}
-	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
+	lambda.Start(d.HTTP(h.Router().Serve))
 }

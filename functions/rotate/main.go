@@ -12,6 +12,6 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	r := &rotation.Rotator{API: d.Secrets, Alg: d.Config.SigningAlg, Now: d.Now, Random: rand.Reader, Log: d.Log}
+	r := &rotation.Rotator{API: d.Secrets(), Alg: d.Config.SigningAlg, Now: d.Now, Random: rand.Reader, Log: d.Log}
 	lambda.Start(r.Handle)
 }

@@ -10,6 +10,6 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	h := &authapi.ValidateHandler{Keys: d.KeyAuth, KeyByID: d.Keys, Tokens: d.Tokens, Access: app.MustVerifier(d), Now: d.Now}
-	lambda.Start(app.HTTP(d.Log, h.Router().Serve))
+	h := &authapi.ValidateHandler{Keys: d.KeyAuth(), KeyByID: d.Keys(), Tokens: d.Tokens(), Access: d.MustVerifier(), Now: d.Now}
+	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -2,14 +2,16 @@
 // function, and validates all of them at once so a misconfigured deploy names every problem in
 // one cold-start log line instead of one per attempt.
 //
-// A function must refuse to start (fail closed) when Load returns an error.
+// A function must refuse to start (fail closed) when LoadConfig returns an error. Logging is
+// not configured here: Lambda passes the template's LoggingConfig to the log handler (see
+// NewLogger).
 
 package app
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,14 +37,21 @@ type Config struct {
 	SigningSecret    string
 	PepperSecret     string
 	SigningAlg       string
-	LogLevel         slog.Level
+	// CORSAllowOrigin is the Access-Control-Allow-Origin of every HTTP response: the one origin
+	// browsers may call from, or *; empty adds no header.
+	CORSAllowOrigin string
 
 	// KeyringRefresh is how long a warm function trusts its cached signing keys: how soon it
 	// signs with a rotated key and stops trusting a retired one.
 	KeyringRefresh time.Duration
 }
 
-// Load reads the configuration through getenv (os.Getenv in production) and validates it.
+// corsOrigin is the template's AllowedPattern for CorsAllowOrigin, anchored as CloudFormation
+// anchors it: a header value that is a list, a path or a wildcard subdomain is not an origin.
+var corsOrigin = regexp.MustCompile(`^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$`)
+
+// LoadConfig reads the configuration through getenv (os.Getenv in production) and validates
+// it.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var problems []string
 	req := func(name string) string {
@@ -81,6 +90,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SigningSecret:     req("KEYGATE_SIGNING_SECRET"),
 		PepperSecret:      req("KEYGATE_PEPPER_SECRET"),
 		SigningAlg:        strings.TrimSpace(getenv("KEYGATE_SIGNING_ALG")),
+		CORSAllowOrigin:   strings.TrimSpace(getenv("KEYGATE_CORS_ALLOW_ORIGIN")),
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = signing.RS256
@@ -94,10 +104,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.AccessTokenTTL > c.MaxAccessTokenTTL {
 		problems = append(problems, "KEYGATE_ACCESS_TOKEN_TTL must not exceed KEYGATE_MAX_ACCESS_TOKEN_TTL")
 	}
-	if lvl := strings.TrimSpace(getenv("KEYGATE_LOG_LEVEL")); lvl != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
-			problems = append(problems, "KEYGATE_LOG_LEVEL must be DEBUG, INFO, WARN or ERROR")
-		}
+	if c.CORSAllowOrigin != "" && !corsOrigin.MatchString(c.CORSAllowOrigin) {
+		problems = append(problems, "KEYGATE_CORS_ALLOW_ORIGIN must be * or one origin such as https://app.example.com (scheme, host, optional port)")
 	}
 	if len(problems) > 0 {
 		return Config{}, errors.New("invalid configuration: " + strings.Join(problems, "; "))

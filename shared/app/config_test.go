@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func full() map[string]string {
 		"KEYGATE_SIGNING_SECRET":       "keygate/prod/signing",
 		"KEYGATE_PEPPER_SECRET":        "keygate/prod/pepper",
 		"KEYGATE_SIGNING_ALG":          "ES256",
-		"KEYGATE_LOG_LEVEL":            "WARN",
+		"KEYGATE_CORS_ALLOW_ORIGIN":    "https://app.keygate.dev",
 	}
 }
 
@@ -42,7 +41,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		AccessTokenTTL: 15 * time.Minute, MaxAccessTokenTTL: 2 * time.Hour, RefreshTokenTTL: 24 * time.Hour,
 		RefreshGrace: 5 * time.Second, RevocationMaxAge: 25 * time.Second, KeyringRefresh: time.Minute, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
 		SigningSecret: "keygate/prod/signing", PepperSecret: "keygate/prod/pepper",
-		SigningAlg: "ES256", LogLevel: slog.LevelWarn,
+		SigningAlg: "ES256", CORSAllowOrigin: "https://app.keygate.dev",
 	}
 	if c != want {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -51,7 +50,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 
 func TestLoadFillsDefaults(t *testing.T) {
 	env := full()
-	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_KEYRING_REFRESH", "KEYGATE_SIGNING_ALG", "KEYGATE_LOG_LEVEL"} {
+	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_KEYRING_REFRESH", "KEYGATE_SIGNING_ALG", "KEYGATE_CORS_ALLOW_ORIGIN"} {
 		delete(env, k)
 	}
 	c, err := app.LoadConfig(getenv(env))
@@ -59,7 +58,7 @@ func TestLoadFillsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.AccessTokenTTL != time.Hour || c.MaxAccessTokenTTL != 24*time.Hour || c.RefreshTokenTTL != 30*24*time.Hour || c.RefreshGrace != 10*time.Second ||
-		c.RevocationMaxAge != 30*time.Second || c.KeyringRefresh != 5*time.Minute || c.SigningAlg != "RS256" || c.LogLevel != slog.LevelInfo {
+		c.RevocationMaxAge != 30*time.Second || c.KeyringRefresh != 5*time.Minute || c.SigningAlg != "RS256" || c.CORSAllowOrigin != "" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -138,10 +137,14 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"an HMAC signing algorithm", map[string]string{"KEYGATE_SIGNING_ALG": "HS256"}, []string{"KEYGATE_SIGNING_ALG"}},
 		{"alg none", map[string]string{"KEYGATE_SIGNING_ALG": "none"}, []string{"KEYGATE_SIGNING_ALG"}},
 		{"a lower-case algorithm", map[string]string{"KEYGATE_SIGNING_ALG": "rs256"}, []string{"KEYGATE_SIGNING_ALG"}},
-		{"an unknown log level", map[string]string{"KEYGATE_LOG_LEVEL": "VERBOSE"}, []string{"KEYGATE_LOG_LEVEL"}},
+		{"a CORS origin with a path", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "https://app.example.com/"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
+		{"a CORS origin without a scheme", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "app.example.com"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
+		{"a list of CORS origins", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "https://a.example.com,https://b.example.com"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
+		{"a wildcard subdomain as CORS origin", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "https://*.example.com"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
+		{"a header injected through the CORS origin", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "*\r\nSet-Cookie: a=b"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
 		{"several problems at once", map[string]string{
-			"KEYGATE_SIGNING_ALG": "HS256", "KEYGATE_KEY_PREFIX": "sk_live", "KEYGATE_ACCESS_TOKEN_TTL": "x", "KEYGATE_LOG_LEVEL": "LOUD",
-		}, []string{"KEYGATE_SIGNING_ALG", "KEYGATE_KEY_PREFIX", "KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_LOG_LEVEL"}},
+			"KEYGATE_SIGNING_ALG": "HS256", "KEYGATE_KEY_PREFIX": "sk_live", "KEYGATE_ACCESS_TOKEN_TTL": "x", "KEYGATE_CORS_ALLOW_ORIGIN": "null",
+		}, []string{"KEYGATE_SIGNING_ALG", "KEYGATE_KEY_PREFIX", "KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_CORS_ALLOW_ORIGIN"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,8 +176,9 @@ func TestLoadAcceptsTheBoundaries(t *testing.T) {
 		{"KEYGATE_KEY_PREFIX": "kg_test"},
 		{"KEYGATE_SIGNING_ALG": "EdDSA"},
 		{"KEYGATE_SIGNING_ALG": "RS256"},
-		{"KEYGATE_LOG_LEVEL": "debug"},
-		{"KEYGATE_LOG_LEVEL": "ERROR"},
+		{"KEYGATE_CORS_ALLOW_ORIGIN": "*"},
+		{"KEYGATE_CORS_ALLOW_ORIGIN": "http://localhost:3000"},
+		{"KEYGATE_CORS_ALLOW_ORIGIN": ""},
 	} {
 		env := full()
 		for k, v := range set {

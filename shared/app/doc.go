@@ -1,5 +1,9 @@
-// Package app builds what a keygate function needs once per container: its configuration
-// (every setting validated at once), the JSON logger, the AWS SDK config and clients, the
-// keyring and the stores. Thin mains call MustLoad during init and wire their own handler;
-// nothing here runs per invocation.
+// Package app is what every keygate function does at cold start: read and validate its
+// configuration (every setting at once), build the Lambda logger and the AWS SDK config, and
+// hand out the clients, stores and keyrings a main asks Deps for, each built once per
+// container on first request and shared from then on. Each functions/<name>/main.go wires its
+// own handler from Deps.
+//
+// It must never import a handler package (authapi, authorizer, keysapi, echo, rotation) or
+// anything under infra/, and nothing here runs per invocation.
 package app

@@ -164,6 +164,12 @@ func (r *Runner) environment(fn Function, runtimeAPI string, n int) []string {
 	if r.opts.Credentials.SessionToken == "" {
 		delete(env, "AWS_SESSION_TOKEN")
 	}
+	if fn.LogFormat == "JSON" {
+		env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"] = "JSON", "INFO"
+		if fn.LogLevel != "" {
+			env["AWS_LAMBDA_LOG_LEVEL"] = fn.LogLevel
+		}
+	}
 	for k, v := range fn.Env {
 		env[k] = v
 	}

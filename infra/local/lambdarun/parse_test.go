@@ -53,7 +53,7 @@ func TestFromTemplate(t *testing.T) {
 		}
 	}
 	if auth.Path != ".build/local/AuthorizerFunction/bootstrap" || auth.Timeout != 5*time.Second || auth.MemorySize != 512 ||
-		auth.Env["KEYGATE_STAGE"] != "dev" || auth.Handler != "bootstrap" {
+		auth.Env["KEYGATE_STAGE"] != "dev" || auth.Handler != "bootstrap" || auth.LogFormat != "JSON" || auth.LogLevel != "INFO" {
 		t.Errorf("authorizer = %+v", auth)
 	}
 	if _, err := lambdarun.New(fns, lambdarun.Options{}); err != nil {

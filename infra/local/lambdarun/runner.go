@@ -45,6 +45,11 @@ type Function struct {
 	Handler string
 	// MaxInstances caps concurrent instances; 0 uses Options.MaxInstances.
 	MaxInstances int
+	// LogFormat and LogLevel are the function's LoggingConfig LogFormat (JSON or Text) and
+	// ApplicationLogLevel. As Lambda does, a JSON function gets AWS_LAMBDA_LOG_FORMAT=JSON and
+	// AWS_LAMBDA_LOG_LEVEL (LogLevel, default INFO), which aws-lambda-go's log handler follows.
+	LogFormat string
+	LogLevel  string
 }
 
 // Credentials are the (dummy) credentials handed to functions, as Lambda hands them the

@@ -143,6 +143,7 @@ func TestEchoSeesLambdaContextAndCleanEnvironment(t *testing.T) {
 		s.opts.GoCoverDir = "/tmp/cover"
 		s.opts.Region = "eu-west-1"
 		s.opts.AccountID = "123456789012"
+		s.fn.LogFormat, s.fn.LogLevel = "JSON", "WARN"
 	})
 	start := time.Now()
 	resp := echo(t, r)
@@ -172,6 +173,8 @@ func TestEchoSeesLambdaContextAndCleanEnvironment(t *testing.T) {
 		"KEYGATE_STAGE":                   "test",
 		"AWS_ENDPOINT_URL_DYNAMODB":       "http://127.0.0.1:8000",
 		"GOCOVERDIR":                      "/tmp/cover",
+		"AWS_LAMBDA_LOG_FORMAT":           "JSON",
+		"AWS_LAMBDA_LOG_LEVEL":            "WARN",
 	}
 	for k, v := range wantEnv {
 		if got := resp.Env[k]; got != v {
@@ -185,6 +188,26 @@ func TestEchoSeesLambdaContextAndCleanEnvironment(t *testing.T) {
 		if v, ok := resp.Env[k]; ok {
 			t.Errorf("host variable %s=%q leaked into the function", k, v)
 		}
+	}
+}
+
+// Lambda passes the log settings on only to a function whose LoggingConfig is JSON; its
+// application log level defaults to INFO.
+func TestTheLogSettingsFollowTheLoggingConfig(t *testing.T) {
+	for _, tc := range []struct{ format, level, wantFormat, wantLevel string }{
+		{"", "", "", ""},
+		{"Text", "", "", ""},
+		{"JSON", "", "JSON", "INFO"},
+		{"JSON", "DEBUG", "JSON", "DEBUG"},
+	} {
+		t.Run("LogFormat "+tc.format+" LogLevel "+tc.level, func(t *testing.T) {
+			r, _ := newRunner(t, func(s *setup) { s.fn.LogFormat, s.fn.LogLevel = tc.format, tc.level })
+			env := echo(t, r).Env
+			if env["AWS_LAMBDA_LOG_FORMAT"] != tc.wantFormat || env["AWS_LAMBDA_LOG_LEVEL"] != tc.wantLevel {
+				t.Errorf("AWS_LAMBDA_LOG_FORMAT=%q AWS_LAMBDA_LOG_LEVEL=%q, want %q %q",
+					env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"], tc.wantFormat, tc.wantLevel)
+			}
+		})
 	}
 }
 

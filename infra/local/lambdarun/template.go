@@ -19,6 +19,10 @@ func FromTemplate(tpl *samtpl.Template, binDir string) []Function {
 			Timeout:    f.Timeout,
 			MemorySize: f.MemorySize,
 			Handler:    f.Handler,
+			// samtpl does not read LoggingConfig yet. Every function of template.yaml has
+			// LogFormat JSON (templatecheck requires it) and ApplicationLogLevel !Ref LogLevel.
+			LogFormat: "JSON",
+			LogLevel:  tpl.Parameters["LogLevel"].Value,
 		})
 	}
 	return fns
