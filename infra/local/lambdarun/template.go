@@ -19,10 +19,8 @@ func FromTemplate(tpl *samtpl.Template, binDir string) []Function {
 			Timeout:    f.Timeout,
 			MemorySize: f.MemorySize,
 			Handler:    f.Handler,
-			// samtpl does not read LoggingConfig yet. Every function of template.yaml has
-			// LogFormat JSON (templatecheck requires it) and ApplicationLogLevel !Ref LogLevel.
-			LogFormat: "JSON",
-			LogLevel:  tpl.Parameters["LogLevel"].Value,
+			LogFormat:  f.LogFormat,
+			LogLevel:   f.LogLevel,
 		})
 	}
 	return fns

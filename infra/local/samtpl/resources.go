@@ -16,11 +16,10 @@ import (
 var ignoredFunctionProps = []string{
 	"Architectures", "CodeUri", "Description", "Policies", "Role", "Tracing", "Tags",
 	"PermissionsBoundary", "KmsKeyArn", "AutoPublishAlias", "DeploymentPreference", "VpcConfig",
-	"LoggingConfig",
 }
 
 // Function properties this package interprets.
-var usedFunctionProps = []string{"Runtime", "Handler", "MemorySize", "Timeout", "Environment"}
+var usedFunctionProps = []string{"Runtime", "Handler", "MemorySize", "Timeout", "Environment", "LoggingConfig"}
 
 type builder struct {
 	r       *resolver
@@ -232,6 +231,11 @@ func (b *builder) function(res *resource) error {
 			return fmt.Errorf("%s: %d is outside Lambda's 128..10240 MB", src.path("MemorySize"), f.MemorySize)
 		}
 	}
+	if src, ok := b.prop(o, "LoggingConfig"); ok {
+		if err := b.logging(src, &f); err != nil {
+			return err
+		}
+	}
 	// Environment variables merge: Globals first, the function's own win.
 	for _, src := range []object{b.globals, o} {
 		if err := b.env(src, f.Env); err != nil {
@@ -244,6 +248,29 @@ func (b *builder) function(res *resource) error {
 		if err := b.events(res.id, ev, o.path("Events")); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// logging reads LoggingConfig's format and application log level (what Lambda hands the
+// runtime as AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL); its log group and system log
+// level are CloudWatch's business, not the function's.
+func (b *builder) logging(src object, f *Function) error {
+	lo, err := asObject(src.get("LoggingConfig"), src.path("LoggingConfig"))
+	if err != nil {
+		return err
+	}
+	if err := lo.allow("LogFormat", "ApplicationLogLevel", "SystemLogLevel", "LogGroup"); err != nil {
+		return err
+	}
+	if f.LogFormat, _, err = b.str(lo, "LogFormat"); err != nil {
+		return err
+	}
+	if f.LogFormat != "" && f.LogFormat != "JSON" && f.LogFormat != "Text" {
+		return fmt.Errorf("%s: LogFormat %q is neither JSON nor Text", lo.path("LogFormat"), f.LogFormat)
+	}
+	if f.LogLevel, _, err = b.str(lo, "ApplicationLogLevel"); err != nil {
+		return err
 	}
 	return nil
 }

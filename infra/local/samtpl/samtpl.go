@@ -89,6 +89,9 @@ type Function struct {
 	Timeout time.Duration
 	// MemorySize in MB: the function's, else the Globals', else Lambda's 128.
 	MemorySize int
+	// LogFormat and LogLevel are LoggingConfig's LogFormat (JSON or Text; "" = Lambda's Text)
+	// and ApplicationLogLevel ("" = Lambda's INFO), the function's, else the Globals'.
+	LogFormat, LogLevel string
 }
 
 // Route is one Api event of a function.

@@ -313,3 +313,27 @@ func checkErr(t *testing.T, err error, want string) {
 		t.Fatalf("error %q does not contain %q", err, want)
 	}
 }
+
+// Lambda hands each runtime its LoggingConfig as AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL;
+// the local runner reads them from the template too, so a stage's LogLevel reaches the local
+// functions as it reaches the deployed ones.
+func TestEveryFunctionTakesItsLoggingConfigFromTheTemplate(t *testing.T) {
+	for _, level := range []string{"", "DEBUG", "WARN"} {
+		t.Run("LogLevel "+level, func(t *testing.T) {
+			opts := samtpl.Options{}
+			want := "INFO" // the template's default
+			if level != "" {
+				opts.Parameters, want = map[string]string{"LogLevel": level}, level
+			}
+			tpl := loadReal(t, opts)
+			if len(tpl.Functions) == 0 {
+				t.Fatal("no functions")
+			}
+			for _, f := range tpl.Functions {
+				if f.LogFormat != "JSON" || f.LogLevel != want {
+					t.Errorf("%s: LogFormat %q, LogLevel %q; want JSON, %s", f.LogicalID, f.LogFormat, f.LogLevel, want)
+				}
+			}
+		})
+	}
+}
