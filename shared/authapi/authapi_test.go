@@ -466,9 +466,11 @@ func TestRevokedAccessTokensAreDeniedPastTheirLeeway(t *testing.T) {
 	if resp := e.revoke(t, key, raw); resp.StatusCode != 200 {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, resp.Body)
 	}
-	e.tokens.mu.Lock()
-	until := e.tokens.denied[c.ID]
-	e.tokens.mu.Unlock()
+	denied, err := e.tokens.DeniedTokens(ctx, k.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := denied[c.ID]
 	if want := c.ExpiresAt.Add(token.MaxLeeway); !until.Equal(want) {
 		t.Fatalf("denied until %v, want exp + MaxLeeway = %v", until, want)
 	}
@@ -513,11 +515,7 @@ func TestRevokeRefusesAnUnknownOrEmptyTokenTypeHint(t *testing.T) {
 func TestRevokingBeyondTheDenyListLimitIsRefused(t *testing.T) {
 	e := newEnv(t)
 	key, k := e.addKey(t, nil)
-	e.tokens.mu.Lock()
-	for i := 0; i < store.MaxDeniedPerKey; i++ {
-		e.tokens.denied[fmt.Sprintf("jti-%d", i)] = start.Add(time.Hour)
-	}
-	e.tokens.mu.Unlock()
+	e.tokens.denyMany(t, k.KeyID, store.MaxDeniedPerKey, start.Add(time.Hour))
 	raw, _, err := e.issuer.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -591,13 +589,19 @@ func TestFailedAttemptsCannotFloodTheAuditTrail(t *testing.T) {
 			for _, ev := range page.Events {
 				details[ev.Action+" "+ev.Detail]++
 			}
-			// The failed attempts within the budget, and the window's first refusal. (Issued
-			// tokens are audited in the token store's transaction, a fake here.)
-			wantEvents := 1
-			if tt.code != "" {
-				wantEvents += limit
+			// The failed attempts within the budget, or the tokens issued within it (audited in
+			// the token store's transaction, into the same trail), and the window's first refusal.
+			wantEvents, wantIssued := 1+limit, 0
+			if tt.code == "" {
+				wantIssued = limit
 			}
-			if len(page.Events) != wantEvents || details["token.issue.failed rate_limit_exceeded"] != 1 {
+			issued := 0
+			for _, ev := range page.Events {
+				if ev.Action == "token.issued" {
+					issued++
+				}
+			}
+			if len(page.Events) != wantEvents || details["token.issue.failed rate_limit_exceeded"] != 1 || issued != wantIssued {
 				t.Errorf("%d attempts wrote %d audit events %v, want %d (1 for the refusals)",
 					attempts, len(page.Events), details, wantEvents)
 			}
@@ -615,7 +619,7 @@ func TestRevokingAFamilyEndsItsAccessTokens(t *testing.T) {
 	for _, how := range []string{"reuse detected", "RFC 7009 revoke of the refresh token"} {
 		t.Run(how, func(t *testing.T) {
 			e := newEnv(t)
-			key, _ := e.addKey(t, nil)
+			key, k := e.addKey(t, nil)
 			first := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload
 			rt1, at1 := first["refresh_token"].(string), first["access_token"].(string)
 			other := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload["access_token"].(string)
@@ -646,11 +650,11 @@ func TestRevokingAFamilyEndsItsAccessTokens(t *testing.T) {
 					t.Errorf("%s after its family was revoked: %d, want 401", name, resp.StatusCode)
 				}
 				// Revoking it again adds nothing to the deny-list: its family already covers it.
-				before, _ := e.tokens.DeniedTokens(ctx, "")
+				before, _ := e.tokens.DeniedTokens(ctx, k.KeyID)
 				if resp := e.revoke(t, key, at); resp.StatusCode != 200 {
 					t.Errorf("revoking %s again: %d", name, resp.StatusCode)
 				}
-				if after, _ := e.tokens.DeniedTokens(ctx, ""); len(after) != len(before) {
+				if after, _ := e.tokens.DeniedTokens(ctx, k.KeyID); len(after) != len(before) {
 					t.Errorf("revoking %s again grew the deny-list from %d to %d", name, len(before), len(after))
 				}
 			}

@@ -2,7 +2,7 @@ package authapi_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +11,8 @@ import (
 	"github.com/keygate/keygate/shared/token"
 )
 
-// failingRevokeFamily is the fake token store whose family revocation fails.
-type failingRevokeFamily struct{ *fakeTokens }
+// failingRevokeFamily is the token store whose family revocation fails.
+type failingRevokeFamily struct{ *tokenStore }
 
 func (failingRevokeFamily) RevokeFamily(context.Context, string, string, time.Time, ...store.Event) error {
 	return errOutage
@@ -47,10 +47,10 @@ func TestReuseWhoseFamilyRevocationFailsIsA503(t *testing.T) {
 	}
 }
 
-// lostRace is the fake token store as seen by a refresh that loses the race for its token
+// lostRace is the token store as seen by a refresh that loses the race for its token
 // (Rotate conflicts) while the store then fails to answer the re-read.
 type lostRace struct {
-	*fakeTokens
+	*tokenStore
 	mu      sync.Mutex
 	rotated bool
 	reread  error
@@ -70,7 +70,7 @@ func (l *lostRace) RefreshToken(ctx context.Context, hash string) (store.Refresh
 	if rotated {
 		return store.RefreshToken{}, l.reread
 	}
-	return l.fakeTokens.RefreshToken(ctx, hash)
+	return l.tokenStore.RefreshToken(ctx, hash)
 }
 
 // After losing a concurrent refresh, the handler re-reads the token to see what won: an outage
@@ -91,7 +91,7 @@ func TestARefreshThatLosesARaceAnswersByWhatTheReReadSays(t *testing.T) {
 			e := newEnv(t)
 			key, _ := e.addKey(t, nil)
 			rt := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload["refresh_token"].(string)
-			r := e.serve(t, e.refreshHandler(&lostRace{fakeTokens: e.tokens, reread: tt.reread}).Router().Serve, refreshRequest(rt))
+			r := e.serve(t, e.refreshHandler(&lostRace{tokenStore: e.tokens, reread: tt.reread}).Router().Serve, refreshRequest(rt))
 			if r.StatusCode != tt.status || r.Error["code"] != tt.code {
 				t.Errorf("got %d %s, want %d %s", r.StatusCode, r.Body, tt.status, tt.code)
 			}
@@ -102,12 +102,12 @@ func TestARefreshThatLosesARaceAnswersByWhatTheReReadSays(t *testing.T) {
 // allReadFirst makes every revocation read the deny-list before any of them writes: the worst
 // interleaving of concurrent revocations of one key.
 type allReadFirst struct {
-	*fakeTokens
+	*tokenStore
 	read *sync.WaitGroup
 }
 
 func (a allReadFirst) DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error) {
-	m, err := a.fakeTokens.DeniedTokens(ctx, keyID)
+	m, err := a.tokenStore.DeniedTokens(ctx, keyID)
 	a.read.Done()
 	a.read.Wait()
 	return m, err
@@ -119,11 +119,7 @@ func (a allReadFirst) DeniedTokens(ctx context.Context, keyID string) (map[strin
 func TestConcurrentRevocationsPastTheLimitStayReadable(t *testing.T) {
 	e := newEnv(t)
 	key, k := e.addKey(t, nil)
-	e.tokens.mu.Lock()
-	for i := 0; i < store.MaxDeniedPerKey-1; i++ {
-		e.tokens.denied[fmt.Sprintf("jti-%d", i)] = start.Add(time.Hour)
-	}
-	e.tokens.mu.Unlock()
+	e.tokens.denyMany(t, k.KeyID, store.MaxDeniedPerKey-1, start.Add(time.Hour))
 	const n = 5
 	var read, done sync.WaitGroup
 	read.Add(n)
@@ -142,12 +138,14 @@ func TestConcurrentRevocationsPastTheLimitStayReadable(t *testing.T) {
 		}()
 	}
 	done.Wait()
-	denied := len(e.tokens.denied)
-	if denied <= store.MaxDeniedPerKey {
+	list, err := e.tokens.DeniedTokens(ctx, k.KeyID)
+	switch denied := len(list); {
+	case errors.Is(err, store.ErrTooManyDenied):
+		t.Errorf("deny-list holds more entries than readers accept (%d)", store.MaxDeniedRead)
+	case err != nil:
+		t.Fatal(err)
+	case denied <= store.MaxDeniedPerKey:
 		t.Fatalf("the interleaving did not overshoot (%d entries): the test proves nothing", denied)
-	}
-	if denied > store.MaxDeniedRead {
-		t.Errorf("deny-list holds %d entries, more than readers accept (%d)", denied, store.MaxDeniedRead)
 	}
 	// At the limit, revoking a token already revoked is still an idempotent 200.
 	raw, _, err := e.issuer.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Hour})
@@ -158,9 +156,9 @@ func TestConcurrentRevocationsPastTheLimitStayReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.tokens.mu.Lock()
-	e.tokens.denied[c.ID] = c.ExpiresAt.Time
-	e.tokens.mu.Unlock()
+	if err := e.tokens.DenyAccessToken(ctx, k.KeyID, c.ID, c.ExpiresAt.Time); err != nil {
+		t.Fatal(err)
+	}
 	if r := e.revoke(t, key, raw); r.StatusCode != 200 {
 		t.Errorf("revoking an already revoked token at the limit: %d %s, want 200", r.StatusCode, r.Body)
 	}

@@ -6,8 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -108,140 +108,109 @@ func (l *fakeLimiter) Take(_ context.Context, keyID string, limit int) (ratelimi
 	return d, nil
 }
 
-// fakeTokens is an in-memory authapi.Tokens.
-type fakeTokens struct {
+// tokenStore is memstore's token store, which keeps the DynamoDB store's semantics, with
+// failure injection: while err is set every call fails with it. It remembers the families it
+// stored, so tests can count logins without reaching into the store.
+type tokenStore struct {
+	*memstore.Tokens
 	mu       sync.Mutex
-	families map[string]store.Family
-	tokens   map[string]store.RefreshToken
-	denied   map[string]time.Time
-	err      error // returned by every call when set
+	err      error
+	families []string
 }
 
-var _ authapi.Tokens = (*fakeTokens)(nil)
+var _ authapi.Tokens = (*tokenStore)(nil)
 
-func newFakeTokens() *fakeTokens {
-	return &fakeTokens{families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{}, denied: map[string]time.Time{}}
-}
-
-func (f *fakeTokens) CreateFamily(_ context.Context, fam store.Family, first store.RefreshToken, _ *store.Touch, _ ...store.Event) error {
+func (f *tokenStore) failure() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
+	return f.err
+}
+
+func (f *tokenStore) CreateFamily(ctx context.Context, fam store.Family, first store.RefreshToken, touch *store.Touch, audit ...store.Event) error {
+	if err := f.failure(); err != nil {
+		return err
 	}
-	f.families[fam.ID] = fam
-	f.tokens[first.Hash] = first
+	if err := f.Tokens.CreateFamily(ctx, fam, first, touch, audit...); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.families = append(f.families, fam.ID)
 	return nil
 }
 
-func (f *fakeTokens) RefreshToken(_ context.Context, hash string) (store.RefreshToken, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return store.RefreshToken{}, f.err
+func (f *tokenStore) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
+	if err := f.failure(); err != nil {
+		return store.RefreshToken{}, err
 	}
-	t, ok := f.tokens[hash]
-	if !ok {
-		return store.RefreshToken{}, store.ErrNotFound
-	}
-	return t, nil
+	return f.Tokens.RefreshToken(ctx, hash)
 }
 
-func (f *fakeTokens) Family(_ context.Context, id string) (store.Family, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return store.Family{}, f.err
+func (f *tokenStore) Family(ctx context.Context, id string) (store.Family, error) {
+	if err := f.failure(); err != nil {
+		return store.Family{}, err
 	}
-	fam, ok := f.families[id]
-	if !ok {
-		return store.Family{}, store.ErrNotFound
-	}
-	return fam, nil
+	return f.Tokens.Family(ctx, id)
 }
 
-// Rotate spends parent as the DynamoDB store does: only if it is still active (else
-// store.ErrConflict), marking it used at the child's creation with the child as successor.
-func (f *fakeTokens) Rotate(_ context.Context, parent, child store.RefreshToken, _ ...store.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
+func (f *tokenStore) Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error {
+	if err := f.failure(); err != nil {
+		return err
 	}
-	if stored, ok := f.tokens[parent.Hash]; ok && stored.Status != store.StatusActive {
-		return store.ErrConflict
-	}
-	parent.Status, parent.UsedAt, parent.SuccessorHash = store.StatusUsed, child.CreatedAt, child.Hash
-	f.tokens[parent.Hash] = parent
-	f.tokens[child.Hash] = child
-	return nil
+	return f.Tokens.Rotate(ctx, parent, child, audit...)
 }
 
-func (f *fakeTokens) RevokeFamily(_ context.Context, _, id string, denyUntil time.Time, _ ...store.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
+func (f *tokenStore) RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error {
+	if err := f.failure(); err != nil {
+		return err
 	}
-	fam := f.families[id]
-	fam.Status = store.StatusRevoked
-	f.families[id] = fam
-	if !denyUntil.IsZero() {
-		f.denied[store.DeniedFamily(id)] = denyUntil
-	}
-	return nil
+	return f.Tokens.RevokeFamily(ctx, keyID, id, denyUntil, audit...)
 }
 
-func (f *fakeTokens) DenyAccessToken(_ context.Context, _, jti string, exp time.Time, _ ...store.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
+func (f *tokenStore) DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error {
+	if err := f.failure(); err != nil {
+		return err
 	}
-	f.denied[jti] = exp
-	return nil
+	return f.Tokens.DenyAccessToken(ctx, keyID, jti, until, audit...)
 }
 
-func (f *fakeTokens) AccessTokenDenied(_ context.Context, _, jti, familyID string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return false, f.err
+func (f *tokenStore) AccessTokenDenied(ctx context.Context, keyID, jti, familyID string) (bool, error) {
+	if err := f.failure(); err != nil {
+		return false, err
 	}
-	_, ok := f.denied[jti]
-	_, famOK := f.denied[store.DeniedFamily(familyID)]
-	return ok || familyID != "" && famOK, nil
+	return f.Tokens.AccessTokenDenied(ctx, keyID, jti, familyID)
 }
 
-func (f *fakeTokens) DeniedTokens(_ context.Context, _ string) (map[string]time.Time, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
+func (f *tokenStore) DeniedTokens(ctx context.Context, keyID string) (map[string]time.Time, error) {
+	if err := f.failure(); err != nil {
+		return nil, err
 	}
-	out := map[string]time.Time{}
-	for j, e := range f.denied {
-		out[j] = e
-	}
-	return out, nil
+	return f.Tokens.DeniedTokens(ctx, keyID)
 }
 
-func (f *fakeTokens) fail(err error) {
+func (f *tokenStore) fail(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.err = err
 }
 
-func (f *fakeTokens) familyCount() int {
+// familyCount is the number of families (logins) the store has stored.
+func (f *tokenStore) familyCount() int { return len(f.familyIDs()) }
+
+func (f *tokenStore) familyIDs() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.families)
+	return slices.Clone(f.families)
 }
 
-func (f *fakeTokens) familyIDs() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Collect(maps.Keys(f.families))
+// denyMany puts n access tokens of keyID ("jti-0", "jti-1", …) on its deny-list until until.
+func (f *tokenStore) denyMany(t testing.TB, keyID string, n int, until time.Time) {
+	t.Helper()
+	for i := range n {
+		if err := f.DenyAccessToken(ctx, keyID, fmt.Sprintf("jti-%d", i), until); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // One signing key per test binary.
@@ -261,14 +230,14 @@ func signingSecret(t testing.TB) []byte {
 	return signSecret
 }
 
-// env wires the real handlers with memstore, a real keyring over a fake Secrets Manager, the
-// real Issuer and Verifier, and fakes for the limiter and the token store.
+// env wires the real handlers with memstore (keys, their audit trail and tokens), a real keyring
+// over a fake Secrets Manager, the real Issuer and Verifier, and a fake limiter.
 type env struct {
 	clock    *clocktest.Clock
 	keys     *memstore.Keys
 	sm       *fakeSecrets
 	limiter  *fakeLimiter
-	tokens   *fakeTokens
+	tokens   *tokenStore
 	hasher   *apikey.Hasher
 	issuer   *token.Issuer
 	verifier *token.Verifier
@@ -280,8 +249,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, tokens: newFakeTokens(), logs: &bytes.Buffer{}}
+	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
 	e.keys = memstore.NewKeys(e.clock.Now)
+	e.tokens = &tokenStore{Tokens: memstore.NewTokens(e.clock.Now, e.keys)}
 	e.limiter = &fakeLimiter{now: e.clock.Now}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
@@ -365,14 +335,14 @@ func (e *env) validate(t testing.TB, ev events.APIGatewayProxyRequest) response 
 
 const sourceIP = "203.0.113.7"
 
-// refreshHandler is the real refresh handler over env's stores, with tokens in place of the
-// fake token store (to inject failures).
+// refreshHandler is the real refresh handler over env's stores, with tokens in place of env's
+// token store (to inject failures).
 func (e *env) refreshHandler(tokens authapi.Tokens) *authapi.RefreshHandler {
 	return &authapi.RefreshHandler{Keys: e.tokenH.Keys, KeyByID: e.keys, Issuer: e.issuer, Limiter: e.limiter,
 		Tokens: tokens, Audit: e.keys, Settings: e.tokenH.Settings, Now: e.clock.Now}
 }
 
-// revokeHandler is the real revoke handler over env's stores, with tokens in place of the fake
+// revokeHandler is the real revoke handler over env's stores, with tokens in place of env's
 // token store.
 func (e *env) revokeHandler(tokens authapi.Tokens) *authapi.RevokeHandler {
 	return &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: tokens, Access: e.verifier,

@@ -18,6 +18,51 @@ import (
 	"github.com/keygate/keygate/shared/store/storetest"
 )
 
+var _ storetest.TokenStore = (*dynamo.Tokens)(nil)
+
+// The token store on the DynamoDB emulator, with the key store whose keys it touches and whose
+// audit trail (in the tokens table) it writes to, as the functions wire them.
+func TestDynamoTokensConformToTheTokenStoreContract(t *testing.T) {
+	db := emulatortest.DynamoDB(t)
+	storetest.RunTokens(t, func(t *testing.T, now func() time.Time) storetest.TokenStores {
+		keys := emulatortest.Table(t, db, "KeysTable")
+		tokens := emulatortest.Table(t, db, "TokensTable")
+		events := dynamo.NewEvents(db, tokens, 0, now)
+		return storetest.TokenStores{
+			Tokens:     dynamo.NewTokens(db, tokens, keys, now, events),
+			Keys:       dynamo.NewKeys(db, keys, now, events),
+			SeedDenied: seedDenied(db, tokens),
+		}
+	})
+}
+
+// seedDenied puts deny-list entries in batches of 25, laid out as DenyAccessToken writes them:
+// thousands of single transactions would take the emulator seconds.
+func seedDenied(db *dynamodb.Client, table string) func(ctx context.Context, keyID string, until time.Time, jtis []string) error {
+	return func(ctx context.Context, keyID string, until time.Time, jtis []string) error {
+		for len(jtis) > 0 {
+			n := min(len(jtis), 25)
+			batch := make([]types.WriteRequest, n)
+			for i, jti := range jtis[:n] {
+				batch[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+					"pk":  &types.AttributeValueMemberS{Value: "deny#" + keyID},
+					"sk":  &types.AttributeValueMemberS{Value: "jti#" + jti},
+					"ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Unix(), 10)},
+				}}}
+			}
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: batch}})
+			if err != nil {
+				return err
+			}
+			if len(out.UnprocessedItems) > 0 {
+				return fmt.Errorf("BatchWriteItem left %d items unprocessed", len(out.UnprocessedItems[table]))
+			}
+			jtis = jtis[n:]
+		}
+		return nil
+	}
+}
+
 // The access-token deny-list against the DynamoDB emulator through the real SDK client: per key,
 // expired entries absent before TTL deletion, one Query lists a key's entries.
 func TestTheDenyListIsPerKeyAndHonoursExpiry(t *testing.T) {
@@ -200,20 +245,12 @@ func TestADenyListIsReadableUpToMaxDeniedRead(t *testing.T) {
 
 	// The first entries in batches, for speed, laid out as DenyAccessToken writes them; the
 	// last two through DenyAccessToken itself.
-	var batch []types.WriteRequest
-	for i := 0; i < store.MaxDeniedRead-1; i++ {
-		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-			"pk":  &types.AttributeValueMemberS{Value: "deny#key_full"},
-			"sk":  &types.AttributeValueMemberS{Value: fmt.Sprintf("jti#jti-%d", i)},
-			"ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(time.Hour).Unix(), 10)},
-		}}})
-		if len(batch) == 25 || i == store.MaxDeniedRead-2 {
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: batch}})
-			if err != nil || len(out.UnprocessedItems) > 0 {
-				t.Fatalf("BatchWriteItem: %v (%d unprocessed)", err, len(out.UnprocessedItems[table]))
-			}
-			batch = nil
-		}
+	jtis := make([]string, store.MaxDeniedRead-1)
+	for i := range jtis {
+		jtis[i] = fmt.Sprintf("jti-%d", i)
+	}
+	if err := seedDenied(db, table)(ctx, "key_full", now.Add(time.Hour), jtis); err != nil {
+		t.Fatalf("BatchWriteItem: %v", err)
 	}
 	deny := func(jti string) {
 		t.Helper()

@@ -1,7 +1,8 @@
 // Package memstore is an in-memory implementation of keygate's storage for unit tests. It obeys
 // the same contract as store/dynamo (checked by store/storetest): versioned atomic saves,
 // lookups by current or in-grace previous hash, expired items treated as absent, newest-first
-// listings with opaque cursors.
+// listings with opaque cursors; for tokens (Tokens), conditional all-or-nothing writes,
+// single-use rotation and per-key deny-lists. It must never be used by production code.
 package memstore
 
 import (
@@ -65,10 +66,7 @@ func (s *Keys) SaveKey(_ context.Context, prev *store.Key, next store.Key, audit
 	}
 	s.byID[next.KeyID] = clone(next)
 	for _, e := range audit {
-		if e.Time.IsZero() {
-			e.Time = s.now()
-		}
-		s.events[e.KeyID] = append(s.events[e.KeyID], e)
+		s.appendEvent(e)
 	}
 	return nil
 }
@@ -209,9 +207,37 @@ func clone(k store.Key) store.Key {
 func (s *Keys) AppendEvent(_ context.Context, e store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.appendEvent(e)
+	return nil
+}
+
+// appendEvent records e, stamped with the store's clock if it has no time. s.mu must be held.
+func (s *Keys) appendEvent(e store.Event) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
 	s.events[e.KeyID] = append(s.events[e.KeyID], e)
-	return nil
+}
+
+// record is the key store's part of a token write (Tokens): the key's last use, if touch is
+// set, and the audit events.
+//
+// The touch is best effort, like the DynamoDB store's conditional update of the key's head and
+// lookup items, which the write drops when either is gone: it is recorded only if the key still
+// exists and t.Hash still leads to it (its current secret, or its previous one until the next
+// save). It changes no version, so it never makes a concurrent save of the key conflict. (On
+// DynamoDB a touch by the previous secret updates that secret's lookup item and the head, not
+// the current secret's lookup item; here the key is one record.)
+func (s *Keys) record(touch *store.Touch, audit []store.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if touch != nil {
+		if k, ok := s.byID[touch.KeyID]; ok && s.byHash[touch.Hash] == touch.KeyID {
+			k.LastUsedAt = seconds(touch.At)
+			s.byID[touch.KeyID] = k
+		}
+	}
+	for _, e := range audit {
+		s.appendEvent(e)
+	}
 }

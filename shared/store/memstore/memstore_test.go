@@ -39,3 +39,12 @@ func TestReadsCountsKeyLookups(t *testing.T) {
 		t.Errorf("Reads = %d, want 3", s.Reads())
 	}
 }
+
+var _ storetest.TokenStore = (*memstore.Tokens)(nil)
+
+func TestMemstoreTokensConformToTheTokenStoreContract(t *testing.T) {
+	storetest.RunTokens(t, func(_ *testing.T, now func() time.Time) storetest.TokenStores {
+		keys := memstore.NewKeys(now)
+		return storetest.TokenStores{Tokens: memstore.NewTokens(now, keys), Keys: keys}
+	})
+}
