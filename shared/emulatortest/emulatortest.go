@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go/logging"
 	"gopkg.in/yaml.v3"
 )
 
@@ -73,7 +74,19 @@ func emulator(t testing.TB, env, name string) emulatorConfig {
 		t.Skipf("%s is not set: skipping a test against %s "+
 			"(make test runs it, or eval \"$(bash infra/local/stack/up.sh unit 8500 8501)\" first)", env, name)
 	}
-	return clientConfig(endpoint)
+	cfg := clientConfig(endpoint)
+	cfg.aws.ClientLogMode = aws.LogRetries
+	cfg.aws.Logger = retryLog{t}
+	return cfg
+}
+
+// retryLog puts the SDK's retry decisions into the test's log: against an emulator on this
+// machine a retry is rare, and why it happened (a lost answer, a timeout) is what explains a
+// non-idempotent call that then meets its own earlier write.
+type retryLog struct{ t testing.TB }
+
+func (l retryLog) Logf(c logging.Classification, format string, v ...any) {
+	l.t.Logf("aws sdk %s: "+format, append([]any{c}, v...)...)
 }
 
 func clientConfig(endpoint string) emulatorConfig {
@@ -129,7 +142,12 @@ func Table(t testing.TB, db *dynamodb.Client, logicalID string) string {
 	name := fmt.Sprintf("keygate-test-%s-%s", strings.ToLower(strings.TrimSuffix(logicalID, "Table")), uniqueSuffix())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := db.CreateTable(ctx, TemplateTable(t, logicalID).createInput(name)); err != nil {
+	// The name is this call's alone, so ResourceInUseException can only mean that the SDK
+	// retried a CreateTable whose answer it lost and met the table the first attempt made (seen
+	// on a loaded machine; the retry's cause is in the test log, see retryLog). The waiter below
+	// still proves the table exists and is active.
+	if _, err := db.CreateTable(ctx, TemplateTable(t, logicalID).createInput(name)); err != nil &&
+		!errors.As(err, new(*types.ResourceInUseException)) {
 		t.Fatalf("create table %s: %v", name, err)
 	}
 	t.Cleanup(func() {
