@@ -307,3 +307,33 @@ func TestConcurrentFirstGetsShareOneFetch(t *testing.T) {
 		t.Errorf("20 concurrent first Gets made %d GetSecretValue calls, want 1", n)
 	}
 }
+
+// The SDK fills in CreateSecret's ClientRequestToken and reuses it when it retries a call whose
+// answer was lost; Secrets Manager answers that retry with the same success. moto 5.2.5 answers
+// ResourceExistsException, and a test's first CreateSecret failed on its own lost success under
+// load; the local stack's wrapper (infra/local/stack/moto_serialised.py) makes it idempotent.
+// Another token is another request: the name is taken.
+func TestARetriedCreateSecretWithItsTokenSucceedsAgain(t *testing.T) {
+	sm := emulatortest.SecretsManager(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := emulatortest.UniqueName("keygate-test/idem-")
+	in := func(token string) *secretsmanager.CreateSecretInput {
+		return &secretsmanager.CreateSecretInput{Name: aws.String(name), ClientRequestToken: aws.String(token)}
+	}
+	token := "00000000-0000-4000-8000-" + strings.Repeat("1", 12)
+	t.Cleanup(func() {
+		_, _ = sm.DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	})
+	first, err := sm.CreateSecret(ctx, in(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sm.CreateSecret(ctx, in(token))
+	if err != nil || aws.ToString(again.ARN) != aws.ToString(first.ARN) {
+		t.Fatalf("the same CreateSecret retried with its token = %v, %v; want the first success (%s)", again, err, aws.ToString(first.ARN))
+	}
+	if _, err := sm.CreateSecret(ctx, in("00000000-0000-4000-8000-"+strings.Repeat("2", 12))); err == nil {
+		t.Fatal("a second CreateSecret of the name under another token succeeded; want ResourceExistsException")
+	}
+}

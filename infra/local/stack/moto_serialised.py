@@ -225,13 +225,19 @@ def _json(body: bytes) -> dict[str, Any]:
 # DynamoDB keeps a TransactWriteItems ClientRequestToken for 10 minutes.
 IDEMPOTENCY_WINDOW = 600.0
 
+# Operations whose ClientRequestToken makes a retry of a success idempotent on AWS and that moto
+# runs again: DynamoDB's TransactWriteItems, Secrets Manager's CreateSecret (a retry that met
+# the secret its lost first attempt made answered ResourceExistsException).
+IDEMPOTENT_OPERATIONS = {"TransactWriteItems", "CreateSecret"}
+
 
 class Serialised:
     """A WSGI middleware that handles one request at a time, body included, and logs one line per
     request: operation, status, time spent waiting for the lock and time spent inside it. Slow
     operations and queues behind them are what break time-bound tests, so both are visible.
 
-    It also honours TransactWriteItems' ClientRequestToken, which moto ignores: the AWS SDKs fill
+    It also honours the ClientRequestToken of TransactWriteItems and CreateSecret, which moto
+    ignores: the AWS SDKs fill
     one in and reuse it when they retry a call whose answer was lost (a client timeout, a closed
     connection), and DynamoDB answers such a retry of a transaction that succeeded with the same
     success, without applying it twice; the same token with other parameters within the window is
@@ -249,9 +255,11 @@ class Serialised:
         op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or environ.get("PATH_INFO", "")
         doc = _json(_body(environ))
         table = doc.get("TableName") if isinstance(doc.get("TableName"), str) else "-"
-        token = doc.get("ClientRequestToken") if op == "TransactWriteItems" else None
+        token = doc.get("ClientRequestToken") if op in IDEMPOTENT_OPERATIONS else None
         if not isinstance(token, str) or not token:
             token = None
+        else:
+            token = op + " " + token
         fingerprint = json.dumps({k: v for k, v in doc.items() if k != "ClientRequestToken"}, sort_keys=True)
         arrived = time.monotonic()
         with self.lock:
@@ -273,12 +281,13 @@ class Serialised:
                 del self.done_transactions[t]
             seen = self.done_transactions.get(token)
             if seen is not None:
-                if seen[1] != fingerprint:
+                if seen[1] != fingerprint and token.startswith("TransactWriteItems "):
                     return _error(
                         "IdempotentParameterMismatchException",
                         "Request parameters do not match the ones of an earlier request with this ClientRequestToken",
                     )
-                return seen[2], seen[3], seen[4]
+                if seen[1] == fingerprint:
+                    return seen[2], seen[3], seen[4]
         answer: list[Any] = []
 
         def capture(st: str, headers: Any, exc_info: Any = None) -> Any:
