@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -41,12 +43,10 @@ const (
 	StepFinish = "finishSecret"
 )
 
-// Event is what Secrets Manager sends the rotation function.
-type Event struct {
-	SecretID           string `json:"SecretId"`
-	ClientRequestToken string `json:"ClientRequestToken"`
-	Step               string `json:"Step"`
-}
+// Event is what Secrets Manager sends the rotation function: aws-lambda-go's own type, so the
+// wire format is the library's to keep up with (RotationToken, for rotations across accounts,
+// is not used here).
+type Event = events.SecretsManagerSecretRotationEvent
 
 // SecretsAPI is the part of the Secrets Manager client rotation uses.
 type SecretsAPI interface {
