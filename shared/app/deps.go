@@ -19,7 +19,6 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpapi"
-	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/store/dynamo"
@@ -46,7 +45,7 @@ type Deps struct {
 	events   *dynamo.Events
 	keys     *dynamo.Keys
 	tokens   *dynamo.Tokens
-	limiter  *ratelimit.Limiter
+	limiter  *dynamo.Limiter
 	pepper   apikey.Pepper
 	keyAuth  *apikey.Authenticator
 	issuer   *token.Issuer
@@ -148,9 +147,9 @@ func (d *Deps) Tokens() *dynamo.Tokens {
 }
 
 // Limiter is the per-key rate limiter.
-func (d *Deps) Limiter() *ratelimit.Limiter {
+func (d *Deps) Limiter() *dynamo.Limiter {
 	if d.limiter == nil {
-		d.limiter = ratelimit.New(d.DynamoDB(), d.Config.TokensTable, d.Now)
+		d.limiter = dynamo.NewLimiter(d.DynamoDB(), d.Config.TokensTable, d.Now)
 	}
 	return d.limiter
 }

@@ -18,9 +18,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpapi"
-
 	"github.com/keygate/keygate/shared/policy"
-	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/token"
 )
@@ -48,7 +46,7 @@ type TokenVerifier interface {
 
 // Limiter spends a key's per-minute budget.
 type Limiter interface {
-	Take(ctx context.Context, keyID string, limit int) (ratelimit.Decision, error)
+	Take(ctx context.Context, keyID string, limit int) (store.RateDecision, error)
 }
 
 // Auditor records failed attempts on known keys.
@@ -167,7 +165,7 @@ func event(r *httpapi.Request, keyID, action, detail string, now time.Time) stor
 }
 
 // rateLimited spends one request of k's budget; a refusal is audited and becomes a 429.
-func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action string, now time.Time) (ratelimit.Decision, error) {
+func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action string, now time.Time) (store.RateDecision, error) {
 	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
 	if err != nil {
 		return d, httpapi.Unavailable(err)
@@ -177,7 +175,7 @@ func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, 
 
 // overLimit is nil when d allowed the request, else the 429. Only the window's first refusal
 // is audited: one audit item per key and window, however hard the key is hammered.
-func overLimit(ctx context.Context, a Auditor, r *httpapi.Request, k store.Key, action string, d ratelimit.Decision, now time.Time) error {
+func overLimit(ctx context.Context, a Auditor, r *httpapi.Request, k store.Key, action string, d store.RateDecision, now time.Time) error {
 	if d.Allowed {
 		return nil
 	}
@@ -217,7 +215,7 @@ func withHeaders(resp *httpapi.Response, headers map[string]string) *httpapi.Res
 }
 
 // withRate attaches the rate-limit headers of d to an error response (429 included).
-func withRate(err error, d ratelimit.Decision) error {
+func withRate(err error, d store.RateDecision) error {
 	if d.Limit == 0 {
 		return err
 	}

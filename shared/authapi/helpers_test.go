@@ -24,7 +24,6 @@ import (
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/httpapi"
 
-	"github.com/keygate/keygate/shared/ratelimit"
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/token"
@@ -73,39 +72,33 @@ type staticPepper struct{}
 
 func (staticPepper) Get(context.Context) ([]byte, error) { return pepper, nil }
 
-// fakeLimiter counts like ratelimit.Limiter (per key and minute window, limit allowed, the
-// window's first refusal marked), refuses every Take when refuse is set, or fails.
-type fakeLimiter struct {
-	mu      sync.Mutex
-	refuse  bool
-	err     error
-	now     func() time.Time
-	calls   int
-	counts  map[string]int
-	refused map[string]bool
+// rateLimiter is memstore's rate limiter, which keeps the DynamoDB limiter's semantics (per key
+// and minute window, limit allowed, the window's first refusal marked), with failure injection:
+// while err is set every Take fails with it; while refuse is set every Take finds the key's
+// budget spent (it spends what is left of the window, as other requests would have) and is
+// refused.
+type rateLimiter struct {
+	*memstore.Limiter
+	mu     sync.Mutex
+	refuse bool
+	err    error
 }
 
-func (l *fakeLimiter) Take(_ context.Context, keyID string, limit int) (ratelimit.Decision, error) {
+var _ authapi.Limiter = (*rateLimiter)(nil)
+
+func (l *rateLimiter) Take(ctx context.Context, keyID string, limit int) (store.RateDecision, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.calls++
-	if l.err != nil {
-		return ratelimit.Decision{}, l.err
+	refuse, err := l.refuse, l.err
+	l.mu.Unlock()
+	if err != nil {
+		return store.RateDecision{}, err
 	}
-	if l.counts == nil {
-		l.counts, l.refused = map[string]int{}, map[string]bool{}
+	for {
+		d, err := l.Limiter.Take(ctx, keyID, limit)
+		if err != nil || !refuse || !d.Allowed {
+			return d, err
+		}
 	}
-	start := l.now().Truncate(time.Minute)
-	w := keyID + "@" + start.String()
-	d := ratelimit.Decision{Limit: limit, Reset: start.Add(time.Minute)}
-	if !l.refuse && l.counts[w] < limit {
-		l.counts[w]++
-		d.Allowed, d.Remaining = true, limit-l.counts[w]
-		return d, nil
-	}
-	d.FirstRefusal = !l.refused[w]
-	l.refused[w] = true
-	return d, nil
 }
 
 // tokenStore is memstore's token store, which keeps the DynamoDB store's semantics, with
@@ -231,12 +224,12 @@ func signingSecret(t testing.TB) []byte {
 }
 
 // env wires the real handlers with memstore (keys, their audit trail and tokens), a real keyring
-// over a fake Secrets Manager, the real Issuer and Verifier, and a fake limiter.
+// over a fake Secrets Manager, the real Issuer and Verifier, and memstore's rate limiter.
 type env struct {
 	clock    *clocktest.Clock
 	keys     *memstore.Keys
 	sm       *fakeSecrets
-	limiter  *fakeLimiter
+	limiter  *rateLimiter
 	tokens   *tokenStore
 	hasher   *apikey.Hasher
 	issuer   *token.Issuer
@@ -252,7 +245,7 @@ func newEnv(t testing.TB) *env {
 	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
 	e.keys = memstore.NewKeys(e.clock.Now)
 	e.tokens = &tokenStore{Tokens: memstore.NewTokens(e.clock.Now, e.keys)}
-	e.limiter = &fakeLimiter{now: e.clock.Now}
+	e.limiter = &rateLimiter{Limiter: memstore.NewLimiter(e.clock.Now)}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if e.hasher, err = apikey.NewHasher(pepper); err != nil {

@@ -1,5 +1,5 @@
-// Package store defines keygate's stored records and the errors every storage implementation
-// returns. Implementations live in store/dynamo (DynamoDB) and store/memstore (in memory, for
+// Package store defines keygate's stored records, the rate limiter's decision and the errors
+// every storage implementation returns. Implementations live in store/dynamo (DynamoDB) and store/memstore (in memory, for
 // unit tests); store/storetest is the conformance suite both must pass.
 //
 // Records hold only hashes of secrets, never a plain API key or token.

@@ -38,7 +38,7 @@ func TestConcurrentConditionalWritesLetExactlyTheAllowedNumberThrough(t *testing
 		check   func(t *testing.T, key item, winners []int, returned []item)
 	}{
 		{
-			// ratelimit.Limiter.Take's exact request.
+			// dynamo.Limiter.Take's exact request.
 			name: "50 concurrent conditional increments against a limit of 20 let exactly 20 through, each seeing its own count", workers: 50, winners: 20,
 			write: func(ctx context.Context, key item, _ int) (item, error) {
 				out, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -27,7 +27,8 @@ type TokensAPI interface {
 // Tokens stores refresh-token families and revoked access-token ids in the tokens table:
 // "rt#<hash>" (one refresh token) and "fam#<id>" (its family), each with sk = its kind, and
 // "deny#<key_id>" / "jti#<id>" (a revoked access token, grouped under its API key so that the
-// authorizer reads a key's whole deny-list in one Query), each with a ttl.
+// authorizer reads a key's whole deny-list in one Query), each with a ttl. The same table holds
+// the audit trail (Events) and the rate limiter's windows (Limiter).
 type Tokens struct {
 	api       TokensAPI
 	table     string

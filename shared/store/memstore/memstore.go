@@ -2,7 +2,8 @@
 // the same contract as store/dynamo (checked by store/storetest): versioned atomic saves,
 // lookups by current or in-grace previous hash, expired items treated as absent, newest-first
 // listings with opaque cursors; for tokens (Tokens), conditional all-or-nothing writes,
-// single-use rotation and per-key deny-lists. It must never be used by production code.
+// single-use rotation and per-key deny-lists; for rate limits (Limiter), per-key windows with
+// exactly the limit allowed. It must never be used by production code.
 package memstore
 
 import (

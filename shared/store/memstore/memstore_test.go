@@ -48,3 +48,15 @@ func TestMemstoreTokensConformToTheTokenStoreContract(t *testing.T) {
 		return storetest.TokenStores{Tokens: memstore.NewTokens(now, keys), Keys: keys}
 	})
 }
+
+var _ storetest.Limiter = (*memstore.Limiter)(nil)
+
+func TestMemstoreLimiterConformsToTheLimiterContract(t *testing.T) {
+	storetest.RunLimiter(t, func(_ *testing.T, now func() time.Time) storetest.LimiterStore {
+		l := memstore.NewLimiter(now)
+		return storetest.LimiterStore{Limiter: l, Count: func(_ context.Context, keyID string, start time.Time) (int, bool, error) {
+			n, ok := l.Count(keyID, start)
+			return n, ok, nil
+		}}
+	})
+}

@@ -1,13 +1,14 @@
 // Package storetest is the conformance suite of keygate's storage: the same cases run against
 // store/memstore (unit tests) and store/dynamo (against the DynamoDB emulator, moto), so the fast
 // in-memory stores can stand in for DynamoDB in every other package's tests. Run covers key
-// stores, RunTokens token stores.
+// stores, RunTokens token stores, RunLimiter rate limiters.
 //
 // A store passes only if it behaves exactly like the others on every shared method: creation and
 // conflicts, optimistic versioning, expiry checked on read (not left to DynamoDB's TTL), the
 // previous hash during a rotation's grace period, newest-first listings with opaque cursors, and
 // the audit trail; for tokens, conditional writes, single-use rotation under concurrency, family
-// revocation and per-key deny-lists with their read limit. It must never be imported by
+// revocation and per-key deny-lists with their read limit; for rate limiters, exactly the limit
+// per key and window under concurrency, one first refusal per window. It must never be imported by
 // production code.
 package storetest
 
