@@ -7,8 +7,6 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 
-	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
@@ -17,19 +15,8 @@ import (
 // Tests and benchmarks use it for the credentials they start from.
 func (s *Stack) MintKey(ctx context.Context, spec apikey.Spec, why string) (string, error) {
 	env := s.Env("KeysFunction")
-	pepper, err := secret.Read(ctx, s.Secrets, env["KEYGATE_PEPPER_SECRET"], secret.StageCurrent)
-	if err != nil {
-		return "", err
-	}
-	h, err := apikey.NewHasher(pepper.Value)
-	if err != nil {
-		return "", err
-	}
-	plain, rec, err := apikey.Mint(env["KEYGATE_KEY_PREFIX"], h, spec, rand.Reader, time.Now())
-	if err != nil {
-		return "", err
-	}
 	events := dynamo.NewEvents(s.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
 	keys := dynamo.NewKeys(s.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
-	return plain, keys.CreateKey(ctx, rec, store.Event{KeyID: rec.KeyID, Action: "key.created", Detail: why})
+	plain, _, err := apikey.Bootstrap(ctx, s.Secrets, env["KEYGATE_PEPPER_SECRET"], env["KEYGATE_KEY_PREFIX"], keys, spec, why, rand.Reader, time.Now())
+	return plain, err
 }

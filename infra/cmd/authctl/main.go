@@ -35,8 +35,6 @@ import (
 	"github.com/keygate/keygate/shared/app"
 
 	"github.com/keygate/keygate/shared/policy"
-	"github.com/keygate/keygate/shared/secret"
-	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
@@ -89,25 +87,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pepper, err := secret.Read(ctx, secretsmanager.NewFromConfig(awsCfg), pepperID, secret.StageCurrent)
-	if err != nil {
-		return fmt.Errorf("read pepper: %w", err)
-	}
-	h, err := apikey.NewHasher(pepper.Value)
-	if err != nil {
-		return err
-	}
-	plain, rec, err := apikey.Mint(prefix, h, apikey.Spec{
-		Name: *name, OwnerID: *owner, Scopes: scopeList, RateLimit: *rateLimit, Tier: *tier,
-	}, rand.Reader, time.Now())
-	if err != nil {
-		return err
-	}
 	ddb := dynamodb.NewFromConfig(awsCfg)
 	keys := dynamo.NewKeys(ddb, table, time.Now, dynamo.NewEvents(ddb, eventsTable, 0, time.Now))
-	audit := store.Event{KeyID: rec.KeyID, Time: time.Now(), Action: "key.created", Detail: "authctl bootstrap"}
-	if err := keys.CreateKey(ctx, rec, audit); err != nil {
-		return fmt.Errorf("store key: %w", err)
+	plain, rec, err := apikey.Bootstrap(ctx, secretsmanager.NewFromConfig(awsCfg), pepperID, prefix, keys, apikey.Spec{
+		Name: *name, OwnerID: *owner, Scopes: scopeList, RateLimit: *rateLimit, Tier: *tier,
+	}, "authctl bootstrap", rand.Reader, time.Now())
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "created %s (%s) with scopes %s\n", rec.KeyID, *name, strings.Join(scopeList, " "))
 	if *out != "" {
