@@ -221,7 +221,7 @@ func (r *Rotator) markTested(ctx context.Context, ev Event, stages map[string][]
 	if h != "" {
 		in.RemoveFromVersionId = aws.String(h)
 	}
-	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
+	if err := r.moveStage(ctx, in); err != nil {
 		return fmt.Errorf("rotation: label the tested version: %w", err)
 	}
 	r.Log.InfoContext(ctx, "pending signing key tested; published ahead of use")
@@ -251,7 +251,7 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 		if h := holder(stages, promoted); h != "" { // a promotion within the same second
 			in.RemoveFromVersionId = aws.String(h)
 		}
-		if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
+		if err := r.moveStage(ctx, in); err != nil {
 			return fmt.Errorf("rotation: label the promotion time: %w", err)
 		}
 	}
@@ -264,7 +264,7 @@ func (r *Rotator) finish(ctx context.Context, ev Event, stages map[string][]stri
 	if current != "" {
 		in.RemoveFromVersionId = aws.String(current)
 	}
-	if _, err := r.API.UpdateSecretVersionStage(ctx, in); err != nil {
+	if err := r.moveStage(ctx, in); err != nil {
 		return fmt.Errorf("rotation: promote pending version: %w", err)
 	}
 	if err := r.clearLabels(ctx, ev, stages, promoted); err != nil {
@@ -323,12 +323,36 @@ func latestPromotedLabel(labels []string) string {
 }
 
 func (r *Rotator) removeLabel(ctx context.Context, secretID, label, versionID string) error {
-	if _, err := r.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+	if err := r.moveStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(secretID),
 		VersionStage:        aws.String(label),
 		RemoveFromVersionId: aws.String(versionID),
 	}); err != nil {
 		return fmt.Errorf("rotation: remove %s: %w", label, err)
+	}
+	return nil
+}
+
+// moveStage runs one UpdateSecretVersionStage. If it fails, the stages are read again: when the
+// label already stands where the call wanted it (on MoveToVersionId, off RemoveFromVersionId),
+// the move happened and the error belongs to a retry whose first attempt's answer was lost (the
+// SDK retries a broken read; the retry then finds the label moved and is refused). That is
+// success, as the step's own retry would find it; any other state is the error.
+func (r *Rotator) moveStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput) error {
+	_, err := r.API.UpdateSecretVersionStage(ctx, in)
+	if err == nil {
+		return nil
+	}
+	stages, derr := r.versionStages(ctx, aws.ToString(in.SecretId))
+	if derr != nil {
+		return err
+	}
+	label := aws.ToString(in.VersionStage)
+	if to := aws.ToString(in.MoveToVersionId); to != "" && !slices.Contains(stages[to], label) {
+		return err
+	}
+	if from := aws.ToString(in.RemoveFromVersionId); from != "" && from != aws.ToString(in.MoveToVersionId) && slices.Contains(stages[from], label) {
+		return err
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -622,5 +623,51 @@ func TestALateFinishSignsOnlyAfterTheActivationDelay(t *testing.T) {
 		if k, err := ring.Signing(ctx); err != nil || k.Kid != c.want.Kid {
 			t.Errorf("Signing at start+%v = %v, %v; want %v", c.at.Sub(start), k, err, c.want)
 		}
+	}
+}
+
+// lostAnswers applies every UpdateSecretVersionStage and then reports an error instead of its
+// answer, as an SDK retry after a broken read does (the retry finds the label moved and is
+// refused); refuse makes the move itself fail.
+type lostAnswers struct {
+	*fakeSM
+	refuse bool
+}
+
+func (l lostAnswers) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+	if !l.refuse {
+		if _, err := l.fakeSM.UpdateSecretVersionStage(ctx, in, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("the answer was lost")
+}
+
+// A stage move whose answer was lost has happened all the same: the step reads the stages
+// again and goes on, as its own retry would. A move that did not happen stays an error.
+func TestAStageMoveWhoseAnswerWasLostStillCompletesTheStep(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		refuse bool
+	}{{"the moves happened", false}, {"the moves did not happen", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := newFakeSM(secretName)
+			r, _ := newRotator(sm, signing.EdDSA)
+			rotate(t, r, "v1")
+			r.API = lostAnswers{fakeSM: sm, refuse: tt.refuse}
+			var err error
+			for _, s := range allSteps {
+				if err = r.Handle(context.Background(), rotation.Event{SecretID: secretName, ClientRequestToken: "v2", Step: s}); err != nil {
+					break
+				}
+			}
+			stages := sm.stages()["v2"]
+			switch {
+			case !tt.refuse && (err != nil || !slices.Contains(stages, secret.StageCurrent) || slices.Contains(stages, secret.StagePending)):
+				t.Errorf("rotation with lost answers = %v, version stages %v; want it promoted", err, stages)
+			case tt.refuse && err == nil:
+				t.Errorf("rotation whose stage moves all failed succeeded; stages %v", stages)
+			}
+		})
 	}
 }
