@@ -10,10 +10,9 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	c := d.Config
 	h := &authapi.RefreshHandler{
 		Keys: d.KeyAuth(), KeyByID: d.Keys(), Issuer: d.Issuer(), Limiter: d.Limiter(), Tokens: d.Tokens(), Audit: d.Events(),
-		Settings: authapi.Settings{AccessTTL: c.AccessTokenTTL, MaxAccessTTL: c.MaxAccessTokenTTL, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace},
+		Settings: d.Config.Lifetimes(),
 		Now:      d.Now,
 	}
 	lambda.Start(d.HTTP(h.Router().Serve))

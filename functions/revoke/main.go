@@ -11,6 +11,6 @@ import (
 func main() {
 	d := app.MustLoad()
 	h := &authapi.RevokeHandler{Keys: d.KeyAuth(), Tokens: d.Tokens(), Access: d.MustVerifier(),
-		MaxAccessTTL: d.Config.MaxAccessTokenTTL, Now: d.Now}
+		Settings: d.Config.Lifetimes(), Now: d.Now}
 	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -12,10 +12,9 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	c := d.Config
 	h := &authapi.TokenHandler{
 		Keys: d.KeyAuth(), Issuer: d.Issuer(), Limiter: d.Limiter(), Tokens: d.Tokens(), Audit: d.Events(),
-		Settings: authapi.Settings{AccessTTL: c.AccessTokenTTL, MaxAccessTTL: c.MaxAccessTokenTTL, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace},
+		Settings: d.Config.Lifetimes(),
 		Now:      d.Now, Random: rand.Reader,
 	}
 	lambda.Start(d.HTTP(h.Router().Serve))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/signing"
+	"github.com/keygate/keygate/shared/token"
 )
 
 // Config is the validated configuration.
@@ -111,4 +112,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("invalid configuration: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// Lifetimes are the stage's token lifetimes, as the token, refresh and revoke handlers take
+// them.
+func (c Config) Lifetimes() token.Lifetimes {
+	return token.Lifetimes{AccessTTL: c.AccessTokenTTL, MaxAccessTTL: c.MaxAccessTokenTTL, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace}
 }

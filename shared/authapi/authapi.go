@@ -76,13 +76,8 @@ func familyDenyUntil(now time.Time, maxAccessTTL time.Duration) time.Time {
 	return now.Add(maxAccessTTL + token.MaxLeeway)
 }
 
-// Settings are the per-stage token lifetimes.
-type Settings struct {
-	AccessTTL    time.Duration
-	MaxAccessTTL time.Duration
-	RefreshTTL   time.Duration
-	RefreshGrace time.Duration
-}
+// Settings are the stage's token lifetimes (app.Config.Lifetimes).
+type Settings = token.Lifetimes
 
 var customerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 

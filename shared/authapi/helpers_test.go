@@ -339,7 +339,7 @@ func (e *env) refreshHandler(tokens authapi.Tokens) *authapi.RefreshHandler {
 // token store.
 func (e *env) revokeHandler(tokens authapi.Tokens) *authapi.RevokeHandler {
 	return &authapi.RevokeHandler{Keys: e.tokenH.Keys, Tokens: tokens, Access: e.verifier,
-		MaxAccessTTL: e.tokenH.Settings.MaxAccessTTL, Now: e.clock.Now}
+		Settings: e.tokenH.Settings, Now: e.clock.Now}
 }
 
 // refreshRequest is POST /v1/auth/refresh {"refresh_token": rt}.

@@ -21,10 +21,10 @@ type RevokeHandler struct {
 	Keys   KeyAuthenticator
 	Tokens Tokens
 	Access TokenVerifier
-	// MaxAccessTTL is the longest access-token lifetime of the stage: a revoked family's access
-	// tokens stay denied that long (plus the verifiers' leeway).
-	MaxAccessTTL time.Duration
-	Now          func() time.Time
+	// Settings.MaxAccessTTL is how long a revoked family's access tokens stay denied (plus the
+	// verifiers' leeway): none of them can live longer.
+	Settings Settings
+	Now      func() time.Time
 }
 
 type revokeRequest struct {
@@ -80,7 +80,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 			case err != nil:
 				return nil, httpapi.Unavailable(err)
 			}
-			err = h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, familyDenyUntil(now, h.MaxAccessTTL),
+			err = h.Tokens.RevokeFamily(ctx, k.KeyID, rt.FamilyID, familyDenyUntil(now, h.Settings.MaxAccessTTL),
 				event(r, k.KeyID, "token.family.revoked", "revoke family="+rt.FamilyID, now))
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, httpapi.Unavailable(err)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 )
 
 // RefreshPrefix marks keygate refresh tokens.
@@ -23,9 +22,6 @@ const RefreshPrefix = "kgr_"
 
 // RefreshLen is the length of a refresh token: the prefix and 43 base64url characters (256 bits).
 const RefreshLen = len(RefreshPrefix) + 43
-
-// DefaultRefreshGrace is how long a spent token's retry still gets the same successor.
-const DefaultRefreshGrace = 10 * time.Second
 
 // ErrMalformedRefresh means a string is not shaped like a refresh token.
 var ErrMalformedRefresh = errors.New("refresh: malformed token")

@@ -76,6 +76,15 @@ type VerificationKeys interface {
 	Verification(ctx context.Context, kid string) (*signing.Key, error)
 }
 
+// Lifetimes are a stage's token lifetimes: the access token's default and maximum, the refresh
+// token's, and how long a spent refresh token's retry still gets the same successor.
+type Lifetimes struct {
+	AccessTTL    time.Duration
+	MaxAccessTTL time.Duration
+	RefreshTTL   time.Duration
+	RefreshGrace time.Duration
+}
+
 // Grant is what a token is issued for.
 type Grant struct {
 	KeyID      string
