@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/app"
-	"github.com/keygate/keygate/shared/emulatortest"
 )
 
 // The handlers are wired in functions/<name>/main.go. If app imported one, every function would
@@ -71,5 +71,20 @@ func TestDepsBuildsEachDependencyOnceAndSharesIt(t *testing.T) {
 	}
 	if d.PublishingKeyring() == d.Keyring() {
 		t.Error("PublishingKeyring is the signing keyring: the JWKS needs its own, which also reads the tested pending key")
+	}
+}
+
+// shared/ is what the functions are built from; infra/ is the local stack and its tests. The
+// arrow points one way only (shared's tests may use infra/test's helpers; its code may not).
+func TestNothingInSharedImportsInfra(t *testing.T) {
+	const module = "github.com/keygate/keygate/"
+	deps := emulatortest.Deps(t, nil, "./shared/...")
+	if !deps[module+"shared/authapi"] {
+		t.Fatalf("go list -deps ./shared/... did not list shared/authapi: the check proves nothing")
+	}
+	for dep := range deps {
+		if strings.HasPrefix(dep, module+"infra/") {
+			t.Errorf("a package under shared/ depends on %s", dep)
+		}
 	}
 }

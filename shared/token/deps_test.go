@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // go-jose is a test-only dependency (FuzzVerifyAgainstGoJose's second opinion): it must never

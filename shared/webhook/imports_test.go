@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // Receivers build this package into their own services: it must bring none of keygate's

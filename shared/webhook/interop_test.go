@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/webhook"
 )
 

@@ -93,7 +93,9 @@ func Apply(ctx context.Context, tpl *samtpl.Template, ddb DynamoDB, sm SecretsMa
 	return nil
 }
 
-func applyTable(ctx context.Context, ddb DynamoDB, t samtpl.Table) error {
+// CreateTableInput is the CreateTable request for t: on-demand billing, as the template
+// declares, with t's keys and indexes. TTL is a separate call (UpdateTimeToLive).
+func CreateTableInput(t samtpl.Table) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(t.Name),
 		BillingMode: ddbtypes.BillingModePayPerRequest,
@@ -115,7 +117,11 @@ func applyTable(ctx context.Context, ddb DynamoDB, t samtpl.Table) error {
 			IndexName: aws.String(l.IndexName), KeySchema: keySchema(l.KeySchema), Projection: projection(l),
 		})
 	}
-	_, err := ddb.CreateTable(ctx, in)
+	return in
+}
+
+func applyTable(ctx context.Context, ddb DynamoDB, t samtpl.Table) error {
+	_, err := ddb.CreateTable(ctx, CreateTableInput(t))
 	var inUse *ddbtypes.ResourceInUseException
 	switch {
 	case errors.As(err, &inUse):

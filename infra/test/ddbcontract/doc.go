@@ -11,7 +11,7 @@
 // difference is never silent: docs/emulators.md lists them all with the test that pins each.
 //
 // The package holds tests only and must never be imported. Its tests must never talk to real
-// AWS (every client comes from shared/emulatortest), never test keygate's own logic (that is
+// AWS (every client comes from infra/test/emulatortest), never test keygate's own logic (that is
 // shared/store/storetest's job; this suite tests the emulator keygate's tests stand on), never
 // sleep to wait for timing, and never loosen an assertion to make an emulator pass: an
 // emulator that stops matching a pin is a finding, to be explained in docs/emulators.md.

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // The AWS SDKs fill in TransactWriteItems' ClientRequestToken and reuse it when they retry a

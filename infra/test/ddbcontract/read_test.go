@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // keygate authenticates every request with one strongly consistent GetItem, so a revocation

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 func repoRoot(t *testing.T) string {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // The API contract, briefly: schemathesis (from the project venv) generates requests from

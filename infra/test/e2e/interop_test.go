@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/infra/local"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/emulatortest"
 
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"

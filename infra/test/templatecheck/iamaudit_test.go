@@ -25,8 +25,8 @@ import (
 	"github.com/keygate/keygate/infra/local/lambdarun"
 	"github.com/keygate/keygate/infra/local/provision"
 	"github.com/keygate/keygate/infra/local/samtpl"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/apikey"
-	"github.com/keygate/keygate/shared/emulatortest"
 
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/store/dynamo"

@@ -12,7 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/local/samtpl"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/store/storetest"
@@ -189,7 +190,7 @@ func TestAuditEventsNeedAnEventsStore(t *testing.T) {
 // The store's key layout must match the deployed tables: a pk-only keys table with the list
 // index over (list_pk, list_sk), and a pk+sk tokens table for the audit trail.
 func TestTheTemplateTablesMatchWhatTheStoreUses(t *testing.T) {
-	type keyElement = emulatortest.KeyElement
+	type keyElement = samtpl.KeyElement
 	keys := emulatortest.TemplateTable(t, "KeysTable")
 	if len(keys.KeySchema) != 1 || keys.KeySchema[0] != (keyElement{AttributeName: "pk", KeyType: "HASH"}) {
 		t.Errorf("KeysTable key schema = %+v, want pk HASH", keys.KeySchema)
@@ -199,7 +200,7 @@ func TestTheTemplateTablesMatchWhatTheStoreUses(t *testing.T) {
 		if g.IndexName == dynamo.ListIndex {
 			found = true
 			if len(g.KeySchema) != 2 || g.KeySchema[0] != (keyElement{AttributeName: "list_pk", KeyType: "HASH"}) || g.KeySchema[1] != (keyElement{AttributeName: "list_sk", KeyType: "RANGE"}) ||
-				g.Projection.ProjectionType != "ALL" {
+				g.ProjectionType != "ALL" {
 				t.Errorf("%s = %+v", dynamo.ListIndex, g)
 			}
 		}

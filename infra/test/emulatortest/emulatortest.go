@@ -29,7 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go/logging"
-	"gopkg.in/yaml.v3"
+	"github.com/keygate/keygate/infra/local/provision"
+	"github.com/keygate/keygate/infra/local/samtpl"
 )
 
 // The variables infra/local/stack/with-stack.sh exports for a running stack.
@@ -146,7 +147,7 @@ func Table(t testing.TB, db *dynamodb.Client, logicalID string) string {
 	// retried a CreateTable whose answer it lost and met the table the first attempt made (seen
 	// on a loaded machine; the retry's cause is in the test log, see retryLog). The waiter below
 	// still proves the table exists and is active.
-	if _, err := db.CreateTable(ctx, TemplateTable(t, logicalID).createInput(name)); err != nil &&
+	if _, err := db.CreateTable(ctx, createInput(TemplateTable(t, logicalID), name)); err != nil &&
 		!errors.As(err, new(*types.ResourceInUseException)) {
 		t.Fatalf("create table %s: %v", name, err)
 	}
@@ -192,63 +193,28 @@ func UniqueName(prefix string) string { return prefix + uniqueSuffix() }
 
 func uniqueSuffix() string { return strings.ToLower(rand.Text()[:12]) }
 
-// TableSpec is the part of an AWS::DynamoDB::Table that Table recreates.
-type TableSpec struct {
-	AttributeDefinitions []struct {
-		AttributeName string `yaml:"AttributeName"`
-		AttributeType string `yaml:"AttributeType"`
-	} `yaml:"AttributeDefinitions"`
-	KeySchema              []KeyElement `yaml:"KeySchema"`
-	GlobalSecondaryIndexes []Index      `yaml:"GlobalSecondaryIndexes"`
-}
-
-// KeyElement is one element of a key schema.
-type KeyElement struct {
-	AttributeName string `yaml:"AttributeName"`
-	KeyType       string `yaml:"KeyType"`
-}
-
-// Index is a global secondary index.
-type Index struct {
-	IndexName  string       `yaml:"IndexName"`
-	KeySchema  []KeyElement `yaml:"KeySchema"`
-	Projection struct {
-		ProjectionType string `yaml:"ProjectionType"`
-	} `yaml:"Projection"`
-}
-
-// TemplateTable reads a table's schema from template.yaml, the single source of truth.
-func TemplateTable(t testing.TB, logicalID string) TableSpec {
+// TemplateTable returns a table of template.yaml, the single source of truth, as the local
+// stack's provisioning reads it (samtpl resolves the template the way CloudFormation would).
+func TemplateTable(t testing.TB, logicalID string) samtpl.Table {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	tpl, err := samtpl.Load(filepath.Join(root, "template.yaml"), samtpl.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]struct {
-			Type       string    `yaml:"Type"`
-			Properties yaml.Node `yaml:"Properties"`
-		} `yaml:"Resources"`
+	for _, tb := range tpl.Tables {
+		if tb.LogicalID == logicalID {
+			if len(tb.KeySchema) == 0 {
+				t.Fatalf("template.yaml %s has no KeySchema", logicalID)
+			}
+			return tb
+		}
 	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	res, ok := doc.Resources[logicalID]
-	if !ok || res.Type != "AWS::DynamoDB::Table" {
-		t.Fatalf("template.yaml has no table %s", logicalID)
-	}
-	var spec TableSpec
-	if err := res.Properties.Decode(&spec); err != nil {
-		t.Fatalf("template.yaml %s: %v", logicalID, err)
-	}
-	if len(spec.KeySchema) == 0 {
-		t.Fatalf("template.yaml %s has no KeySchema", logicalID)
-	}
-	return spec
+	t.Fatalf("template.yaml has no table %s", logicalID)
+	return samtpl.Table{}
 }
 
 // RepoRoot returns the directory of the module's go.mod, found by walking up from the working
@@ -276,25 +242,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-func (s TableSpec) createInput(name string) *dynamodb.CreateTableInput {
-	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest}
-	for _, a := range s.AttributeDefinitions {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
-			AttributeName: aws.String(a.AttributeName), AttributeType: types.ScalarAttributeType(a.AttributeType)})
-	}
-	keys := func(ks []KeyElement) []types.KeySchemaElement {
-		var out []types.KeySchemaElement
-		for _, k := range ks {
-			out = append(out, types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)})
-		}
-		return out
-	}
-	in.KeySchema = keys(s.KeySchema)
-	for _, g := range s.GlobalSecondaryIndexes {
-		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
-			IndexName: aws.String(g.IndexName), KeySchema: keys(g.KeySchema),
-			Projection: &types.Projection{ProjectionType: types.ProjectionType(g.Projection.ProjectionType)},
-		})
-	}
-	return in
+// createInput is provisioning's CreateTable request for the template's table under name.
+func createInput(tb samtpl.Table, name string) *dynamodb.CreateTableInput {
+	tb.Name = name
+	return provision.CreateTableInput(tb)
 }

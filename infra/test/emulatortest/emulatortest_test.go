@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/keygate/keygate/shared/emulatortest"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // stopTB records how a helper ended a test: Fatalf and Skipf stop the helper as the real ones
@@ -173,7 +173,7 @@ func TestSecretCreatesASecretWithoutAValue(t *testing.T) {
 // it. The functions' import graph inside the module is walked from their main packages.
 func TestNoFunctionDependsOnThisPackage(t *testing.T) {
 	const module = "github.com/keygate/keygate/"
-	const self = module + "shared/emulatortest"
+	const self = module + "infra/test/emulatortest"
 	root, err := emulatortest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
