@@ -262,7 +262,7 @@ func TestTokenDependencyFailuresAre503NotAuthErrors(t *testing.T) {
 	}{
 		{"the rate limiter refuses", func(e *env) { e.limiter.refuse = true }, 429, "rate_limit_exceeded"},
 		{"the rate limiter is down", func(e *env) { e.limiter.err = errOutage }, 503, "service_unavailable"},
-		{"Secrets Manager is down at cold start", func(e *env) { e.sm.fail(errOutage) }, 503, "service_unavailable"},
+		{"Secrets Manager is down at cold start", func(e *env) { e.sm.Fail(errOutage) }, 503, "service_unavailable"},
 		{"the token store is down", func(e *env) { e.tokens.fail(errOutage) }, 503, "service_unavailable"},
 	}
 	for _, tt := range tests {
@@ -447,7 +447,7 @@ func TestValidateDuringAKeyringOutageIs503(t *testing.T) {
 	access := issued.Payload["access_token"].(string)
 
 	cold := newEnv(t)
-	cold.sm.fail(errOutage)
+	cold.sm.Fail(errOutage)
 	resp := cold.validate(t, validateRequest(access))
 	if resp.StatusCode != 503 || resp.Error["code"] != "service_unavailable" {
 		t.Errorf("got %d %v, want a 503 (never a 401 for an outage)", resp.StatusCode, resp.Error)

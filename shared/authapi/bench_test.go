@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/store"
 )
@@ -22,7 +23,7 @@ func BenchmarkTokenWarm(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			e.sm.current = sk
+			e.sm.Set(secret.StageCurrent, sk)
 			// The limiter counts like the real one: a budget no run can spend, since this
 			// measures issuing, not refusals.
 			key, _ := e.addKey(b, func(k *store.Key) { k.RateLimit = math.MaxInt32 })

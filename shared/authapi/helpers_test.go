@@ -15,9 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authapi"
@@ -25,6 +22,7 @@ import (
 	"github.com/keygate/keygate/shared/httpapi"
 
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/secret/secrettest"
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/token"
 
@@ -33,8 +31,9 @@ import (
 )
 
 const (
-	issuer   = "https://auth.keygate.test"
-	audience = "https://api.keygate.test"
+	issuer          = "https://auth.keygate.test"
+	audience        = "https://api.keygate.test"
+	signingSecretID = "keygate/test/signing"
 )
 
 var (
@@ -42,31 +41,6 @@ var (
 	pepper = []byte("0123456789abcdef0123456789abcdef")
 	start  = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 )
-
-// fakeSecrets serves the signing key (AWSCURRENT only) or fails.
-type fakeSecrets struct {
-	mu      sync.Mutex
-	current []byte
-	err     error
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	if aws.ToString(in.VersionStage) != secret.StageCurrent {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
-	}
-	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String("v1"), SecretString: aws.String(string(f.current))}, nil
-}
-
-func (f *fakeSecrets) fail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.err = err
-}
 
 type staticPepper struct{}
 
@@ -228,7 +202,7 @@ func signingSecret(t testing.TB) []byte {
 type env struct {
 	clock    *clocktest.Clock
 	keys     *memstore.Keys
-	sm       *fakeSecrets
+	sm       *secrettest.SecretsManager
 	limiter  *rateLimiter
 	tokens   *tokenStore
 	hasher   *apikey.Hasher
@@ -242,7 +216,8 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
+	e := &env{clock: clocktest.New(start), sm: secrettest.New(signingSecretID), logs: &bytes.Buffer{}}
+	e.sm.Set(secret.StageCurrent, signingSecret(t))
 	e.keys = memstore.NewKeys(e.clock.Now)
 	e.tokens = &tokenStore{Tokens: memstore.NewTokens(e.clock.Now, e.keys)}
 	e.limiter = &rateLimiter{Limiter: memstore.NewLimiter(e.clock.Now)}
@@ -252,7 +227,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	auth := apikey.NewAuthenticator("kg_live", staticPepper{}, e.keys, e.clock.Now)
-	ring := signing.New(e.sm, "keygate/test/signing", signing.Options{Now: e.clock.Now})
+	ring := signing.New(e.sm, signingSecretID, signing.Options{Now: e.clock.Now})
 	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
 	if e.verifier, err = token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now); err != nil {
 		t.Fatal(err)

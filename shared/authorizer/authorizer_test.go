@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
@@ -29,6 +26,7 @@ import (
 	"github.com/keygate/keygate/shared/signing"
 
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/secret/secrettest"
 
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
@@ -36,9 +34,10 @@ import (
 )
 
 const (
-	issuer   = "https://auth.keygate.test"
-	audience = "https://api.keygate.test"
-	stage    = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/prod"
+	issuer          = "https://auth.keygate.test"
+	audience        = "https://api.keygate.test"
+	stage           = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/prod"
+	signingSecretID = "keygate/test/signing"
 )
 
 var (
@@ -65,22 +64,11 @@ func fixture(t testing.TB, name, credential string) events.APIGatewayCustomAutho
 	return ev
 }
 
-type fakeSecrets struct {
-	mu      sync.Mutex
-	current []byte
-	err     error
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	if aws.ToString(in.VersionStage) != secret.StageCurrent {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
-	}
-	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String("v1"), SecretString: aws.String(string(f.current))}, nil
+// secretsWith is a Secrets Manager holding one secret, name, whose AWSCURRENT is current.
+func secretsWith(name string, current []byte) *secrettest.SecretsManager {
+	sm := secrettest.New(name)
+	sm.Set(secret.StageCurrent, current)
+	return sm
 }
 
 type staticPepper struct{ err error }
@@ -114,7 +102,7 @@ type env struct {
 	clock  *clocktest.Clock
 	denied *fakeDenied
 	verify *countingVerifier
-	sm     *fakeSecrets
+	sm     *secrettest.SecretsManager
 	keys   *memstore.Keys
 	hasher *apikey.Hasher
 	issuer *token.Issuer
@@ -124,13 +112,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: clocktest.New(start), sm: &fakeSecrets{current: signingSecret(t)}, logs: &bytes.Buffer{}}
+	e := &env{clock: clocktest.New(start), sm: secretsWith(signingSecretID, signingSecret(t)), logs: &bytes.Buffer{}}
 	e.keys = memstore.NewKeys(e.clock.Now)
 	var err error
 	if e.hasher, err = apikey.NewHasher(pepper); err != nil {
 		t.Fatal(err)
 	}
-	ring := signing.New(e.sm, "keygate/test/signing", signing.Options{Now: e.clock.Now})
+	ring := signing.New(e.sm, signingSecretID, signing.Options{Now: e.clock.Now})
 	e.issuer = token.NewIssuer(ring, issuer, audience, e.clock.Now)
 	v, err := token.NewVerifier(ring, issuer, audience, token.DefaultLeeway, e.clock.Now)
 	if err != nil {
@@ -261,7 +249,7 @@ func TestCredentialsThatAreNotAcceptedAreUnauthorized(t *testing.T) {
 	e := newEnv(t)
 	expired := e.issue(t, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Minute})
 	revokedKey, _ := e.addKey(t, func(k *store.Key) { k.Status = store.StatusRevoked })
-	otherIssuer := token.NewIssuer(signing.New(&fakeSecrets{current: mustGenerate(t)}, "other", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	otherIssuer := token.NewIssuer(signing.New(secretsWith("other", mustGenerate(t)), "other", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
 	forged, _, err := otherIssuer.Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"admin:full"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +483,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 		{"Secrets Manager down at cold start", func(t *testing.T, e *env) string {
 			c := tok(e)
 			cold := newEnv(t)
-			cold.sm.err = errors.New("dial tcp: i/o timeout")
+			cold.sm.Fail(errors.New("dial tcp: i/o timeout"))
 			*e = *cold
 			return c
 		}},
@@ -504,9 +492,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 			if _, err := e.authz.Handle(ctx, fixture(t, "request.json", c)); err != nil {
 				t.Fatal(err)
 			}
-			e.sm.mu.Lock()
-			e.sm.err = errors.New("ThrottlingException")
-			e.sm.mu.Unlock()
+			e.sm.Fail(errors.New("ThrottlingException"))
 			e.clock.Advance(time.Hour + time.Second)
 			return e.issueFromStale(t)
 		}},
@@ -548,7 +534,7 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 // keyring, for the MaxStale case: the verifier must refuse to use its stale cache.
 func (e *env) issueFromStale(t *testing.T) string {
 	t.Helper()
-	ring := signing.New(&fakeSecrets{current: signingSecret(t)}, "x", signing.Options{Now: e.clock.Now})
+	ring := signing.New(secretsWith("x", signingSecret(t)), "x", signing.Options{Now: e.clock.Now})
 	raw, _, err := token.NewIssuer(ring, issuer, audience, e.clock.Now).Issue(ctx, token.Grant{KeyID: "key_1", Scopes: []string{"customers:read"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -586,14 +572,13 @@ func TestAnOutageOnTheUnknownKidReloadIsNotUnauthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated := token.NewIssuer(signing.New(&fakeSecrets{current: next}, "rotated", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
+	rotated := token.NewIssuer(signing.New(secretsWith("rotated", next), "rotated", signing.Options{Now: e.clock.Now}), issuer, audience, e.clock.Now)
 	tok2, _, err := rotated.Issue(ctx, token.Grant{KeyID: k.KeyID, KeyGen: k.KeyGen, Scopes: []string{"customers:read"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sm.mu.Lock()
-	e.sm.current, e.sm.err = next, errors.New("ThrottlingException: Rate exceeded")
-	e.sm.mu.Unlock()
+	e.sm.Fail(errors.New("ThrottlingException: Rate exceeded"))
+	e.sm.Rotate(next)
 	e.clock.Advance(time.Second)
 	_, err = e.authz.Handle(ctx, fixture(t, "request.json", tok2))
 	if err == nil || errors.Is(err, authorizer.ErrUnauthorized) || err.Error() == "Unauthorized" {

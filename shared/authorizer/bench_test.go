@@ -17,6 +17,7 @@ import (
 
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/authorizer"
+	"github.com/keygate/keygate/shared/secret"
 
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/store"
@@ -38,7 +39,7 @@ func BenchmarkAuthorizer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.sm.current = sk
+	e.sm.Set(secret.StageCurrent, sk)
 	key, err := signing.Parse(sk)
 	if err != nil {
 		b.Fatal(err)

@@ -19,8 +19,11 @@ import (
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/rotation"
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/secret/secrettest"
 	"github.com/keygate/keygate/shared/signing"
 )
+
+var _ rotation.SecretsAPI = (*secrettest.SecretsManager)(nil)
 
 const secretName = "keygate/test/signing"
 
@@ -29,7 +32,7 @@ var (
 	start = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 )
 
-func newRotator(sm *fakeSM, alg string) (*rotation.Rotator, *bytes.Buffer) {
+func newRotator(sm *secrettest.SecretsManager, alg string) (*rotation.Rotator, *bytes.Buffer) {
 	var logs bytes.Buffer
 	return &rotation.Rotator{
 		API: sm, Alg: alg, Now: func() time.Time { return start }, Random: rand.Reader,
@@ -79,9 +82,9 @@ func label(t *testing.T, sm rotation.SecretsAPI, stage, to, from string) {
 	}
 }
 
-func want(t *testing.T, sm *fakeSM, expected map[string][]string) {
+func want(t *testing.T, sm *secrettest.SecretsManager, expected map[string][]string) {
 	t.Helper()
-	got := sm.stages()
+	got := sm.Stages()
 	for id := range expected {
 		slices.Sort(expected[id])
 	}
@@ -93,7 +96,7 @@ func want(t *testing.T, sm *fakeSM, expected map[string][]string) {
 func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 	for _, alg := range []string{signing.ES256, signing.EdDSA} {
 		t.Run(alg, func(t *testing.T) {
-			sm := newFakeSM(secretName)
+			sm := secrettest.New(secretName)
 			r, logs := newRotator(sm, alg)
 			step(t, r, rotation.StepCreate, "v1")
 			step(t, r, rotation.StepCreate, "v1") // retried
@@ -105,7 +108,7 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
 			step(t, r, rotation.StepFinish, "v1") // retried
 			want(t, sm, map[string][]string{"v1": {secret.StageCurrent}})
-			k, err := signing.Parse([]byte(sm.value("v1")))
+			k, err := signing.Parse([]byte(sm.Value("v1")))
 			if err != nil {
 				t.Fatalf("AWSCURRENT does not parse: %v", err)
 			}
@@ -127,7 +130,7 @@ func TestAFullRotationFromAnEmptySecret(t *testing.T) {
 // The fake must model AWS where the rotation depends on it: the first version of a secret gets
 // AWSCURRENT even when only AWSPENDING was asked for.
 func TestTheFakeAttachesAWSCURRENTToAFirstVersion(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
 		ClientRequestToken: aws.String("v1"), SecretString: aws.String("x"), VersionStages: []string{secret.StagePending}}); err != nil {
 		t.Fatal(err)
@@ -150,7 +153,7 @@ func TestTheFakeAttachesAWSCURRENTToAFirstVersion(t *testing.T) {
 }
 
 func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
@@ -164,23 +167,23 @@ func TestASecondRotationMakesTheFirstKeyPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, _ := signing.Parse([]byte(sm.value("v2")))
-	k3, _ := signing.Parse([]byte(sm.value("v3")))
+	k2, _ := signing.Parse([]byte(sm.Value("v2")))
+	k3, _ := signing.Parse([]byte(sm.Value("v3")))
 	if len(keys) != 2 || keys[0].Kid != k3.Kid || keys[1].Kid != k2.Kid {
 		t.Errorf("keyring keys = %v, want [v3, v2]", keys)
 	}
 }
 
 func TestEveryStepIsIdempotent(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 
 	step(t, r, rotation.StepCreate, "v2")
-	pending := sm.value("v2")
+	pending := sm.Value("v2")
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepCreate, "v2")
-	if sm.value("v2") != pending {
+	if sm.Value("v2") != pending {
 		t.Fatalf("a retried createSecret replaced the pending value")
 	}
 	want(t, sm, map[string][]string{"v1": {secret.StageCurrent}, "v2": {secret.StagePending}})
@@ -195,29 +198,29 @@ func TestEveryStepIsIdempotent(t *testing.T) {
 	step(t, r, rotation.StepFinish, "v2")
 	step(t, r, rotation.StepFinish, "v2")
 	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
-	if sm.value("v2") != pending {
+	if sm.Value("v2") != pending {
 		t.Errorf("the value promoted is not the one created")
 	}
 }
 
 func TestFinishWhenAlreadyCurrentIsANoOp(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
-	before := sm.count("UpdateSecretVersionStage")
-	puts := sm.count("PutSecretValue")
+	before := sm.Calls(secrettest.OpUpdateSecretVersionStage)
+	puts := sm.Calls(secrettest.OpPutSecretValue)
 	for _, s := range allSteps {
 		step(t, r, s, "v2") // every step of an already-current version is a no-op
 	}
-	if sm.count("UpdateSecretVersionStage") != before || sm.count("PutSecretValue") != puts {
+	if sm.Calls(secrettest.OpUpdateSecretVersionStage) != before || sm.Calls(secrettest.OpPutSecretValue) != puts {
 		t.Errorf("steps on the current version wrote to Secrets Manager")
 	}
 	want(t, sm, map[string][]string{"v1": {secret.StagePrevious}, "v2": {secret.StageCurrent, promoted}})
 }
 
 func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	for _, s := range []string{rotation.StepSet, rotation.StepTest, rotation.StepFinish} {
@@ -229,7 +232,7 @@ func TestStepsOtherThanCreateFailOnAnUnknownToken(t *testing.T) {
 }
 
 func TestStepsOnAVersionThatIsNotPendingFail(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2") // v1 is now AWSPREVIOUS
@@ -249,7 +252,7 @@ func TestTestSecretFailsOnAMalformedPendingValue(t *testing.T) {
 		"a weak RSA key label": `{"kid":"x","alg":"RS256","private_key":"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			sm := newFakeSM(secretName)
+			sm := secrettest.New(secretName)
 			r, _ := newRotator(sm, signing.EdDSA)
 			rotate(t, r, "v1")
 			if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
@@ -275,7 +278,7 @@ func forgedKid(t *testing.T) string {
 }
 
 func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "abandoned") // a rotation that never finished
@@ -284,7 +287,7 @@ func TestCreateReplacesAnAbandonedPendingVersion(t *testing.T) {
 }
 
 func TestBadEventsFail(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
@@ -304,13 +307,13 @@ func TestBadEventsFail(t *testing.T) {
 // signs; the keyring publishes it but neither signs nor verifies with it; finishSecret removes
 // the label.
 func TestATestedPendingKeyIsPublishedButNotUsedUntilFinish(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepSet, "v2")
-	k1, _ := signing.Parse([]byte(sm.value("v1")))
-	k2, _ := signing.Parse([]byte(sm.value("v2")))
+	k1, _ := signing.Parse([]byte(sm.Value("v1")))
+	k2, _ := signing.Parse([]byte(sm.Value("v2")))
 
 	ring := signing.New(sm, secretName, signing.Options{Publish: true})
 	if pub, err := ring.Published(ctx); err != nil || fmt.Sprint(kidList(pub)) != fmt.Sprint([]string{k1.Kid}) {
@@ -348,7 +351,7 @@ func kidList(keys []*signing.Key) []string {
 }
 
 func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
@@ -362,7 +365,7 @@ func TestARetriedFinishAfterAPartialFinishClearsBothLabels(t *testing.T) {
 }
 
 func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "abandoned")
@@ -379,7 +382,7 @@ func TestAnAbandonedTestedKeyStopsBeingPublished(t *testing.T) {
 // Secrets Manager refuses to attach a label held by another version unless that version is
 // named in RemoveFromVersionId; testSecret must name it.
 func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "a")
@@ -396,7 +399,7 @@ func TestTestSecretMovesTheLabelFromAnotherVersion(t *testing.T) {
 // A late or repeated finishSecret of an earlier rotation clears only its own labels: the next
 // rotation's tested key stays published in the JWKS until that rotation finishes.
 func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	rotate(t, r, "v2")
@@ -418,7 +421,7 @@ func TestAStaleFinishDoesNotUnpublishTheNextTestedKey(t *testing.T) {
 
 // finishSecret promotes only a version testSecret proved (and the JWKS published).
 func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	step(t, r, rotation.StepCreate, "v2")
@@ -433,7 +436,7 @@ func TestFinishRefusesAVersionThatWasNotTested(t *testing.T) {
 // something other than a signing key says how to get out, instead of failing every retry
 // with Secrets Manager's ResourceExistsException.
 func TestCreateOnAMalformedPendingVersionSaysToCancelTheRotation(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	rotate(t, r, "v1")
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName),
@@ -464,7 +467,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 	h := time.Hour
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, sm *fakeSM, r *rotation.Rotator) // after v1 is current
+		setup func(t *testing.T, sm *secrettest.SecretsManager, r *rotation.Rotator) // after v1 is current
 		ops   []op
 	}{
 		{
@@ -498,7 +501,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 		},
 		{
 			name: "a finishSecret that died between labelling and promoting labels its retry's time, once",
-			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+			setup: func(t *testing.T, sm *secrettest.SecretsManager, r *rotation.Rotator) {
 				step(t, r, rotation.StepCreate, "v2")
 				step(t, r, rotation.StepTest, "v2")
 				label(t, sm, at(h), "v2", "") // then the function timed out
@@ -510,7 +513,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 		},
 		{
 			name: "a finishSecret that died between labelling and promoting, retried within the second, keeps its label",
-			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+			setup: func(t *testing.T, sm *secrettest.SecretsManager, r *rotation.Rotator) {
 				step(t, r, rotation.StepCreate, "v2")
 				step(t, r, rotation.StepTest, "v2")
 				label(t, sm, at(h), "v2", "")
@@ -532,7 +535,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 		},
 		{
 			name: "stale and malformed promotion labels on other versions are removed, the running rotation's kept",
-			setup: func(t *testing.T, sm *fakeSM, r *rotation.Rotator) {
+			setup: func(t *testing.T, sm *secrettest.SecretsManager, r *rotation.Rotator) {
 				step(t, r, rotation.StepCreate, "abandoned")
 				step(t, r, rotation.StepTest, "abandoned")
 				label(t, sm, at(-h), "abandoned", "") // its finishSecret died before the promotion
@@ -548,7 +551,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sm := newFakeSM(secretName)
+			sm := secrettest.New(secretName)
 			r, _ := newRotator(sm, signing.EdDSA)
 			clk := clocktest.New(start)
 			r.Now = clk.Now
@@ -558,10 +561,10 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 			}
 			for _, o := range tt.ops {
 				clk.Set(start.Add(o.at))
-				writes := sm.count("UpdateSecretVersionStage") + sm.count("PutSecretValue")
+				writes := sm.Calls(secrettest.OpUpdateSecretVersionStage) + sm.Calls(secrettest.OpPutSecretValue)
 				step(t, r, o.step, o.token)
 				want(t, sm, o.stages)
-				if wrote := sm.count("UpdateSecretVersionStage")+sm.count("PutSecretValue") > writes; wrote && !o.writes {
+				if wrote := sm.Calls(secrettest.OpUpdateSecretVersionStage)+sm.Calls(secrettest.OpPutSecretValue) > writes; wrote && !o.writes {
 					t.Errorf("%s(%s) at +%v wrote to Secrets Manager", o.step, o.token, o.at)
 				}
 			}
@@ -572,7 +575,7 @@ func TestFinishLabelsThePromotionTime(t *testing.T) {
 // Rotations go on for years: promotion labels must not pile up towards Secrets Manager's 20
 // labels per secret (the fake enforces that quota).
 func TestManyRotationsLeaveOnlyTheCurrentPromotionLabel(t *testing.T) {
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	clk := clocktest.New(start)
 	r.Now = clk.Now
@@ -590,17 +593,17 @@ func TestManyRotationsLeaveOnlyTheCurrentPromotionLabel(t *testing.T) {
 func TestALateFinishSignsOnlyAfterTheActivationDelay(t *testing.T) {
 	const every = 5 * time.Minute
 	delay := signing.DefaultActivationDelay(every)
-	sm := newFakeSM(secretName)
+	sm := secrettest.New(secretName)
 	r, _ := newRotator(sm, signing.EdDSA)
 	clk := clocktest.New(start.Add(-48 * time.Hour))
 	r.Now = clk.Now
 	rotate(t, r, "v1")
 	clk.Set(start)
 	ring := signing.New(sm, secretName, signing.Options{RefreshEvery: every, Now: clk.Now, ActivationDelay: delay})
-	k1, _ := signing.Parse([]byte(sm.value("v1")))
+	k1, _ := signing.Parse([]byte(sm.Value("v1")))
 	step(t, r, rotation.StepCreate, "v2")
 	step(t, r, rotation.StepTest, "v2")
-	k2, _ := signing.Parse([]byte(sm.value("v2")))
+	k2, _ := signing.Parse([]byte(sm.Value("v2")))
 
 	promotion := start.Add(time.Hour)
 	checks := []struct {
@@ -630,13 +633,13 @@ func TestALateFinishSignsOnlyAfterTheActivationDelay(t *testing.T) {
 // answer, as an SDK retry after a broken read does (the retry finds the label moved and is
 // refused); refuse makes the move itself fail.
 type lostAnswers struct {
-	*fakeSM
+	*secrettest.SecretsManager
 	refuse bool
 }
 
 func (l lostAnswers) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 	if !l.refuse {
-		if _, err := l.fakeSM.UpdateSecretVersionStage(ctx, in, opts...); err != nil {
+		if _, err := l.SecretsManager.UpdateSecretVersionStage(ctx, in, opts...); err != nil {
 			return nil, err
 		}
 	}
@@ -651,17 +654,17 @@ func TestAStageMoveWhoseAnswerWasLostStillCompletesTheStep(t *testing.T) {
 		refuse bool
 	}{{"the moves happened", false}, {"the moves did not happen", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			sm := newFakeSM(secretName)
+			sm := secrettest.New(secretName)
 			r, _ := newRotator(sm, signing.EdDSA)
 			rotate(t, r, "v1")
-			r.API = lostAnswers{fakeSM: sm, refuse: tt.refuse}
+			r.API = lostAnswers{SecretsManager: sm, refuse: tt.refuse}
 			var err error
 			for _, s := range allSteps {
 				if err = r.Handle(context.Background(), rotation.Event{SecretID: secretName, ClientRequestToken: "v2", Step: s}); err != nil {
 					break
 				}
 			}
-			stages := sm.stages()["v2"]
+			stages := sm.Stages()["v2"]
 			switch {
 			case !tt.refuse && (err != nil || !slices.Contains(stages, secret.StageCurrent) || slices.Contains(stages, secret.StagePending)):
 				t.Errorf("rotation with lost answers = %v, version stages %v; want it promoted", err, stages)

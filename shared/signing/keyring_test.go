@@ -12,87 +12,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/secret/secrettest"
 	"github.com/keygate/keygate/shared/signing"
 )
-
-// fakeSecrets is an in-memory secret.Getter: one value per version stage, an optional error per
-// stage, further staging labels of the version at a stage, and a count of calls per stage.
-type fakeSecrets struct {
-	mu     sync.Mutex
-	values map[string][]byte
-	errs   map[string]error
-	labels map[string][]string
-	calls  map[string]int
-}
-
-func newFakeSecrets() *fakeSecrets {
-	return &fakeSecrets{values: map[string][]byte{}, errs: map[string]error{}, labels: map[string][]string{}, calls: map[string]int{}}
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	stage := aws.ToString(in.VersionStage)
-	f.calls[stage]++
-	if err := f.errs[stage]; err != nil {
-		return nil, err
-	}
-	v, ok := f.values[stage]
-	if !ok {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no version with stage " + stage)}
-	}
-	return &secretsmanager.GetSecretValueOutput{
-		Name: in.SecretId, VersionId: aws.String(stage + "-version"), SecretString: aws.String(string(v)),
-		VersionStages: append([]string{stage}, f.labels[stage]...),
-	}, nil
-}
-
-// label gives the version at stage the further staging labels labels (none: only stage).
-func (f *fakeSecrets) label(stage string, labels ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.labels[stage] = labels
-}
-
-func (f *fakeSecrets) set(stage string, v []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if v == nil {
-		delete(f.values, stage)
-		return
-	}
-	f.values[stage] = v
-}
-
-func (f *fakeSecrets) fail(stage string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err == nil {
-		delete(f.errs, stage)
-		return
-	}
-	f.errs[stage] = err
-}
-
-func (f *fakeSecrets) count(stage string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[stage]
-}
-
-// rotate moves CURRENT to PREVIOUS and installs next as CURRENT, as Secrets Manager does.
-func (f *fakeSecrets) rotate(next []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.values[secret.StagePrevious] = f.values[secret.StageCurrent]
-	f.values[secret.StageCurrent] = next
-}
 
 var errThrottled = errors.New("ThrottlingException: rate exceeded")
 
@@ -121,7 +48,7 @@ const (
 )
 
 type fixture struct {
-	sm       *fakeSecrets
+	sm       *secrettest.SecretsManager
 	clock    *clocktest.Clock
 	ring     *signing.Keyring
 	cur, old []byte
@@ -129,9 +56,9 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{sm: newFakeSecrets(), clock: clocktest.New(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)), cur: newSecret(t), old: newSecret(t)}
-	f.sm.set(secret.StageCurrent, f.cur)
-	f.sm.set(secret.StagePrevious, f.old)
+	f := &fixture{sm: secrettest.New(secretID), clock: clocktest.New(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)), cur: newSecret(t), old: newSecret(t)}
+	f.sm.Set(secret.StageCurrent, f.cur)
+	f.sm.Set(secret.StagePrevious, f.old)
 	f.ring = signing.New(f.sm, secretID, signing.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: f.clock.Now, Publish: true})
 	return f
 }
@@ -140,7 +67,7 @@ var ctx = context.Background()
 
 func TestFirstUseLoadsCurrentAndPrevious(t *testing.T) {
 	f := newFixture(t)
-	if f.ring.Fetches() != 0 || f.sm.count(secret.StageCurrent) != 0 {
+	if f.ring.Fetches() != 0 || f.sm.Reads(secret.StageCurrent) != 0 {
 		t.Fatalf("New fetched before first use")
 	}
 	signing, err := f.ring.Signing(ctx)
@@ -165,10 +92,10 @@ func TestFirstUseLoadsCurrentAndPrevious(t *testing.T) {
 	if got := f.ring.Fetches(); got != 1 {
 		t.Errorf("Fetches = %d, want 1", got)
 	}
-	if c, p := f.sm.count(secret.StageCurrent), f.sm.count(secret.StagePrevious); c != 1 || p != 1 {
+	if c, p := f.sm.Reads(secret.StageCurrent), f.sm.Reads(secret.StagePrevious); c != 1 || p != 1 {
 		t.Errorf("GetSecretValue calls: AWSCURRENT %d, AWSPREVIOUS %d; want 1 and 1", c, p)
 	}
-	if f.sm.count(secret.StagePending) != 0 {
+	if f.sm.Reads(secret.StagePending) != 0 {
 		t.Errorf("the keyring read AWSPENDING")
 	}
 }
@@ -208,7 +135,7 @@ func TestOneRefetchAfterTheRefreshInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := newSecret(t)
-	f.sm.rotate(next)
+	f.sm.Rotate(next)
 	f.clock.Advance(refreshEvery)
 	for i := 0; i < 10; i++ {
 		k, err := f.ring.Signing(ctx)
@@ -259,7 +186,7 @@ func TestAnUnknownKidForcesAtMostOneRefreshPerInterval(t *testing.T) {
 	if got := f.ring.Fetches() - warm; got > 1 {
 		t.Errorf("%d unknown kids caused %d Secrets Manager loads, want at most 1", burst, got)
 	}
-	if got := f.sm.count(secret.StageCurrent); got > 2 {
+	if got := f.sm.Reads(secret.StageCurrent); got > 2 {
 		t.Errorf("AWSCURRENT read %d times, want at most 2", got)
 	}
 
@@ -280,7 +207,7 @@ func TestAForcedRefreshFindsAKeyRotatedInSinceTheLastLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := newSecret(t)
-	f.sm.rotate(next) // another container rotated and signed with the new key
+	f.sm.Rotate(next) // another container rotated and signed with the new key
 	f.clock.Advance(time.Second)
 	k, err := f.ring.Verification(ctx, kidOf(t, next))
 	if err != nil || k.Kid != kidOf(t, next) {
@@ -297,7 +224,7 @@ func TestAnOversizeOrEmptyKidIsUnknownWithoutAFetch(t *testing.T) {
 		if _, err := f.ring.Verification(ctx, kid); !errors.Is(err, signing.ErrUnknownKid) {
 			t.Errorf("Verification(%.20q…) = %v, want ErrUnknownKid", kid, err)
 		}
-		if f.ring.Fetches() != 0 || f.sm.count(secret.StageCurrent) != 0 {
+		if f.ring.Fetches() != 0 || f.sm.Reads(secret.StageCurrent) != 0 {
 			t.Errorf("a %d-byte kid caused a Secrets Manager read", len(kid))
 		}
 	}
@@ -310,7 +237,7 @@ func TestCachedKeysAreServedUntilMaxStaleWhenSecretsManagerFails(t *testing.T) {
 	if _, err := f.ring.Signing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.sm.fail(secret.StageCurrent, errThrottled)
+	f.sm.FailStage(secret.StageCurrent, errThrottled)
 
 	for _, at := range []time.Duration{refreshEvery, 30 * time.Minute, maxStale - time.Second} {
 		f.clock.Set(start.Add(at))
@@ -336,7 +263,7 @@ func TestCachedKeysAreServedUntilMaxStaleWhenSecretsManagerFails(t *testing.T) {
 		t.Errorf("Keys at MaxStale = %v, want ErrUnavailable", err)
 	}
 
-	f.sm.fail(secret.StageCurrent, nil)
+	f.sm.FailStage(secret.StageCurrent, nil)
 	if _, err := f.ring.Signing(ctx); err != nil {
 		t.Errorf("Signing after Secrets Manager recovered: %v", err)
 	}
@@ -349,15 +276,15 @@ func TestADownSecretsManagerIsNotCalledOnEveryRequest(t *testing.T) {
 	if _, err := f.ring.Signing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.sm.fail(secret.StageCurrent, errThrottled)
+	f.sm.FailStage(secret.StageCurrent, errThrottled)
 	f.clock.Advance(refreshEvery)
-	before := f.sm.count(secret.StageCurrent)
+	before := f.sm.Reads(secret.StageCurrent)
 	for i := 0; i < 100; i++ {
 		if _, err := f.ring.Signing(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := f.sm.count(secret.StageCurrent) - before; got > 1 {
+	if got := f.sm.Reads(secret.StageCurrent) - before; got > 1 {
 		t.Errorf("BUG: 100 requests at one instant during an outage made %d Secrets Manager calls; back off after a failed refresh (e.g. record the failure time and retry at most once per few seconds)", got)
 	}
 }
@@ -375,7 +302,7 @@ func TestSecretsManagerDownAtColdStartIsUnavailable(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.sm.fail(tt.stage, tt.err)
+			f.sm.FailStage(tt.stage, tt.err)
 			if _, err := f.ring.Signing(ctx); !errors.Is(err, signing.ErrUnavailable) {
 				t.Errorf("Signing = %v, want ErrUnavailable", err)
 			}
@@ -386,7 +313,7 @@ func TestSecretsManagerDownAtColdStartIsUnavailable(t *testing.T) {
 				t.Errorf("Keys = %v, want ErrUnavailable", err)
 			}
 			// The failure is not cached: the next call after recovery succeeds.
-			f.sm.fail(tt.stage, nil)
+			f.sm.FailStage(tt.stage, nil)
 			if _, err := f.ring.Signing(ctx); err != nil {
 				t.Errorf("Signing after recovery = %v", err)
 			}
@@ -413,9 +340,9 @@ func TestTheSecretValuesDecideWhatIsLoaded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sm := newFakeSecrets()
-			sm.set(secret.StageCurrent, tt.current)
-			sm.set(secret.StagePrevious, tt.previous)
+			sm := secrettest.New(secretID)
+			sm.Set(secret.StageCurrent, tt.current)
+			sm.Set(secret.StagePrevious, tt.previous)
 			ring := signing.New(sm, secretID, signing.Options{})
 			keys, err := ring.Keys(ctx)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
@@ -442,14 +369,14 @@ func forgedKid(t testing.TB, s []byte) []byte {
 func TestPendingIsNeverUsed(t *testing.T) {
 	f := newFixture(t)
 	pending := newSecret(t)
-	f.sm.set(secret.StagePending, pending)
+	f.sm.Set(secret.StagePending, pending)
 	if _, err := f.ring.Verification(ctx, kidOf(t, pending)); !errors.Is(err, signing.ErrUnknownKid) {
 		t.Errorf("an AWSPENDING key verifies (err %v)", err)
 	}
 	if k, _ := f.ring.Signing(ctx); k == nil || k.Kid == kidOf(t, pending) {
 		t.Errorf("the keyring signs with AWSPENDING")
 	}
-	if f.sm.count(secret.StagePending) != 0 {
+	if f.sm.Reads(secret.StagePending) != 0 {
 		t.Errorf("the keyring read AWSPENDING")
 	}
 }
@@ -459,7 +386,7 @@ func TestAFailedForcedRefreshKeepsTheKnownKeys(t *testing.T) {
 	if _, err := f.ring.Signing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.sm.fail(secret.StageCurrent, errThrottled)
+	f.sm.FailStage(secret.StageCurrent, errThrottled)
 	// The kid may be a real new key: an outage is ErrUnavailable (a 503), never the 401 of an
 	// unknown kid, which API Gateway would cache.
 	if _, err := f.ring.Verification(ctx, "unknown-kid"); !errors.Is(err, signing.ErrUnavailable) || errors.Is(err, signing.ErrUnknownKid) {
@@ -522,7 +449,7 @@ func BenchmarkVerificationByKid(b *testing.B) {
 func TestATestedPendingKeyIsPublishedOnly(t *testing.T) {
 	tested := newSecret(t)
 	f := newFixture(t)
-	f.sm.set(secret.StageTested, tested)
+	f.sm.Set(secret.StageTested, tested)
 	pub, err := f.ring.Published(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -542,7 +469,7 @@ func TestATestedPendingKeyIsPublishedOnly(t *testing.T) {
 	if k, _ := f.ring.Signing(ctx); k == nil || k.Kid != kidOf(t, f.cur) {
 		t.Errorf("Signing = %v, want AWSCURRENT", k)
 	}
-	if f.sm.count(secret.StagePending) != 0 {
+	if f.sm.Reads(secret.StagePending) != 0 {
 		t.Errorf("the keyring read AWSPENDING")
 	}
 }
@@ -565,13 +492,13 @@ func TestABadTestedKeyIsLeftOutAndChangesNothingElse(t *testing.T) {
 			f := newFixture(t)
 			switch {
 			case tt.dupCur:
-				f.sm.set(secret.StageTested, f.cur)
+				f.sm.Set(secret.StageTested, f.cur)
 			case tt.name == "a forged kid":
-				f.sm.set(secret.StageTested, forgedKid(t, newSecret(t)))
+				f.sm.Set(secret.StageTested, forgedKid(t, newSecret(t)))
 			default:
-				f.sm.set(secret.StageTested, tt.value)
+				f.sm.Set(secret.StageTested, tt.value)
 			}
-			f.sm.fail(secret.StageTested, tt.err)
+			f.sm.FailStage(secret.StageTested, tt.err)
 			pub, err := f.ring.Published(ctx)
 			if err != nil {
 				t.Fatalf("Published = %v", err)
@@ -590,7 +517,7 @@ func TestABadTestedKeyIsLeftOutAndChangesNothingElse(t *testing.T) {
 // list through a shared backing array.
 func TestPublishedDoesNotLeakIntoVerificationKeys(t *testing.T) {
 	f := newFixture(t)
-	f.sm.set(secret.StageTested, newSecret(t))
+	f.sm.Set(secret.StageTested, newSecret(t))
 	pub, _ := f.ring.Published(ctx)
 	keys, _ := f.ring.Keys(ctx)
 	if len(pub) != 3 || len(keys) != 2 || len(keys[:cap(keys)]) != 2 {
@@ -631,9 +558,9 @@ func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
 		}
 		return b
 	}
-	sm := newFakeSecrets()
+	sm := secrettest.New(secretID)
 	first := gen(clk.Now())
-	sm.set(secret.StageCurrent, first)
+	sm.Set(secret.StageCurrent, first)
 	ring := signing.New(sm, secretID, signing.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: clk.Now, ActivationDelay: delay})
 	if k, err := ring.Signing(ctx); err != nil || k.Kid != kidOf(t, first) {
 		t.Fatalf("the first key must sign at once: %v %v", k, err)
@@ -641,7 +568,7 @@ func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
 
 	clk.Advance(time.Hour)
 	next := gen(clk.Now()) // rotated now
-	sm.rotate(next)
+	sm.Rotate(next)
 	clk.Advance(refreshEvery) // this keyring (like every verifier) has reloaded by now
 	tests := []struct {
 		at   time.Duration // since the rotation
@@ -671,9 +598,9 @@ func TestANewKeySignsOnlyAfterTheActivationDelay(t *testing.T) {
 // would pay a Secrets Manager read per refresh for a key they never use.
 func TestOnlyAPublishingKeyringReadsTheTestedKey(t *testing.T) {
 	for _, publish := range []bool{false, true} {
-		sm := newFakeSecrets()
-		sm.set(secret.StageCurrent, newSecret(t))
-		sm.set(secret.StageTested, newSecret(t))
+		sm := secrettest.New(secretID)
+		sm.Set(secret.StageCurrent, newSecret(t))
+		sm.Set(secret.StageTested, newSecret(t))
 		ring := signing.New(sm, secretID, signing.Options{Publish: publish})
 		pub, err := ring.Published(ctx)
 		if err != nil {
@@ -683,7 +610,7 @@ func TestOnlyAPublishingKeyringReadsTheTestedKey(t *testing.T) {
 		if publish {
 			wantReads, wantKeys = 1, 2
 		}
-		if n := sm.count(secret.StageTested); n != wantReads || len(pub) != wantKeys {
+		if n := sm.Reads(secret.StageTested); n != wantReads || len(pub) != wantKeys {
 			t.Errorf("Publish %v: %d reads of the tested key, %d published keys; want %d, %d", publish, n, len(pub), wantReads, wantKeys)
 		}
 	}
@@ -711,9 +638,9 @@ func TestAJWKSCachedForItsMaxAgeKnowsTheKeyBeforeItSigns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.sm.set(secret.StageTested, next)
-	f.sm.rotate(next)
-	f.sm.set(secret.StageTested, nil)
+	f.sm.Set(secret.StageTested, next)
+	f.sm.Rotate(next)
+	f.sm.Set(secret.StageTested, nil)
 	newKid := kidOf(t, next)
 
 	// The worst case: a verifier fetches the JWKS just before the publisher reloads.
@@ -845,11 +772,11 @@ func TestTheActivationDelayCountsFromThePromotion(t *testing.T) {
 				t.Fatal(err)
 			}
 			prev := newSecret(t)
-			sm := newFakeSecrets()
-			sm.set(secret.StageCurrent, cur)
-			sm.label(secret.StageCurrent, tt.labels...)
+			sm := secrettest.New(secretID)
+			sm.Set(secret.StageCurrent, cur)
+			sm.Label(secret.StageCurrent, tt.labels...)
 			if !tt.noPrevious {
-				sm.set(secret.StagePrevious, prev)
+				sm.Set(secret.StagePrevious, prev)
 			}
 			clk := clocktest.New(t0.Add(tt.firstUse))
 			ring := signing.New(sm, secretID, signing.Options{RefreshEvery: refreshEvery, MaxStale: maxStale, Now: clk.Now, ActivationDelay: delay})

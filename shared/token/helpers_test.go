@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/secret"
+	"github.com/keygate/keygate/shared/secret/secrettest"
 	"github.com/keygate/keygate/shared/signing"
 
 	"github.com/keygate/keygate/shared/token"
@@ -62,50 +60,9 @@ func parseKey(t testing.TB, s []byte) *signing.Key {
 	return k
 }
 
-// fakeSecrets serves one value per version stage, records every request and can fail.
-type fakeSecrets struct {
-	mu     sync.Mutex
-	values map[string][]byte
-	err    error
-	inputs []secretsmanager.GetSecretValueInput
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inputs = append(f.inputs, *in)
-	if f.err != nil {
-		return nil, f.err
-	}
-	v, ok := f.values[aws.ToString(in.VersionStage)]
-	if !ok {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
-	}
-	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String(aws.ToString(in.VersionStage) + "-id"), SecretString: aws.String(string(v))}, nil
-}
-
-func (f *fakeSecrets) calls() []secretsmanager.GetSecretValueInput {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]secretsmanager.GetSecretValueInput(nil), f.inputs...)
-}
-
-func (f *fakeSecrets) setErr(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.err = err
-}
-
-func (f *fakeSecrets) rotate(next []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.values[secret.StagePrevious] = f.values[secret.StageCurrent]
-	f.values[secret.StageCurrent] = next
-}
-
 // env is a real keyring over a fake Secrets Manager plus a real Issuer and Verifier.
 type env struct {
-	sm       *fakeSecrets
+	sm       *secrettest.SecretsManager
 	clock    *clocktest.Clock
 	ring     *signing.Keyring
 	issuer   *token.Issuer
@@ -118,12 +75,13 @@ type env struct {
 func newEnv(t testing.TB, current, previous []byte) *env {
 	t.Helper()
 	e := &env{
-		sm:    &fakeSecrets{values: map[string][]byte{secret.StageCurrent: current}},
+		sm:    secrettest.New(secretID),
 		clock: clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)),
 		cur:   parseKey(t, current),
 	}
+	e.sm.Set(secret.StageCurrent, current)
 	if previous != nil {
-		e.sm.values[secret.StagePrevious] = previous
+		e.sm.Set(secret.StagePrevious, previous)
 		e.prev = parseKey(t, previous)
 	}
 	e.ring = signing.New(e.sm, secretID, signing.Options{RefreshEvery: 5 * time.Minute, MaxStale: time.Hour, Now: e.clock.Now})

@@ -113,7 +113,7 @@ func TestEveryTokenGetsAUniqueID(t *testing.T) {
 
 func TestIssueFailsWhenTheKeyringIsUnavailable(t *testing.T) {
 	e := defaultEnv(t)
-	e.sm.setErr(errors.New("ServiceUnavailable"))
+	e.sm.Fail(errors.New("ServiceUnavailable"))
 	raw, c, err := e.issuer.Issue(ctx, token.Grant{KeyID: "key_x", TTL: time.Minute})
 	if !errors.Is(err, signing.ErrUnavailable) || raw != "" || c != nil {
 		t.Errorf("Issue = %q, %v, %v; want a wrapped keyring.ErrUnavailable", raw, c, err)
@@ -552,7 +552,7 @@ func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
 			// 5: no lookup is driven by the token: only our secret, only the keyring's fixed
 			// stages (CURRENT/PREVIOUS; only the JWKS function reads KEYGATE_TESTED), and at most one
 			// forced refresh on top of the warm-up load.
-			calls := e.sm.calls()
+			calls := e.sm.Inputs()
 			current := 0
 			for _, in := range calls {
 				if *in.SecretId != secretID || in.VersionId != nil {
@@ -706,7 +706,7 @@ func TestVerifyReportsAnUnavailableKeyringAsADependencyFailure(t *testing.T) {
 
 	t.Run("cold start", func(t *testing.T) {
 		e := defaultEnv(t)
-		e.sm.setErr(errors.New("dial tcp: i/o timeout"))
+		e.sm.Fail(errors.New("dial tcp: i/o timeout"))
 		_, err := e.verifier.Verify(ctx, raw)
 		if !errors.Is(err, signing.ErrUnavailable) || errors.Is(err, token.ErrInvalid) || errors.Is(err, token.ErrExpired) {
 			t.Errorf("Verify = %v, want a wrapped keyring.ErrUnavailable and not a 401", err)
@@ -717,7 +717,7 @@ func TestVerifyReportsAnUnavailableKeyringAsADependencyFailure(t *testing.T) {
 		if _, err := e.verifier.Verify(ctx, raw); err != nil {
 			t.Fatal(err)
 		}
-		e.sm.setErr(errors.New("dial tcp: i/o timeout"))
+		e.sm.Fail(errors.New("dial tcp: i/o timeout"))
 		e.clock.Advance(59 * time.Minute)
 		if _, err := e.verifier.Verify(ctx, raw); err != nil {
 			t.Errorf("Verify within MaxStale during an outage = %v, want the cached key used", err)
@@ -749,7 +749,7 @@ func TestTokensSurviveOneRotationButNotTwo(t *testing.T) {
 	e := newEnv(t, rsaS, nil)
 	raw, _ := e.issue(t, token.Grant{Scopes: []string{"customers:read"}, TTL: time.Hour})
 
-	e.sm.rotate(ec)
+	e.sm.Rotate(ec)
 	e.clock.Advance(6 * time.Minute) // past RefreshEvery
 	if _, err := e.verifier.Verify(ctx, raw); err != nil {
 		t.Errorf("a token of the previous key after one rotation = %v", err)
@@ -759,7 +759,7 @@ func TestTokensSurviveOneRotationButNotTwo(t *testing.T) {
 		t.Errorf("after rotation Issue signs with %v, want the new ES256 key", hdr["alg"])
 	}
 
-	e.sm.rotate(ed)
+	e.sm.Rotate(ed)
 	e.clock.Advance(6 * time.Minute)
 	if _, err := e.verifier.Verify(ctx, raw); !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("a token two rotations old = %v, want ErrInvalid", err)
