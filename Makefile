@@ -21,7 +21,17 @@ export SAM_CLI_TELEMETRY := 0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: help run test test-unit lint build build-local bench clean tools rotate fuzz
-.PHONY: contract
+.PHONY: contract sam-local test-sam
+
+# The SAM CLI path (infra/local/sam): a Docker engine (yours, else a private dockerd from Debian
+# packages, as root on Linux), the same emulators as make run, sam build + sam local start-api.
+SAM_API_PORT ?= 3000
+sam-local: ## serve the API with the real SAM CLI (sam local start-api) on :$(SAM_API_PORT), print a demo key and curls (Ctrl-C stops all)
+	@bash infra/local/sam/sam-local.sh sam 8400 8401 $(SAM_API_PORT)
+
+# The e2e tests of the user-facing contract (infra/test/e2e's externalTier), through sam local.
+test-sam: ## the end-to-end contract tier through sam local start-api (own stack on 8410/8411, API on 3410)
+	@bash infra/local/sam/test-tier.sh
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -95,9 +105,12 @@ clean: ## stop leftover local stacks, remove build outputs and local state
 	rm -rf .aws-sam .build .stack
 
 # --- sam build (BuildMethod: makefile): one target per function, run by SAM with ARTIFACTS_DIR.
+# SAM does not tell make the architecture: the template deploys arm64, and make sam-local
+# builds for the local engine with LAMBDA_GOARCH=amd64 (on x86_64) in the environment.
+LAMBDA_GOARCH ?= arm64
 define LAMBDA_TARGET
 build-$(1):
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $$(GO) build $$(LAMBDA_FLAGS) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
+	GOOS=linux GOARCH=$$(LAMBDA_GOARCH) CGO_ENABLED=0 $$(GO) build $$(LAMBDA_FLAGS) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
 endef
 $(foreach fn,$(FUNCTIONS),$(eval $(call LAMBDA_TARGET,$(shell echo $(fn) | sed 's/./\U&/')Function,$(fn))))
 

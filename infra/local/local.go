@@ -154,4 +154,25 @@ func (s *Stack) Env(functionID string) map[string]string {
 }
 
 // Close stops every function process.
-func (s *Stack) Close() error { return s.Runner().Close() }
+func (s *Stack) Close() error {
+	if r := s.Runner(); r != nil {
+		return r.Close()
+	}
+	return nil
+}
+
+// Attach returns a Stack for an API that something else serves from the same template on the
+// same emulators (sam local start-api): the template resolved with o.Params and clients for the
+// emulators, so tests can mint keys and read tables, but no function processes, no gateway and
+// no provisioning. Runner, Invoke, Restart and Gateway are not available on it.
+func Attach(o Options) (*Stack, error) {
+	if o.DynamoDB == "" || o.Secrets == "" {
+		return nil, errors.New("localstack: DynamoDB and Secrets Manager endpoints are required")
+	}
+	tpl, err := samtpl.Load(o.Template, samtpl.Options{Parameters: o.Params})
+	if err != nil {
+		return nil, err
+	}
+	ddb, sm := provision.NewClients(provision.Endpoints{DynamoDB: o.DynamoDB, SecretsManager: o.Secrets}, tpl.Region)
+	return &Stack{Template: tpl, DynamoDB: ddb, Secrets: sm}, nil
+}

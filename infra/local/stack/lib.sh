@@ -9,6 +9,9 @@
 #   KEYGATE_STATE_DIR      where running stacks keep pid files and logs (default <repo>/.stack)
 #   KEYGATE_PYTHON         interpreter used to create the venv (default python3)
 #   KEYGATE_STACK_TIMEOUT  seconds up.sh waits for each emulator to answer (default 60)
+#   KEYGATE_STACK_HOST     the one address the emulators listen on (default 127.0.0.1). The SAM
+#                          path sets the Docker bridge's gateway address, so that functions in
+#                          containers reach them without exposing them on every interface.
 
 # Scripts sourcing this file are expected to have done `set -euo pipefail` themselves; doing it
 # here too makes a direct `source infra/local/stack/lib.sh` in an interactive shell exit the shell on the
@@ -24,6 +27,7 @@ KEYGATE_ROOT="$(cd "$KEYGATE_STACK_SCRIPTS/../../.." && pwd -P)"
 KEYGATE_CACHE="${KEYGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}"
 KEYGATE_STATE_DIR="${KEYGATE_STATE_DIR:-$KEYGATE_ROOT/.stack}"
 KEYGATE_PYTHON="${KEYGATE_PYTHON:-python3}"
+KEYGATE_STACK_HOST="${KEYGATE_STACK_HOST:-127.0.0.1}"
 # Relative overrides are taken relative to the caller's directory, once: pid files, the venv's
 # absolute script paths and `cd` into the state dir all need a path that stays valid.
 [[ $KEYGATE_CACHE == /* ]] || KEYGATE_CACHE="$PWD/$KEYGATE_CACHE"
@@ -255,7 +259,7 @@ ks_port_in_use() {
 	if command -v ss >/dev/null 2>&1; then
 		[[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && return 0
 	fi
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+	(exec 3<>"/dev/tcp/$KEYGATE_STACK_HOST/$port") 2>/dev/null
 }
 
 # ks_port_owner PORT: best-effort description of who listens on PORT (for error messages).
@@ -279,17 +283,17 @@ ks_port_owned_by() {
 	[[ "$(ss -Htlnp "sport = :$port" 2>/dev/null)" == *"pid=$pid,"* ]]
 }
 
-# ks_http_probe PORT METHOD PATH [HEADER...]: send one HTTP/1.1 request to 127.0.0.1:PORT with
+# ks_http_probe PORT METHOD PATH [HEADER...]: send one HTTP/1.1 request to KEYGATE_STACK_HOST:PORT with
 # an empty JSON body and succeed if anything that looks like an HTTP status line comes back.
 # Pure bash (/dev/tcp) so readiness checks need neither curl nor python.
 ks_http_probe() {
 	local port=$1 method=$2 path=$3 h req line
 	shift 3
-	req="$method $path HTTP/1.1"$'\r\n'"Host: 127.0.0.1:$port"$'\r\n'"Connection: close"$'\r\n'
+	req="$method $path HTTP/1.1"$'\r\n'"Host: $KEYGATE_STACK_HOST:$port"$'\r\n'"Connection: close"$'\r\n'
 	for h in "$@"; do req+="$h"$'\r\n'; done
 	req+="Content-Length: 2"$'\r\n\r\n''{}'
 	(
-		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		exec 3<>"/dev/tcp/$KEYGATE_STACK_HOST/$port" || exit 1
 		printf '%s' "$req" >&3
 		IFS= read -r -t 5 line <&3 || exit 1
 		[[ $line == HTTP/* ]]

@@ -10,8 +10,9 @@
 # names the service, port and log, stops whatever this run started and exits non-zero.
 #
 # On success stdout carries exactly two eval-able lines:
-#   KEYGATE_DYNAMODB_ENDPOINT=http://127.0.0.1:DDB_PORT
-#   KEYGATE_SECRETS_ENDPOINT=http://127.0.0.1:SM_PORT
+#   KEYGATE_DYNAMODB_ENDPOINT=http://HOST:DDB_PORT
+#   KEYGATE_SECRETS_ENDPOINT=http://HOST:SM_PORT
+# (HOST is ${KEYGATE_STACK_HOST:-127.0.0.1}, the one address the emulators listen on.)
 # Everything else goes to stderr. Stop with down.sh NAME.
 set -euo pipefail
 # Job control must be off so a background child is not a process-group leader: then `setsid`
@@ -131,7 +132,7 @@ start_dynamodb() {
 	# empty (in memory) and leaves nothing on disk. The script path is given as written in
 	# ks_svc_markers so /proc finds it; -p must stay last.
 	(cd "$STATE" && export PYTHONUNBUFFERED=1 && exec setsid "$KEYGATE_VENV/bin/python" \
-		"$KEYGATE_ROOT/infra/local/stack/moto_serialised.py" -H 127.0.0.1 -p "${PORT[dynamodb]}") \
+		"$KEYGATE_ROOT/infra/local/stack/moto_serialised.py" -H "$KEYGATE_STACK_HOST" -p "${PORT[dynamodb]}") \
 		</dev/null >"$STATE/dynamodb.log" 2>&1 {KS_LOCK_FD}>&- &
 	echo "$!" >"$STATE/dynamodb.pid"
 }
@@ -141,7 +142,7 @@ start_moto() {
 	# moto removes AWSCURRENT from one version, then adds it to the other) atomic for readers,
 	# as on AWS. Under moto_server's threads a cold keyring could read "no AWSCURRENT" mid-move.
 	(cd "$STATE" && export PYTHONUNBUFFERED=1 && exec setsid "$KEYGATE_VENV/bin/python" \
-		"$KEYGATE_ROOT/infra/local/stack/moto_serialised.py" -H 127.0.0.1 -p "${PORT[moto]}") \
+		"$KEYGATE_ROOT/infra/local/stack/moto_serialised.py" -H "$KEYGATE_STACK_HOST" -p "${PORT[moto]}") \
 		</dev/null >"$STATE/moto.log" 2>&1 {KS_LOCK_FD}>&- &
 	echo "$!" >"$STATE/moto.pid"
 }
@@ -175,5 +176,5 @@ for svc in "${TO_START[@]}"; do
 done
 
 SUCCESS=true
-printf 'KEYGATE_DYNAMODB_ENDPOINT=http://127.0.0.1:%s\n' "${PORT[dynamodb]}"
-printf 'KEYGATE_SECRETS_ENDPOINT=http://127.0.0.1:%s\n' "${PORT[moto]}"
+printf 'KEYGATE_DYNAMODB_ENDPOINT=http://%s:%s\n' "$KEYGATE_STACK_HOST" "${PORT[dynamodb]}"
+printf 'KEYGATE_SECRETS_ENDPOINT=http://%s:%s\n' "$KEYGATE_STACK_HOST" "${PORT[moto]}"

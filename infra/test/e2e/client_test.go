@@ -88,7 +88,7 @@ func stackClient(t *testing.T, key string, opts ...client.Option) (*client.Clien
 	t.Helper()
 	ct := newCounting()
 	opts = append([]client.Option{client.WithHTTPClient(&http.Client{Transport: ct, Timeout: 30 * time.Second})}, opts...)
-	c, err := client.New(api.URL, key, opts...)
+	c, err := client.New(apiURL, key, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func echoed(t *testing.T, hc *http.Client, method, path string, body []byte) map
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, api.URL+path, rd)
+	req, err := http.NewRequest(method, apiURL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestClientExampleBackend(t *testing.T) {
 	if ctxt["key_id"] != keyID || ctxt["scope"] != "customers:read" || ctxt["token_type"] != "access_token" || ctxt["customer_id"] != "cust-42" {
 		t.Fatalf("authorizer context %v", ctxt)
 	}
-	resp, err := hc.Get(api.URL + "/v1/billing") // the key has billing:read, the token was narrowed
+	resp, err := hc.Get(apiURL + "/v1/billing") // the key has billing:read, the token was narrowed
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestClientExampleBackend(t *testing.T) {
 	}
 	// A wrong key is a typed error, and nothing reaches the protected route.
 	bad, _ := stackClient(t, key[:len(key)-1]+"x")
-	_, err = bad.HTTPClient().Get(api.URL + "/v1/customers")
+	_, err = bad.HTTPClient().Get(apiURL + "/v1/customers")
 	if !errors.Is(err, client.ErrInvalidAPIKey) {
 		t.Fatalf("bad key: %v, want ErrInvalidAPIKey", err)
 	}
@@ -324,7 +324,7 @@ func TestClientConcurrentCallersShareOneRefresh(t *testing.T) {
 		for range callers {
 			wg.Go(func() {
 				<-gate
-				resp, err := hc.Get(api.URL + "/v1/customers")
+				resp, err := hc.Get(apiURL + "/v1/customers")
 				if err != nil {
 					t.Error(err)
 					failed.Add(1)

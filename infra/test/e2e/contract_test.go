@@ -57,7 +57,7 @@ func TestTheAPIHonoursItsOpenAPIContract(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 		args := append([]string{"--config-file", filepath.Join("..", "..", "openapi", "schemathesis.toml"),
 			"run", filepath.Join("..", "..", "openapi", "openapi.yaml"),
-			"--url", api.URL, "--checks", contractChecks, "--seed", "20261201", "--workers", "1",
+			"--url", apiURL, "--checks", contractChecks, "--seed", "20261201", "--workers", "1",
 			"--request-timeout", "15", "--no-color", "--generation-database", "none",
 			"--report", "junit", "--report-dir", t.TempDir()}, pass...)
 		cmd := exec.CommandContext(ctx, st, args...)

@@ -29,7 +29,7 @@ func TestCORSPreflight(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, api.URL+tc.path, nil)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, apiURL+tc.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

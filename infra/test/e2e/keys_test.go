@@ -88,7 +88,7 @@ func TestTheLocationOfACreatedKeyLeadsToIt(t *testing.T) {
 	need(t)
 	r := call(t, http.MethodPost, "/v1/keys", adminKey, map[string]any{"name": t.Name(), "scopes": []string{"customers:read"}})
 	expect(t, r, http.StatusCreated, "")
-	base, err := url.Parse(api.URL + "/v1/keys")
+	base, err := url.Parse(apiURL + "/v1/keys")
 	if err != nil {
 		t.Fatal(err)
 	}

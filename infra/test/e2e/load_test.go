@@ -45,7 +45,7 @@ func TestLoadMixedCredentialsThroughTheGateway(t *testing.T) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
 	do := func(k kind) (int, error) {
-		req, err := http.NewRequest(k.method, api.URL+k.path, nil)
+		req, err := http.NewRequest(k.method, apiURL+k.path, nil)
 		if err != nil {
 			return 0, err
 		}

@@ -208,7 +208,7 @@ func TestSecurityCasesForTokens(t *testing.T) {
 		{"10: four segments", access + ".x", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { expectVerdict(t, api.URL, tt.token, tt.ok) })
+		t.Run(tt.name, func(t *testing.T) { expectVerdict(t, apiURL, tt.token, tt.ok) })
 	}
 	t.Run("6: on the ES256 stack", securityCase6OnES256)
 }
