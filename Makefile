@@ -21,13 +21,22 @@ export SAM_CLI_TELEMETRY := 0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: help run test test-unit lint build build-local bench clean tools rotate fuzz
-.PHONY: contract sam-local test-sam
+.PHONY: contract sam-local sam-invoke test-sam
 
 # The SAM CLI path (infra/local/sam): a Docker engine (yours, else a private dockerd from Debian
 # packages, as root on Linux), the same emulators as make run, sam build + sam local start-api.
 SAM_API_PORT ?= 3000
 sam-local: ## serve the API with the real SAM CLI (sam local start-api) on :$(SAM_API_PORT), print a demo key and curls (Ctrl-C stops all)
 	@bash infra/local/sam/sam-local.sh sam 8400 8401 $(SAM_API_PORT)
+
+# With make sam-local running: one function through sam local invoke on an event fixture.
+FN ?= AuthorizerFunction
+EVENT ?= infra/local/sam/events/authorizer-allow.json
+sam-invoke: ## with make sam-local running: sam local invoke FN (default AuthorizerFunction) on EVENT (a file of infra/local/sam/events)
+	@eval "$$(bash infra/local/sam/engine.sh find)"; export DOCKER_HOST; \
+		eval "$$(bash infra/local/stack/install.sh --print-env)"; \
+		export SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; \
+		$(GO) run ./infra/cmd/samlocal invoke -sam "$$KEYGATE_VENV/bin/sam" $(FN) $(EVENT)
 
 # The e2e tests of the user-facing contract (infra/test/e2e's externalTier), through sam local.
 test-sam: ## the end-to-end contract tier through sam local start-api (own stack on 8410/8411, API on 3410)

@@ -2,7 +2,9 @@
 # A Docker engine for `sam local`: the user's own, or a private dockerd from Debian packages.
 #
 # Usage: engine.sh up     print eval-able DOCKER_HOST=… and KEYGATE_DOCKER_STARTED=0|1
+#        engine.sh find   the same, but only for an engine that already runs (never starts one)
 #        engine.sh down   stop the private dockerd if this user's keygate started one
+#        engine.sh cli    print the docker client it uses
 #
 # up uses, in this order:
 #   1. the engine DOCKER_HOST (or the default socket) already points to, when `docker info`
@@ -83,6 +85,7 @@ install_engine() {
 }
 
 up() {
+	local start=${1:-start}
 	if engine_answers "${DOCKER_HOST:-}"; then
 		log "using the Docker engine at ${DOCKER_HOST:-the default socket}"
 		[[ -z ${DOCKER_HOST:-} ]] || printf 'DOCKER_HOST=%s\n' "$DOCKER_HOST"
@@ -94,6 +97,7 @@ up() {
 		printf 'DOCKER_HOST=unix://%s\nKEYGATE_DOCKER_STARTED=0\n' "$SOCK"
 		return 0
 	fi
+	[[ $start == start ]] || die "no Docker engine runs: start make sam-local first"
 	[[ $(uname -s) == Linux ]] || die "no Docker engine answers (docker info failed): start Docker Desktop, or point DOCKER_HOST at a running engine"
 	[[ $(id -u) == 0 ]] || die "no Docker engine answers (docker info failed), and starting a private one needs root: install Docker (https://docs.docker.com/engine/install/), add yourself to the docker group, or run as root"
 	local dir
@@ -142,7 +146,8 @@ down() {
 
 case "${1:-}" in
 up) up ;;
+find) up find ;;
 down) down ;;
 cli) docker_cli ;;
-*) die "usage: engine.sh up|down|cli" ;;
+*) die "usage: engine.sh up|find|down|cli" ;;
 esac

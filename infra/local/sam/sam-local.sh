@@ -96,6 +96,8 @@ fi
 export KEYGATE_STACK_HOST=$host_ip
 eval "$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || die "the emulators did not start"
 export KEYGATE_DYNAMODB_ENDPOINT KEYGATE_SECRETS_ENDPOINT
+# Host tools (authctl) use the SDK's standard endpoint settings, as the functions do.
+export AWS_ENDPOINT_URL_DYNAMODB=$KEYGATE_DYNAMODB_ENDPOINT AWS_ENDPOINT_URL_SECRETS_MANAGER=$KEYGATE_SECRETS_ENDPOINT
 eval "$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)"
 sam="$KEYGATE_VENV/bin/sam"
 export SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
@@ -113,7 +115,7 @@ LAMBDA_GOARCH=$goarch "$sam" build --template template.yaml --build-dir "$BUILD_
 }
 go build -o .build/tools/samlocal ./infra/cmd/samlocal
 go build -o .build/tools/authctl ./infra/cmd/authctl
-.build/tools/samlocal -built "$BUILD_DIR/template.yaml" -arch "$arch" "${params[@]}" \
+.build/tools/samlocal prepare -built "$BUILD_DIR/template.yaml" -arch "$arch" "${params[@]}" \
 	-container-dynamodb "http://$container_host:$DDB_PORT" -container-secrets "http://$container_host:$SM_PORT"
 
 overrides=()
@@ -140,7 +142,7 @@ curl -fsS -o /dev/null "$base_url/.well-known/jwks.json" || {
 log "first answer $(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s after start"
 
 if [[ ${#CMD[@]} -gt 0 ]]; then
-	export KEYGATE_E2E_API_URL=$base_url KEYGATE_E2E_TARGET=sam-local
+	export KEYGATE_E2E_API_URL=$base_url KEYGATE_E2E_TARGET=sam-local KEYGATE_SAM=$sam KEYGATE_SAM_BUILD_DIR=$BUILD_DIR
 	rc=0
 	"${CMD[@]}" || rc=$?
 	exit "$rc"

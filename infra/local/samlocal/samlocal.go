@@ -212,3 +212,35 @@ func ensureMap(m *yaml.Node, key string) *yaml.Node {
 }
 
 func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+
+// Event fills the {{NAME}} placeholders of an event fixture (infra/local/sam/events) with vars,
+// JSON-escaped, since every placeholder sits inside a JSON string. A placeholder without a
+// value is an error rather than an event that fails for a reason nobody sees.
+func Event(fixture []byte, vars map[string]string) ([]byte, error) {
+	var out bytes.Buffer
+	rest := fixture
+	for {
+		i := bytes.Index(rest, []byte("{{"))
+		if i < 0 {
+			out.Write(rest)
+			break
+		}
+		j := bytes.Index(rest[i:], []byte("}}"))
+		if j < 0 {
+			return nil, errors.New("samlocal: event: unterminated {{ placeholder")
+		}
+		name := string(rest[i+2 : i+j])
+		v, ok := vars[name]
+		if !ok {
+			return nil, fmt.Errorf("samlocal: event: no value for {{%s}}", name)
+		}
+		q, _ := json.Marshal(v) // a string always marshals
+		out.Write(rest[:i])
+		out.Write(q[1 : len(q)-1])
+		rest = rest[i+j+2:]
+	}
+	if !json.Valid(out.Bytes()) {
+		return nil, errors.New("samlocal: event: not JSON once filled in")
+	}
+	return out.Bytes(), nil
+}

@@ -182,3 +182,61 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+func TestEventFillsPlaceholdersAndRefusesUnknownOnes(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		vars     map[string]string
+		want     string // "" = error
+	}{
+		{"one", `{"a":"{{K}}"}`, map[string]string{"K": "v"}, `{"a":"v"}`},
+		{"escaped", `{"a":"Bearer {{K}}"}`, map[string]string{"K": `x"y\z`}, `{"a":"Bearer x\"y\\z"}`},
+		{"twice", `{"a":"{{K}}","b":"{{K}}"}`, map[string]string{"K": "v"}, `{"a":"v","b":"v"}`},
+		{"none", `{"a":1}`, nil, `{"a":1}`},
+		{"unknown", `{"a":"{{NOPE}}"}`, map[string]string{"K": "v"}, ""},
+		{"unterminated", `{"a":"{{K"}`, map[string]string{"K": "v"}, ""},
+		{"not JSON", `{"a":{{K}}}`, map[string]string{"K": "v"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := samlocal.Event([]byte(tt.in), tt.vars)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("Event = %s, want an error", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("Event = %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// Every shipped fixture fills in with the placeholders the invoke command provides.
+func TestTheEventFixturesFillIn(t *testing.T) {
+	files, err := filepath.Glob("../sam/events/*.json")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("fixtures: %v, %v", files, err)
+	}
+	vars := map[string]string{"DEMO_KEY": "kg_test_x", "ADMIN_KEY": "kg_test_y", "SIGNING_SECRET": "s", "ROTATION_TOKEN": "r"}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := samlocal.Event(b, vars); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func FuzzEvent(f *testing.F) {
+	f.Add([]byte(`{"a":"{{K}}"}`), "v")
+	f.Add([]byte(`{{`), "")
+	f.Fuzz(func(t *testing.T, fixture []byte, v string) {
+		out, err := samlocal.Event(fixture, map[string]string{"K": v})
+		if err == nil && !json.Valid(out) {
+			t.Fatalf("Event returned invalid JSON %q", out)
+		}
+	})
+}

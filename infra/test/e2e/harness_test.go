@@ -182,6 +182,7 @@ var externalTier = map[string]bool{
 	"TestTheLocationOfACreatedKeyLeadsToIt":             true,
 	"TestAdminAPIListsGetsAndUpdatesWithoutSecrets":     true,
 	"TestAdminAPIValidationSaysWhatToFix":               true,
+	"TestSAMLocalInvokeRunsTheEventFixtures":            true,
 }
 
 // need skips or fails the test when the stack is not there.
