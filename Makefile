@@ -110,7 +110,7 @@ tools: ## install the pinned emulators and Python tools (idempotent, cached)
 	@bash infra/local/stack/install.sh
 
 clean: ## stop leftover local stacks, remove build outputs and local state
-	-@for s in run test; do bash infra/local/stack/down.sh $$s >/dev/null 2>&1; done
+	-@for s in run test sam sam-e2e; do bash infra/local/stack/down.sh $$s >/dev/null 2>&1; done
 	rm -rf .aws-sam .build .stack
 
 # --- sam build (BuildMethod: makefile): one target per function, run by SAM with ARTIFACTS_DIR.

@@ -18,7 +18,7 @@ set -euo pipefail
 # shellcheck source=../stack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
 
-log() { printf '[keygate-sam] %s\n' "$*" >&2; }
+log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
 die() {
 	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
 	exit 1

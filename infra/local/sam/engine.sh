@@ -27,7 +27,7 @@ PIDFILE="$RUN_DIR/dockerd.pid"
 DATA_ROOT="$KEYGATE_CACHE/docker-data"
 PACKAGES=(docker.io containerd runc tini)
 
-log() { printf '[keygate-sam] %s\n' "$*" >&2; }
+log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
 die() {
 	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
 	exit 1

@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 . "$here/../stack/lib.sh"
 cd "$KEYGATE_ROOT"
 
-log() { printf '[keygate-sam] %s\n' "$*" >&2; }
+log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
 die() {
 	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
 	exit 1

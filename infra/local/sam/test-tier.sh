@@ -8,5 +8,6 @@ mkdir -p .build/tools
 go test -c -o .build/tools/e2e.test ./infra/test/e2e
 params="$(cd infra/test/e2e && KEYGATE_E2E_PRINT_PARAMS=1 ../../../.build/tools/e2e.test | tr '\n' ' ')"
 [[ $params == *Stage=* ]] || { echo "test-tier: the e2e binary printed no parameters" >&2; exit 1; }
+export KEYGATE_LOCAL_BIN="$PWD/.build/local" KEYGATE_PARITY_REPORT="$PWD/.stack/sam-e2e/parity.md"
 KEYGATE_SAM_PARAMS="$params" exec bash infra/local/sam/sam-local.sh sam-e2e 8410 8411 3410 -- \
 	bash -c 'cd infra/test/e2e && KEYGATE_REQUIRE_EMULATORS=1 exec ../../../.build/tools/e2e.test -test.count=1 ${KEYGATE_SAM_TEST_FLAGS:-}'

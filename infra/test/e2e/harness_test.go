@@ -183,6 +183,7 @@ var externalTier = map[string]bool{
 	"TestAdminAPIListsGetsAndUpdatesWithoutSecrets":     true,
 	"TestAdminAPIValidationSaysWhatToFix":               true,
 	"TestSAMLocalInvokeRunsTheEventFixtures":            true,
+	"TestParityBetweenTheLocalGatewayAndSAMLocal":       true,
 }
 
 // need skips or fails the test when the stack is not there.
