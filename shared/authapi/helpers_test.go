@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/shared/authapi"
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/signing/signingtest"
 
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/secret/secrettest"
@@ -180,22 +181,8 @@ func (f *tokenStore) denyMany(t testing.TB, keyID string, n int, until time.Time
 	}
 }
 
-// One signing key per test binary.
-var (
-	signOnce   sync.Once
-	signSecret []byte
-)
-
-func signingSecret(t testing.TB) []byte {
-	t.Helper()
-	signOnce.Do(func() {
-		var err error
-		if signSecret, err = signing.Generate(signing.ES256, rand.Reader, start); err != nil {
-			panic(err)
-		}
-	})
-	return signSecret
-}
+// signingSecret is the package's signing key, generated once per test binary.
+func signingSecret(t testing.TB) []byte { return signingtest.Secret(t, signing.ES256, start) }
 
 // env wires the real handlers with memstore (keys, their audit trail and tokens), a real keyring
 // over a fake Secrets Manager, the real Issuer and Verifier, and memstore's rate limiter.

@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/shared/authorizer"
 	"github.com/keygate/keygate/shared/clocktest"
 	"github.com/keygate/keygate/shared/httpapi"
+	"github.com/keygate/keygate/shared/signing/signingtest"
 
 	"github.com/keygate/keygate/shared/signing"
 
@@ -82,21 +83,8 @@ func (failingFinder) KeyByHash(context.Context, string) (store.Key, error) {
 	return store.Key{}, errors.New("dynamodb: RequestLimitExceeded")
 }
 
-var (
-	signOnce   sync.Once
-	signSecret []byte
-)
-
-func signingSecret(t testing.TB) []byte {
-	t.Helper()
-	signOnce.Do(func() {
-		var err error
-		if signSecret, err = signing.Generate(signing.EdDSA, rand.Reader, start); err != nil {
-			panic(err)
-		}
-	})
-	return signSecret
-}
+// signingSecret is the package's signing key, generated once per test binary.
+func signingSecret(t testing.TB) []byte { return signingtest.Secret(t, signing.EdDSA, start) }
 
 type env struct {
 	clock  *clocktest.Clock

@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // The test lives in package main because the command is run() with its arguments; there
@@ -42,24 +43,6 @@ func buildFunctions(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer collects stderr written by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
-
 func TestServesTheTemplateEndToEnd(t *testing.T) {
 	bin := buildFunctions(t)
 	before := runtime.NumGoroutine()
@@ -67,7 +50,7 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outR, outW := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &emulatortest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-template", "testdata/template.yaml", "-addr", "127.0.0.1:0", "-bin", bin,

@@ -1,7 +1,6 @@
 package lambdarun_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/infra/local/lambdarun"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // fnBinary is the test function, built once for the whole test binary run.
@@ -40,24 +40,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// lockedBuffer collects process output safely while instances write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkNoLeaks fails the test when goroutines started during it outlive it.
@@ -87,10 +69,10 @@ type setup struct {
 	opts lambdarun.Options
 }
 
-func newRunner(t *testing.T, mutate ...func(*setup)) (*lambdarun.Runner, *lockedBuffer) {
+func newRunner(t *testing.T, mutate ...func(*setup)) (*lambdarun.Runner, *emulatortest.Buffer) {
 	t.Helper()
 	checkNoLeaks(t)
-	logs := &lockedBuffer{}
+	logs := &emulatortest.Buffer{}
 	s := setup{
 		fn: lambdarun.Function{ID: "Fn", Path: fnBinary, Timeout: 5 * time.Second, MemorySize: 256,
 			Env: map[string]string{"KEYGATE_STAGE": "test"}},
@@ -465,7 +447,7 @@ func TestConfigurationErrors(t *testing.T) {
 
 func TestUnknownFunctionAndMissingBinary(t *testing.T) {
 	checkNoLeaks(t)
-	r, err := lambdarun.New([]lambdarun.Function{{ID: "Missing", Path: filepath.Join(t.TempDir(), "nope", "bootstrap")}}, lambdarun.Options{Logs: &lockedBuffer{}})
+	r, err := lambdarun.New([]lambdarun.Function{{ID: "Missing", Path: filepath.Join(t.TempDir(), "nope", "bootstrap")}}, lambdarun.Options{Logs: &emulatortest.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +514,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func BenchmarkInvokeWarm(b *testing.B) {
-	r, err := lambdarun.New([]lambdarun.Function{{ID: "Fn", Path: fnBinary}}, lambdarun.Options{Logs: &lockedBuffer{}, Quiet: true})
+	r, err := lambdarun.New([]lambdarun.Function{{ID: "Fn", Path: fnBinary}}, lambdarun.Options{Logs: &emulatortest.Buffer{}, Quiet: true})
 	if err != nil {
 		b.Fatal(err)
 	}

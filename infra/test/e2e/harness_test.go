@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/infra/local"
 	"github.com/keygate/keygate/infra/local/awsproxy"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/apikey"
 )
 
@@ -42,9 +41,9 @@ var (
 	apiURL    string           // where requests go: api.URL, or KEYGATE_E2E_API_URL
 	target    string           // "" for the in-process gateway, else the external target's name
 	stack     *local.Stack
-	ddbCalls  *awsproxy.Proxy // in front of the DynamoDB emulator: counts the functions' requests, injects faults
-	smCalls   *awsproxy.Proxy // the same in front of moto (Secrets Manager)
-	logs      syncBuffer      // everything the functions printed
+	ddbCalls  *awsproxy.Proxy     // in front of the DynamoDB emulator: counts the functions' requests, injects faults
+	smCalls   *awsproxy.Proxy     // the same in front of moto (Secrets Manager)
+	logs      emulatortest.Buffer // everything the functions printed
 	adminKey  string
 	setupErr  error
 	skipCause string
@@ -308,24 +307,6 @@ func tokenFor(t *testing.T, key string, body map[string]any) (access, refreshTok
 	m := r.json(t)
 	remember(m["access_token"].(string), m["refresh_token"].(string))
 	return m["access_token"].(string), m["refresh_token"].(string)
-}
-
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // inject makes p misbehave until the test ends.
