@@ -69,7 +69,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-eval "$(bash "$here/engine.sh" up)" || die "no Docker engine"
+# eval of a failed command substitution succeeds, so each status is checked before its eval.
+engine_env="$(bash "$here/engine.sh" up)" || exit 1 # engine.sh said what is missing
+eval "$engine_env"
 export DOCKER_HOST
 engine_started=${KEYGATE_DOCKER_STARTED:-0}
 DOCKER="$(bash "$here/engine.sh" cli)"
@@ -94,11 +96,13 @@ fi
 [[ -n $host_ip ]] || die "cannot find the Docker bridge's address (ip addr show docker0)"
 
 export KEYGATE_STACK_HOST=$host_ip
-eval "$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || die "the emulators did not start"
+stack_env="$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || die "the emulators did not start"
+eval "$stack_env"
 export KEYGATE_DYNAMODB_ENDPOINT KEYGATE_SECRETS_ENDPOINT
 # Host tools (authctl) use the SDK's standard endpoint settings, as the functions do.
 export AWS_ENDPOINT_URL_DYNAMODB=$KEYGATE_DYNAMODB_ENDPOINT AWS_ENDPOINT_URL_SECRETS_MANAGER=$KEYGATE_SECRETS_ENDPOINT
-eval "$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)"
+tools_env="$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || die "installing the tools failed"
+eval "$tools_env"
 sam="$KEYGATE_VENV/bin/sam"
 export SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 # The functions in their containers get these from SAM; the emulators accept any.
