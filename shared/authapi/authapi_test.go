@@ -664,3 +664,39 @@ func TestRevokingAFamilyEndsItsAccessTokens(t *testing.T) {
 		})
 	}
 }
+
+// A session signs out without the API key: its own access token as the credential revokes its
+// refresh family (and itself), but no other family of the same key, and no other key's tokens.
+func TestASessionRevokesOnlyItsOwnGrantWithItsAccessToken(t *testing.T) {
+	e := newEnv(t)
+	key, _ := e.addKey(t, nil)
+	pair := func() (access, refresh string) {
+		p := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": key}), nil)).Payload
+		return p["access_token"].(string), p["refresh_token"].(string)
+	}
+	mine, myRefresh := pair()
+	_, otherRefresh := pair()
+	otherKey, _ := e.addKey(t, nil)
+	p := e.token(t, tokenRequest(jsonBody(map[string]string{"api_key": otherKey}), nil)).Payload
+	otherKeysRefresh := p["refresh_token"].(string)
+
+	for _, tok := range []string{otherRefresh, otherKeysRefresh} {
+		if r := e.revoke(t, mine, tok); r.StatusCode != 200 {
+			t.Fatalf("revoking a token outside the session: %d %s, want 200 (and no effect)", r.StatusCode, r.Body)
+		}
+	}
+	if r := e.revoke(t, mine, myRefresh); r.StatusCode != 200 {
+		t.Fatalf("a session revoking its own refresh token: %d %s", r.StatusCode, r.Body)
+	}
+	if r := e.serve(t, e.refreshHandler(e.tokens).Router().Serve, refreshRequest(myRefresh)); r.StatusCode != 400 || r.Error["code"] != "invalid_grant" {
+		t.Fatalf("the session's refresh token after sign-out: %d %s, want 400 invalid_grant", r.StatusCode, r.Body)
+	}
+	for name, rt := range map[string]string{"another family of the key": otherRefresh, "another key's": otherKeysRefresh} {
+		if r := e.serve(t, e.refreshHandler(e.tokens).Router().Serve, refreshRequest(rt)); r.StatusCode != 200 {
+			t.Errorf("%s refresh token after the session signed out: %d %s, want it untouched", name, r.StatusCode, r.Body)
+		}
+	}
+	if r := e.revoke(t, "not-a-token", myRefresh); r.StatusCode != 401 || r.Error["code"] != "invalid_token" {
+		t.Errorf("a garbage credential: %d %s, want 401 invalid_token", r.StatusCode, r.Body)
+	}
+}

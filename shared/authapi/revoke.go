@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/httpapi"
 
 	"github.com/keygate/keygate/shared/store"
@@ -55,10 +56,11 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 	if !ok {
 		return nil, httpapi.MissingCredentials()
 	}
-	k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
+	who, err := h.caller(ctx, r, cred)
 	if err != nil {
-		return nil, mapKeyErr(err)
+		return nil, err
 	}
+	k := who.key
 	now := h.Now()
 	if token.CheckRefresh(req.Token) == nil {
 		rt, err := h.Tokens.RefreshToken(ctx, token.RefreshHash(req.Token))
@@ -66,7 +68,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return nil, httpapi.Unavailable(err)
-		case rt.KeyID == k.KeyID:
+		case rt.KeyID == k.KeyID && who.covers(rt.FamilyID, ""):
 			// RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens of
 			// the same grant, here every access token minted in its family.
 			denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
@@ -90,7 +92,7 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 	}
 	c, err := h.Access.Verify(ctx, req.Token)
 	switch {
-	case err == nil && c.KeyID == k.KeyID:
+	case err == nil && c.KeyID == k.KeyID && who.covers(c.FamilyID, c.ID):
 		// The authorizer reads a key's whole deny-list; keep it within bounds.
 		denied, err := h.Tokens.DeniedTokens(ctx, k.KeyID)
 		_, already := denied[c.ID]
@@ -111,6 +113,42 @@ func (h *RevokeHandler) Revoke(ctx context.Context, r *httpapi.Request) (*httpap
 		return nil, httpapi.Unavailable(err)
 	}
 	return httpapi.JSON(http.StatusOK, struct{}{})
+}
+
+// revoker is who asks for a revocation: an API key may revoke every token of its key; a session
+// (an access token as the credential, as the console holds after dropping the key) may revoke
+// only its own grant: its refresh family and its access tokens, so that signing out needs no
+// API key. The access token proves possession of that grant, and revoking only takes power away.
+type revoker struct {
+	key     store.Key
+	session bool
+	family  string // the session's refresh family ("" for a token minted without one)
+	jti     string // the session's own access token
+}
+
+// covers reports whether the revoker may revoke a token of family (and, for an access token,
+// with id jti) of its own key.
+func (w revoker) covers(family, jti string) bool {
+	if !w.session {
+		return true
+	}
+	return (w.family != "" && family == w.family) || (jti != "" && jti == w.jti)
+}
+
+// caller authenticates the Bearer credential of a revocation: an API key, or an access token.
+func (h *RevokeHandler) caller(ctx context.Context, r *httpapi.Request, cred string) (revoker, error) {
+	if apikey.LooksLikeKey(cred) {
+		k, err := h.Keys.Authenticate(ctx, cred, sourceIP(r))
+		if err != nil {
+			return revoker{}, mapKeyErr(err)
+		}
+		return revoker{key: k}, nil
+	}
+	c, err := h.Access.Verify(ctx, cred)
+	if err != nil {
+		return revoker{}, mapTokenErr(err)
+	}
+	return revoker{key: store.Key{KeyID: c.KeyID}, session: true, family: c.FamilyID, jti: c.ID}, nil
 }
 
 // tooManyRevoked is the 409 for a key whose deny-list is full; prefix says what happened
