@@ -79,12 +79,41 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s; CI runs them brie
 test-unit: ## unit tests only (no emulators)
 	$(GO) test -count=1 ./...
 
-lint: tools ## gofmt, go vet, cfn-lint, sam validate --lint
+# checkov (the scanner a security review runs; pinned in its own venv, offline with
+# --skip-download) reads template.yaml as a new user would, with the parameters' defaults, and
+# skips the resources whose Condition is then false: so it also reads one copy per samconfig.toml
+# environment with that environment's overrides as defaults (the prod web ACL is only in prod's).
+# A check that does not apply is skipped next to its resource with the reason (templatecheck
+# holds every skip to one); any finding fails lint. It runs beside cfn-lint and sam validate.
+# A clean scan is remembered under the hash of everything it read (template, samconfig, the
+# pins, this Makefile), so a warm lint of an unchanged template skips it; LINT_RESCAN=1 forces it.
+LINT_RESCAN ?=
+lint: tools ## gofmt, go vet, cfn-lint, sam validate --lint, checkov (template and every environment)
 	@out=$$(gofmt -l functions shared infra); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@eval "$$(bash infra/local/stack/install.sh --print-env)"; \
+	@eval "$$(bash infra/local/stack/install.sh --lint --print-env)"; \
+		tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+		ckv="$$(grep '^checkov==' infra/local/stack/lint-requirements.txt)"; \
+		clean="$$KEYGATE_CACHE/checkov-clean/$$(cat template.yaml samconfig.toml Makefile infra/local/stack/lint-requirements.txt \
+			infra/test/templatecheck/testdata/env_templates.py <(echo "$$KEYGATE_LINT_VENV") | sha256sum | cut -c1-16)"; \
+		checkov=; \
+		if [ -f "$$clean" ] && [ -z "$(LINT_RESCAN)" ]; then \
+			echo "$$ckv: nothing it reads changed since the last clean scan ($$(cat "$$clean"); LINT_RESCAN=1 scans again)"; \
+		else \
+			"$$KEYGATE_LINT_VENV/bin/python" infra/test/templatecheck/testdata/env_templates.py template.yaml samconfig.toml "$$tmp/envs" || exit 1; \
+			"$$KEYGATE_LINT_VENV/bin/checkov" --skip-download --framework cloudformation --compact --quiet \
+				-f template.yaml $$(for f in "$$tmp"/envs/*.json; do printf -- '-f %s ' "$$f"; done) >"$$tmp/checkov.out" 2>&1 & \
+			checkov=$$!; \
+		fi; \
 		"$$KEYGATE_VENV/bin/cfn-lint" template.yaml && \
-		"$$KEYGATE_VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
+		"$$KEYGATE_VENV/bin/sam" validate --lint --template template.yaml --region us-east-1; cfn=$$?; \
+		scan=0; if [ -n "$$checkov" ]; then \
+			wait $$checkov; scan=$$?; \
+			echo "$$ckv on template.yaml and $$(cd "$$tmp/envs" && echo *.json):"; cat "$$tmp/checkov.out"; \
+			summary="$$(grep -o 'Passed checks: .*' "$$tmp/checkov.out")"; \
+			if [ $$scan -eq 0 ]; then mkdir -p "$${clean%/*}" && echo "$$summary" >"$$clean"; fi; \
+		fi; \
+		[ $$cfn -eq 0 ] && [ $$scan -eq 0 ]
 
 build: tools ## sam build (arm64 bootstraps for provided.al2023 in .aws-sam/build)
 	@eval "$$(bash infra/local/stack/install.sh --print-env)"; \

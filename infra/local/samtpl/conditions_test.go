@@ -91,6 +91,22 @@ func TestConditionsDecideWhatExists(t *testing.T) {
 	}
 }
 
+func TestEveryConditionIsReportedWithItsValue(t *testing.T) {
+	tpl, err := samtpl.Parse([]byte(conditionsTemplate), samtpl.Options{Parameters: map[string]string{"Stage": "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"IsProd": true, "NotProd": false, "HasTopic": false, "ProdWithTopic": false, "ProdOrTopic": true}
+	if len(tpl.Conditions) != len(want) {
+		t.Errorf("conditions = %v, want %v", tpl.Conditions, want)
+	}
+	for name, v := range want {
+		if got, ok := tpl.Conditions[name]; !ok || got != v {
+			t.Errorf("%s = %v (reported: %v), want %v", name, got, ok, v)
+		}
+	}
+}
+
 func TestConditionErrorsNameTheProblem(t *testing.T) {
 	base := "Transform: AWS::Serverless-2016-10-31\nParameters:\n  P: {Type: String, Default: a}\n"
 	tests := []struct{ name, tpl, want string }{

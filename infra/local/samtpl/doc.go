@@ -17,7 +17,7 @@
 // property that changes behaviour, an unsupported intrinsic) is an error that names where it
 // is, because a local stack that silently differs from AWS is worse than none. Resources and
 // properties that only matter to AWS (IAM roles and policies, log groups, alarms,
-// architectures, encryption, backups) are accepted and ignored; the lists are explicit in
-// this package. The API's Cors setting is read (API.Cors); the local gateway answers the
+// architectures, encryption and its KMS key, backups, concurrency reservations, the WAF web
+// ACL at the edge) are accepted and ignored; the lists are explicit in this package. The API's Cors setting is read (API.Cors); the local gateway answers the
 // preflights SAM generates from it.
 package samtpl

@@ -18,9 +18,18 @@ const (
 
 // awsOnlyTypes are resource types that change nothing a local run can observe: permissions
 // (locally every caller may invoke every function and every function may call every
-// emulator; infra/test/templatecheck checks the IAM instead), logging, metrics and alarms, and API
-// Gateway's account-wide settings. They are accepted and ignored; any other type is an error.
+// emulator; infra/test/templatecheck checks the IAM instead), logging, metrics and alarms, API
+// Gateway's account-wide settings, the customer-managed encryption key (the emulators do not
+// encrypt) and the WAF web ACL. WAF does change what a caller sees (per-IP 429s, blocked
+// requests), but only at AWS's edge, which the local gateway does not emulate; the template
+// keeps it off for Stage=local and infra/test/templatecheck checks it instead. They are
+// accepted and ignored; any other type is an error.
 var awsOnlyTypes = map[string]bool{
+	"AWS::KMS::Key":                            true,
+	"AWS::KMS::Alias":                          true,
+	"AWS::WAFv2::WebACL":                       true,
+	"AWS::WAFv2::WebACLAssociation":            true,
+	"AWS::WAFv2::LoggingConfiguration":         true,
 	"AWS::Lambda::Permission":                  true,
 	"AWS::IAM::Role":                           true,
 	"AWS::IAM::Policy":                         true,

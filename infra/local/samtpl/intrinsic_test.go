@@ -221,3 +221,48 @@ func TestRouteMethodIsUpperCased(t *testing.T) {
 		t.Errorf("routes = %+v", tpl.Routes)
 	}
 }
+
+// The customer-managed key, the WAF web ACL and a function's concurrency reservation only
+// exist in AWS: they are accepted, with or without a Condition and whatever intrinsics they
+// hold, and change nothing local.
+func TestEncryptionKeyWebACLAndReservedConcurrencyAreAcceptedAndIgnored(t *testing.T) {
+	const extra = `Key:
+  Type: AWS::KMS::Key
+  Properties:
+    KeyPolicy: {Statement: [{Effect: Allow, Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}, Action: kms:DescribeKey, Resource: "*"}]}
+KeyAlias:
+  Type: AWS::KMS::Alias
+  Properties: {AliasName: alias/k, TargetKeyId: !Ref Key}
+Acl:
+  Type: AWS::WAFv2::WebACL
+  Properties:
+    Scope: REGIONAL
+    DefaultAction: {Allow: {}}
+    Rules: [{Name: r, Statement: {RateBasedStatement: {Limit: !Ref Stage}}}]
+AclAssociation:
+  Type: AWS::WAFv2::WebACLAssociation
+  Properties: {ResourceArn: !Sub "${Api.Stage}", WebACLArn: !GetAtt Acl.Arn}
+AclLogging:
+  Type: AWS::WAFv2::LoggingConfiguration
+  Properties: {ResourceArn: !GetAtt Acl.Arn, LogDestinationConfigs: [x]}
+ProbeFunction:
+  Type: AWS::Serverless::Function
+  Properties:
+    ReservedConcurrentExecutions: !If [Never, 5, !Ref AWS::NoValue]
+`
+	base, err := samtpl.Parse([]byte("Conditions:\n  Never: !Equals [a, b]\n"+minimal(envFunction("x"))), samtpl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := samtpl.Parse([]byte("Conditions:\n  Never: !Equals [a, b]\n"+minimal(extra)), samtpl.Options{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(tpl.Functions) != len(base.Functions) || len(tpl.Tables) != len(base.Tables) || len(tpl.Secrets) != len(base.Secrets) || len(tpl.Routes) != len(base.Routes) {
+		t.Errorf("AWS-only resources changed the local view: %d functions, %d tables, %d secrets, %d routes; want %d, %d, %d, %d",
+			len(tpl.Functions), len(tpl.Tables), len(tpl.Secrets), len(tpl.Routes), len(base.Functions), len(base.Tables), len(base.Secrets), len(base.Routes))
+	}
+	if _, ok := tpl.Function("ProbeFunction"); !ok {
+		t.Error("the function with a reservation is missing")
+	}
+}

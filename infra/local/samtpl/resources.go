@@ -12,10 +12,13 @@ import (
 )
 
 // Function properties (in Globals.Function or on a function) that only matter to AWS:
-// permissions, packaging, architecture (locally the host's), tracing, log destination and tags.
+// permissions, packaging, architecture (locally the host's), tracing, log destination, tags and
+// the account-level concurrency reservation (the local runner starts a process per concurrent
+// invocation, without an account pool to reserve from).
 var ignoredFunctionProps = []string{
 	"Architectures", "CodeUri", "Description", "Policies", "Role", "Tracing", "Tags",
 	"PermissionsBoundary", "KmsKeyArn", "AutoPublishAlias", "DeploymentPreference", "VpcConfig",
+	"ReservedConcurrentExecutions",
 }
 
 // Function properties this package interprets.

@@ -46,6 +46,9 @@ type Template struct {
 
 	// Parameters by name, each with its resolved Value.
 	Parameters map[string]Parameter
+	// Conditions by name, each evaluated with the parameters (so a check can tell which of the
+	// resources the local view ignores, such as the web ACL, a deployment would create).
+	Conditions map[string]bool
 	// Functions in template order.
 	Functions []Function
 	// Routes in template order.
@@ -297,6 +300,10 @@ func Parse(data []byte, opts Options) (*Template, error) {
 	r.params = t.Parameters
 	if err := r.parseConditions(root.get("Conditions")); err != nil {
 		return nil, err
+	}
+	t.Conditions = make(map[string]bool, len(r.conds))
+	for name, v := range r.conds {
+		t.Conditions[name] = v
 	}
 
 	resNode := root.get("Resources")

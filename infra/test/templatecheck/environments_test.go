@@ -86,6 +86,10 @@ func TestEnvironmentsDeployWithValidParameters(t *testing.T) {
 					t.Errorf("%s is not set", name)
 				}
 			}
+			// The invalid_grant detection reads the refresh function's INFO line.
+			if lvl := p("LogLevel"); lvl != "INFO" && lvl != "DEBUG" {
+				t.Errorf("LogLevel=%s drops the INFO lines RefreshInvalidGrantsMetricFilter counts", lvl)
+			}
 			if !strings.HasPrefix(p("Issuer"), "https://") {
 				t.Errorf("Issuer %q is not an https URL", p("Issuer"))
 			}
@@ -102,6 +106,9 @@ func TestEnvironmentsDeployWithValidParameters(t *testing.T) {
 				}
 				if p("CorsAllowOrigin") == "*" {
 					t.Error("prod allows every browser origin")
+				}
+				if !tpl.Conditions["WafOn"] {
+					t.Error("prod deploys without the web ACL")
 				}
 			}
 		})

@@ -335,7 +335,9 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 		}
 		var unused []string
 		for _, g := range sortedKeys(granted) {
-			if !used[g] && !strings.HasPrefix(g, "logs:") && !strings.HasPrefix(g, "xray:") {
+			// kms: calls are made by DynamoDB and Secrets Manager on the function's behalf,
+			// never by its code, and the emulators do not encrypt.
+			if !used[g] && !strings.HasPrefix(g, "logs:") && !strings.HasPrefix(g, "xray:") && !strings.HasPrefix(g, "kms:") {
 				unused = append(unused, g)
 			}
 		}

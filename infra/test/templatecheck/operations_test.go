@@ -2,6 +2,7 @@ package templatecheck_test
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -109,6 +110,8 @@ func TestAlarmsCoverTheFailureModes(t *testing.T) {
 		"AWS/DynamoDB ReadThrottleEvents KeysTable", "AWS/DynamoDB WriteThrottleEvents KeysTable",
 		"AWS/DynamoDB ReadThrottleEvents TokensTable", "AWS/DynamoDB WriteThrottleEvents TokensTable",
 		"AWS/Lambda Errors RotateFunction",
+		`{"Fn::Sub":"keygate/${Stage}"} TokenAuthFailures`, `{"Fn::Sub":"keygate/${Stage}"} RefreshInvalidGrants`,
+		"AWS/Lambda Throttles AuthorizerFunction", "AWS/Lambda Throttles TokenFunction", "AWS/Lambda Throttles RefreshFunction",
 	} {
 		if !watched[want] {
 			t.Errorf("no alarm on %s (alarms watch %v)", want, sortedKeys(watched))
@@ -212,6 +215,31 @@ func TestDashboardBodyIsJSON(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(body), &v); err != nil || len(v.Widgets) == 0 {
 			t.Errorf("%s: body is not a dashboard: %v", id, err)
+		}
+	}
+}
+
+// TestEveryAlarmHasARunbookEntry: whoever an alarm wakes finds it in docs/operations.md's alarm
+// table, by the name after keygate-<stage>-.
+func TestEveryAlarmHasARunbookEntry(t *testing.T) {
+	c := loadTemplate(t)
+	doc, err := os.ReadFile("../../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range sortedKeys(c.resources("AWS::CloudWatch::Alarm")) {
+		name, _ := path(props(c.resource(id)), "AlarmName", "Fn::Sub").(string)
+		short, ok := strings.CutPrefix(name, "keygate-${Stage}-")
+		if !ok {
+			t.Errorf("%s: AlarmName %v is not keygate-${Stage}-<name>", id, props(c.resource(id))["AlarmName"])
+			continue
+		}
+		row := false
+		for _, l := range strings.Split(string(doc), "\n") {
+			row = row || strings.HasPrefix(l, "|") && strings.Contains(l, "`"+short+"`")
+		}
+		if !row {
+			t.Errorf("%s: docs/operations.md's alarm table has no row for `%s`", id, short)
 		}
 	}
 }
