@@ -179,6 +179,7 @@ func (b *benchStack) recordEvents(ctx context.Context) error {
 		{http.MethodPost, "/v1/auth/refresh", "", map[string]any{"refresh_token": p.Refresh}},
 		{http.MethodGet, "/.well-known/jwks.json", "", nil},
 		{http.MethodGet, "/v1/keys?limit=10", b.adminKey, nil},
+		{http.MethodGet, "/console", "", nil},
 	}
 	for _, s := range steps {
 		if _, err := call(ctx, base, s.method, s.path, s.bearer, s.body, http.StatusOK); err != nil {

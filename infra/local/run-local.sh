@@ -57,5 +57,7 @@ an admin:full key in .stack/run/admin-key. Try, from the repo root:
 
   make rotate    # rotate the signing key now: new tokens get a new kid, old ones keep verifying
 
+Admin console: ${base}/console  (sign in with the key in .stack/run/admin-key)
+
 MSG
 wait "$api_pid"
