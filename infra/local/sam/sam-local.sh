@@ -172,7 +172,7 @@ A demo key is in $rel/demo-key, an admin:full key in $rel/admin-key. Try, from t
   curl -s -w '\n' ${base_url}/.well-known/jwks.json                                       # public signing keys
 
 Admin console: ${base_url}/console  (sign in with the key in $rel/admin-key)
-SAM local differs from API Gateway where the gateway itself answers: see README, "With SAM CLI".
+SAM local differs from API Gateway where the gateway itself answers: see docs/sam-local.md.
 Function logs: $rel/sam-local.log
 
 MSG

@@ -318,7 +318,7 @@ func inject(t *testing.T, p *awsproxy.Proxy, f awsproxy.Fault) {
 
 // samLocalStandIns are SAM CLI's own answers where API Gateway answers with one of the
 // template's GatewayResponses (SAM local ignores them, and turns the authorizer's Unauthorized
-// error into a 502). The README's "With SAM CLI" section lists the same differences.
+// error into a 502). docs/sam-local.md lists the same differences.
 var samLocalStandIns = map[string][]response{
 	"401 invalid_token": {
 		{Status: 401, Body: []byte("Unauthorized")},          // no Authorization header (identity source missing)

@@ -20,7 +20,7 @@ var reliedOnHeaders = []string{"Content-Type", "Cache-Control", "WWW-Authenticat
 
 // samLocalDifferences are the known ways SAM local answers differently from API Gateway (which
 // the local gateway models), per request of the parity set and aspect ("status", "code" or a
-// header name). Each is SAM CLI's, not keygate's; the README's "With SAM CLI" section lists them.
+// header name). Each is SAM CLI's, not keygate's; docs/sam-local.md lists them.
 var samLocalDifferences = map[string]string{
 	"protected route, no credentials/code":                        "SAM ignores GatewayResponses: its own {\"message\":\"Unauthorized\"}",
 	"protected route, no credentials/WWW-Authenticate":            "SAM ignores GatewayResponses: no WWW-Authenticate",
