@@ -70,7 +70,18 @@ type keyState struct {
 	key    store.Key
 	found  bool
 	denied map[string]time.Time
+	// newerGenRead is when a token of a newer generation than the cached one last made the
+	// Checker read this key (zero: never).
+	newerGenRead time.Time
 }
+
+// newerGenReloadGap is how often, at most, a token of a generation newer than the cached key's
+// makes the Checker re-read that key. Such a token is signed by keygate after a rotation this
+// container has not seen yet, so the cache, not the token, is stale; without the re-read the new
+// secret's tokens were refused for up to MaxAge after every rotation. The gap bounds the reads
+// should the store still return the old generation (a lagging replica): the first such token
+// reads at once, later ones at most once per gap.
+const newerGenReloadGap = time.Second
 
 // Checker answers whether an access token is still good. Safe for concurrent use.
 type Checker struct {
@@ -93,8 +104,15 @@ func NewChecker(keys KeyReader, denied DenyLister, opts CacheOptions) *Checker {
 func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti, familyID string) error {
 	now := c.opts.Now()
 	st, ok := c.cache.Get(keyID, now)
-	if !ok {
-		v, err := shared(ctx, &c.group, keyID, func(ctx context.Context) (any, error) { return c.load(ctx, keyID) })
+	newer := ok && st.found && gen > st.key.KeyGen && now.Sub(st.newerGenRead) >= newerGenReloadGap
+	if !ok || newer {
+		// A read for a newer generation is not joined with an ordinary one: it must record
+		// when it happened, so a lagging store costs one read per gap.
+		flight := keyID
+		if newer {
+			flight += "\x00newer"
+		}
+		v, err := shared(ctx, &c.group, flight, func(ctx context.Context) (any, error) { return c.load(ctx, keyID, newer) })
 		if err != nil {
 			return err
 		}
@@ -114,10 +132,13 @@ func (c *Checker) Token(ctx context.Context, keyID string, gen int64, jti, famil
 	return nil
 }
 
-func (c *Checker) load(ctx context.Context, keyID string) (*keyState, error) {
+func (c *Checker) load(ctx context.Context, keyID string, newerGen bool) (*keyState, error) {
 	now := c.opts.Now()
 	k, err := c.keys.KeyByID(ctx, keyID)
 	st := &keyState{key: k, found: err == nil}
+	if newerGen {
+		st.newerGenRead = now
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

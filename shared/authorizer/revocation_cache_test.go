@@ -352,3 +352,70 @@ func TestARevokedFamilyDeniesExactlyItsAccessTokens(t *testing.T) {
 		t.Errorf("after the entry's expiry: %v, want nil (the tokens it covered have expired by then)", err)
 	}
 }
+
+// A token of a newer generation than the cached key's was minted after a rotation this
+// container has not seen: the Checker reads the key again (at most once a second) instead of
+// refusing the new secret's tokens until the entry expires.
+func TestATokenOfANewerGenerationRereadsTheKey(t *testing.T) {
+	clk := clocktest.New(t0)
+	f := newStore()
+	f.keys["key_1"] = liveKey() // generation 3
+	c := authorizer.NewChecker(f, f, authorizer.CacheOptions{MaxAge: 30 * time.Second, Now: clk.Now})
+	if err := c.Token(ctx, "key_1", 3, "a", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// A lagging store still says generation 3: refused, and re-read at most once a second.
+	before := f.readCount()
+	clk.Advance(2 * time.Second)
+	for i := 0; i < 20; i++ {
+		if err := c.Token(ctx, "key_1", 4, "b", ""); !errors.Is(err, authorizer.ErrRevoked) {
+			t.Fatalf("generation 4 while the store says 3: %v, want ErrRevoked", err)
+		}
+	}
+	if n := f.readCount() - before; n != 2 { // the key and its deny-list, once
+		t.Fatalf("%d reads for 20 checks of a newer generation within a second, want 2", n)
+	}
+
+	// The rotation lands: the new generation is good at once, the previous one within grace.
+	f.mu.Lock()
+	k := f.keys["key_1"]
+	k.KeyGen, k.PreviousHash, k.GraceUntil = 4, "h3", clk.Now().Add(time.Hour)
+	f.keys["key_1"] = k
+	f.mu.Unlock()
+	clk.Advance(time.Second)
+	if err := c.Token(ctx, "key_1", 4, "c", ""); err != nil {
+		t.Fatalf("generation 4 right after the rotation: %v, want it accepted", err)
+	}
+	if err := c.Token(ctx, "key_1", 3, "d", ""); err != nil {
+		t.Fatalf("generation 3 inside its grace: %v", err)
+	}
+	before = f.readCount()
+	for i := 0; i < 20; i++ {
+		_ = c.Token(ctx, "key_1", 4, "e", "")
+	}
+	if f.readCount() != before {
+		t.Fatalf("warm checks of the current generation read the store %d times", f.readCount()-before)
+	}
+}
+
+// The first token of a new generation is accepted even when the key was read a moment ago
+// (the rotation came between).
+func TestANewGenerationRightAfterALoadIsAccepted(t *testing.T) {
+	clk := clocktest.New(t0)
+	f := newStore()
+	f.keys["key_1"] = liveKey()
+	c := authorizer.NewChecker(f, f, authorizer.CacheOptions{MaxAge: 30 * time.Second, Now: clk.Now})
+	if err := c.Token(ctx, "key_1", 3, "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	k := f.keys["key_1"]
+	k.KeyGen, k.PreviousHash, k.GraceUntil = 4, "h3", t0.Add(time.Hour)
+	f.keys["key_1"] = k
+	f.mu.Unlock()
+	clk.Advance(100 * time.Millisecond)
+	if err := c.Token(ctx, "key_1", 4, "b", ""); err != nil {
+		t.Fatalf("generation 4 100 ms after the key was read at 3: %v, want it accepted", err)
+	}
+}
