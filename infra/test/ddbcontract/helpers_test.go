@@ -198,3 +198,11 @@ func race(ctx context.Context, workers int, write func(ctx context.Context, work
 	wg.Wait()
 	return winners, losses
 }
+
+// lostInTransport reports whether err carries no answer from the emulator at all (a connection
+// closed or reset mid-answer): the write's outcome is unknown, so a race judges it by the
+// stored state rather than count it as a win or a loss.
+func lostInTransport(err error) bool {
+	var api smithy.APIError
+	return err != nil && !errors.As(err, &api)
+}

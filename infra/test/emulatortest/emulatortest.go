@@ -247,3 +247,13 @@ func createInput(tb samtpl.Table, name string) *dynamodb.CreateTableInput {
 	tb.Name = name
 	return provision.CreateTableInput(tb)
 }
+
+// DynamoDBOneAttempt is DynamoDB without the SDK's retries, for races: a retried write whose
+// first answer was lost meets its own earlier write (a conditional one then fails its
+// condition), which would show as a wrong outcome instead of the transport fault it is.
+func DynamoDBOneAttempt(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	cfg := emulator(t, DynamoDBEndpointEnv, "the DynamoDB emulator")
+	cfg.aws.RetryMaxAttempts = 1
+	return dynamodb.NewFromConfig(cfg.aws, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
