@@ -66,7 +66,8 @@ func TestTypeScriptSDK(t *testing.T) {
 			t.Fatal("npm not on PATH")
 		}
 		// --ignore-scripts: dist was built above (prepack would build it again).
-		out := run(t, time.Minute, pkg, []string{"npm_config_cache=" + filepath.Join(t.TempDir(), "npm")}, npm,
+		// No update notice: on a fresh HOME npm prints one after the JSON.
+		out := run(t, time.Minute, pkg, []string{"npm_config_cache=" + filepath.Join(t.TempDir(), "npm"), "npm_config_update_notifier=false"}, npm,
 			"pack", "--dry-run", "--json", "--ignore-scripts", "--loglevel=error")
 		var packs []struct {
 			Name  string `json:"name"`
