@@ -2,7 +2,8 @@
 // counts the operations the functions' real SDK clients send and injects faults on demand:
 // the e2e suite proves round-trip budgets and outage behaviour with it, make bench reports
 // calls per request. Faults also stand in for behaviour no emulator shows, such as DynamoDB
-// cancelling a transaction that conflicts with another one in flight.
+// cancelling a transaction that conflicts with another one in flight. Renaming lets two stacks of
+// one stage share the emulators with tables and secrets of their own.
 package awsproxy
 
 import (

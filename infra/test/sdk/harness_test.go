@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/infra/local"
+	"github.com/keygate/keygate/infra/local/awsproxy"
 	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/apikey"
 )
@@ -119,48 +117,11 @@ func need(t *testing.T) {
 }
 
 // renamer is a proxy before an emulator that renames the stack's tables and secrets
-// (stackPrefix → ownPrefix in requests, back in answers; DynamoDB's CRC32 of a changed answer
-// recomputed), so this stack shares the emulators but no table or secret with infra/test/e2e.
+// (stackPrefix → ownPrefix in requests, back in answers), so this stack shares the emulators but
+// no table or secret with infra/test/e2e.
 func renamer(target string) *httptest.Server {
-	hc := &http.Client{Timeout: time.Minute}
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		body = bytes.ReplaceAll(body, []byte(stackPrefix), []byte(ownPrefix))
-		out, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		out.Header = r.Header.Clone()
-		out.Header.Del("Accept-Encoding")
-		resp, err := hc.Do(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		rb, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		if back := bytes.ReplaceAll(rb, []byte(ownPrefix), []byte(stackPrefix)); !bytes.Equal(back, rb) {
-			rb = back
-			if resp.Header.Get("X-Amz-Crc32") != "" {
-				resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(rb)), 10))
-			}
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(rb)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(rb)
-	}))
+	return httptest.NewServer(awsproxy.Renaming(target,
+		strings.NewReplacer(stackPrefix, ownPrefix), strings.NewReplacer(ownPrefix, stackPrefix), nil))
 }
 
 // sdkTools are what install.sh --sdk prints: the SDK venv and (with node) node_modules.

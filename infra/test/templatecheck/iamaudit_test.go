@@ -6,14 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +18,7 @@ import (
 
 	smithyrand "github.com/aws/smithy-go/rand"
 
+	"github.com/keygate/keygate/infra/local/awsproxy"
 	"github.com/keygate/keygate/infra/local/gateway"
 	"github.com/keygate/keygate/infra/local/lambdarun"
 	"github.com/keygate/keygate/infra/local/provision"
@@ -101,55 +99,13 @@ func (rc *recorder) record(service, target string, body []byte) error {
 	return nil
 }
 
-// proxy forwards to target, recording and renaming (old → new on the way in, back on the way
-// out; DynamoDB's response CRC32 is recomputed when a body changes).
+// proxy forwards to target, recording each call and renaming (old → new on the way in, back on
+// the way out).
 func (rc *recorder) proxy(t *testing.T, service, target string, rename *strings.Replacer, back *strings.Replacer) *httptest.Server {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
+	return httptest.NewServer(awsproxy.Renaming(target, rename, back, func(r *http.Request, body []byte) {
 		if err := rc.record(service, r.Header.Get("X-Amz-Target"), body); err != nil {
 			t.Error(err)
 		}
-		body = []byte(rename.Replace(string(body)))
-		out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String()+r.URL.RequestURI(), bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		out.Header = r.Header.Clone()
-		out.Header.Del("Accept-Encoding")
-		out.ContentLength = int64(len(body))
-		resp, err := client.Do(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		rb, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		if renamed := back.Replace(string(rb)); renamed != string(rb) {
-			rb = []byte(renamed)
-			if resp.Header.Get("X-Amz-Crc32") != "" {
-				resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(rb)), 10))
-			}
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(rb)))
-		w.WriteHeader(resp.StatusCode)
-		w.Write(rb)
 	}))
 }
 
