@@ -24,7 +24,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -146,7 +145,7 @@ func invoke(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if vars["ROTATION_TOKEN"] == "" {
-		vars["ROTATION_TOKEN"] = uuid()
+		vars["ROTATION_TOKEN"] = samlocal.RotationToken()
 	}
 	fixture, err := os.ReadFile(eventFile)
 	if err != nil {
@@ -159,8 +158,7 @@ func invoke(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if strings.Contains(string(fixture), "{{ROTATION_TOKEN}}") {
 		fmt.Fprintf(stderr, "[keygate-sam] ROTATION_TOKEN=%s (export it to run the next rotation step on the same version)\n", vars["ROTATION_TOKEN"])
 	}
-	cmd := exec.CommandContext(ctx, *sam, "local", "invoke", fn, "--event", "-", "--skip-pull-image",
-		"--template", filepath.Join(*buildDir, "local.yaml"), "--env-vars", filepath.Join(*buildDir, "env.json"))
+	cmd := exec.CommandContext(ctx, *sam, samlocal.InvokeArgs(*buildDir, fn)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(string(event)), stdout, stderr
 	return cmd.Run()
 }
@@ -187,12 +185,4 @@ func invokeVars(buildDir, state string) (map[string]string, error) {
 		return nil, errors.New("env.json names no KEYGATE_SIGNING_SECRET for RotateFunction")
 	}
 	return vars, nil
-}
-
-// uuid returns a random version-4 UUID: Secrets Manager's ClientRequestToken format.
-func uuid() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

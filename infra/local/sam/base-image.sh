@@ -15,43 +15,38 @@
 # Prints "real" or "stand-in" on stdout; progress on stderr.
 set -euo pipefail
 
+KS_TAG=keygate-sam
 # shellcheck source=../stack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
-
-log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
-die() {
-	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
-	exit 1
-}
 
 ARCH=${1:-}
 case "$ARCH" in
 x86_64 | arm64) ;;
-*) die "usage: base-image.sh x86_64|arm64" ;;
+*) ks_die "usage: base-image.sh x86_64|arm64" ;;
 esac
 : "${DOCKER_HOST:?DOCKER_HOST must point to the engine (infra/local/sam/engine.sh up)}"
-DOCKER="$(bash "$(dirname "${BASH_SOURCE[0]}")/engine.sh" cli)" || die "no docker client found"
+DOCKER="$(bash "$(dirname "${BASH_SOURCE[0]}")/engine.sh" cli)" || ks_die "no docker client found"
 IMAGE="public.ecr.aws/lambda/provided:al2023-$ARCH"
 STANDIN_LABEL=keygate.stand-in
 
 if "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
 	if [[ -n "$("$DOCKER" image inspect -f "{{index .Config.Labels \"$STANDIN_LABEL\"}}" "$IMAGE" 2>/dev/null | grep -v '<no value>')" ]]; then
-		log "using keygate's STAND-IN for $IMAGE (built earlier; no registry was reachable then)"
+		ks_log "using keygate's STAND-IN for $IMAGE (built earlier; no registry was reachable then)"
 		echo stand-in
 	else
-		log "using $IMAGE"
+		ks_log "using $IMAGE"
 		echo real
 	fi
 	exit 0
 fi
 
-log "pulling $IMAGE"
+ks_log "pulling $IMAGE"
 if timeout 120 "$DOCKER" pull "$IMAGE" >&2 2>/dev/null; then
 	echo real
 	exit 0
 fi
 
-[[ $ARCH == "$(uname -m | sed 's/aarch64/arm64/')" ]] || die "cannot pull $IMAGE and a stand-in is only built for the host architecture ($(uname -m))"
+[[ $ARCH == "$(uname -m | sed 's/aarch64/arm64/')" ]] || ks_die "cannot pull $IMAGE and a stand-in is only built for the host architecture ($(uname -m))"
 cat >&2 <<MSG
 [keygate-sam] ************************************************************************************
 [keygate-sam] No container registry is reachable, so $IMAGE cannot be pulled.
@@ -60,13 +55,13 @@ cat >&2 <<MSG
 [keygate-sam] (docker rmi $IMAGE) and the real image is pulled next time.
 [keygate-sam] ************************************************************************************
 MSG
-command -v apt-get >/dev/null 2>&1 || die "apt-get is needed to fetch busybox-static for the stand-in image"
+command -v apt-get >/dev/null 2>&1 || ks_die "apt-get is needed to fetch busybox-static for the stand-in image"
 key="$(apt-cache policy busybox-static 2>/dev/null | sed -n 's/^ *Candidate: //p' | sha256sum | cut -c1-12)"
 dir="$KEYGATE_CACHE/busybox-$key"
 if [[ ! -x $dir/root/bin/busybox ]]; then
 	tmp="$(mktemp -d)"
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download busybox-static >&2) || die "apt-get download busybox-static failed"
+	(cd "$tmp" && apt-get download busybox-static >&2) || ks_die "apt-get download busybox-static failed"
 	rm -rf "$dir"
 	mkdir -p "$dir/root"
 	dpkg-deb -x "$tmp"/busybox-static_*.deb "$dir/root"

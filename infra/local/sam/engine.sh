@@ -18,6 +18,7 @@
 # Progress goes to stderr; stdout carries only the eval-able lines.
 set -euo pipefail
 
+KS_TAG=keygate-sam
 # shellcheck source=../stack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../stack/lib.sh"
 
@@ -26,12 +27,6 @@ SOCK="$RUN_DIR/docker.sock"
 PIDFILE="$RUN_DIR/dockerd.pid"
 DATA_ROOT="$KEYGATE_CACHE/docker-data"
 PACKAGES=(docker.io containerd runc tini)
-
-log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
-die() {
-	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
-	exit 1
-}
 
 # engine_answers [DOCKER_HOST]: true if a Docker engine answers there (a client is needed: the
 # user's `docker`, or the one unpacked with the private engine).
@@ -67,44 +62,44 @@ pkg_dir() {
 install_engine() {
 	local dir=$1 tmp f
 	[[ -f $dir/.keygate-installed ]] && return 0
-	command -v apt-get >/dev/null 2>&1 || die "no Docker engine answers and this is not a Debian-like system: install Docker (https://docs.docker.com/engine/install/) and start it"
-	log "installing a private Docker engine (Debian ${PACKAGES[*]}) into $dir"
+	command -v apt-get >/dev/null 2>&1 || ks_die "no Docker engine answers and this is not a Debian-like system: install Docker (https://docs.docker.com/engine/install/) and start it"
+	ks_log "installing a private Docker engine (Debian ${PACKAGES[*]}) into $dir"
 	tmp="$(mktemp -d)"
 	# shellcheck disable=SC2064
 	trap "rm -rf '$tmp'" RETURN
 	if ! (cd "$tmp" && apt-get download "${PACKAGES[@]}" >&2 2>/dev/null); then
-		log "apt-get download failed; refreshing the package lists once"
-		apt-get update -qq >&2 || die "apt-get update failed: no Debian mirror reachable, so no Docker engine can be installed"
-		(cd "$tmp" && apt-get download "${PACKAGES[@]}" >&2) || die "apt-get download ${PACKAGES[*]} failed"
+		ks_log "apt-get download failed; refreshing the package lists once"
+		apt-get update -qq >&2 || ks_die "apt-get update failed: no Debian mirror reachable, so no Docker engine can be installed"
+		(cd "$tmp" && apt-get download "${PACKAGES[@]}" >&2) || ks_die "apt-get download ${PACKAGES[*]} failed"
 	fi
 	rm -rf "$dir"
 	mkdir -p "$dir/root"
 	for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$dir/root"; done
-	[[ -x $dir/root/usr/sbin/dockerd ]] || die "the docker.io package held no dockerd"
+	[[ -x $dir/root/usr/sbin/dockerd ]] || ks_die "the docker.io package held no dockerd"
 	touch "$dir/.keygate-installed"
 }
 
 up() {
 	local start=${1:-start}
 	if engine_answers "${DOCKER_HOST:-}"; then
-		log "using the Docker engine at ${DOCKER_HOST:-the default socket}"
+		ks_log "using the Docker engine at ${DOCKER_HOST:-the default socket}"
 		[[ -z ${DOCKER_HOST:-} ]] || printf 'DOCKER_HOST=%s\n' "$DOCKER_HOST"
 		printf 'KEYGATE_DOCKER_STARTED=0\n'
 		return 0
 	fi
 	if [[ -S $SOCK ]] && engine_answers "unix://$SOCK"; then
-		log "using keygate's private Docker engine (unix://$SOCK), already running"
+		ks_log "using keygate's private Docker engine (unix://$SOCK), already running"
 		printf 'DOCKER_HOST=unix://%s\nKEYGATE_DOCKER_STARTED=0\n' "$SOCK"
 		return 0
 	fi
-	[[ $start == start ]] || die "no Docker engine runs: start make sam-local first"
-	[[ $(uname -s) == Linux ]] || die "no Docker engine answers (docker info failed): start Docker Desktop, or point DOCKER_HOST at a running engine"
-	[[ $(id -u) == 0 ]] || die "no Docker engine answers (docker info failed), and starting a private one needs root: install Docker (https://docs.docker.com/engine/install/), add yourself to the docker group, or run as root"
+	[[ $start == start ]] || ks_die "no Docker engine runs: start make sam-local first"
+	[[ $(uname -s) == Linux ]] || ks_die "no Docker engine answers (docker info failed): start Docker Desktop, or point DOCKER_HOST at a running engine"
+	[[ $(id -u) == 0 ]] || ks_die "no Docker engine answers (docker info failed), and starting a private one needs root: install Docker (https://docs.docker.com/engine/install/), add yourself to the docker group, or run as root"
 	local dir
-	dir="$(pkg_dir)" || die "no Docker engine answers and apt-cache is missing: install Docker (https://docs.docker.com/engine/install/)"
+	dir="$(pkg_dir)" || ks_die "no Docker engine answers and apt-cache is missing: install Docker (https://docs.docker.com/engine/install/)"
 	install_engine "$dir"
 	mkdir -p "$RUN_DIR" "$DATA_ROOT"
-	log "starting a private dockerd (data: $DATA_ROOT, log: $RUN_DIR/dockerd.log)"
+	ks_log "starting a private dockerd (data: $DATA_ROOT, log: $RUN_DIR/dockerd.log)"
 	# setsid: a Ctrl-C in the caller's terminal must not reach dockerd before its containers are
 	# removed; down stops it explicitly.
 	PATH="$dir/root/usr/sbin:$dir/root/usr/bin:$PATH" setsid "$dir/root/usr/sbin/dockerd" \
@@ -116,15 +111,15 @@ up() {
 		engine_answers "unix://$SOCK" && break
 		if ! kill -0 "$!" 2>/dev/null; then
 			tail -n 20 "$RUN_DIR/dockerd.log" >&2 || true
-			die "dockerd exited during startup (log above: $RUN_DIR/dockerd.log)"
+			ks_die "dockerd exited during startup (ks_log above: $RUN_DIR/dockerd.log)"
 		fi
 		sleep 0.2
 	done
 	engine_answers "unix://$SOCK" || {
 		down
-		die "dockerd did not answer within 30 s (log: $RUN_DIR/dockerd.log)"
+		ks_die "dockerd did not answer within 30 s (log: $RUN_DIR/dockerd.log)"
 	}
-	log "private Docker engine ready (unix://$SOCK)"
+	ks_log "private Docker engine ready (unix://$SOCK)"
 	printf 'DOCKER_HOST=unix://%s\nKEYGATE_DOCKER_STARTED=1\n' "$SOCK"
 }
 
@@ -133,7 +128,7 @@ down() {
 	[[ -f $PIDFILE ]] || return 0
 	pid="$(cat "$PIDFILE")"
 	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "dockerd.*$RUN_DIR"; then
-		log "stopping the private dockerd (pid $pid)"
+		ks_log "stopping the private dockerd (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 150; i++)); do
 			[[ -e /proc/$pid ]] || break
@@ -149,5 +144,5 @@ up) up ;;
 find) up find ;;
 down) down ;;
 cli) docker_cli ;;
-*) die "usage: engine.sh up|find|down|cli" ;;
+*) ks_die "usage: engine.sh up|find|down|cli" ;;
 esac

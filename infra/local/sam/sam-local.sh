@@ -19,22 +19,17 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+KS_TAG=keygate-sam
 # shellcheck source=../stack/lib.sh
 . "$here/../stack/lib.sh"
 cd "$KEYGATE_ROOT"
 
-log() { printf '[keygate-sam] %s\n' "$*" >&2 || true; }
-die() {
-	printf '[keygate-sam] ERROR: %s\n' "$*" >&2
-	exit 1
-}
-
-[[ $# -ge 4 ]] || die "usage: sam-local.sh NAME DDB_PORT SM_PORT API_PORT [-- CMD...]"
+[[ $# -ge 4 ]] || ks_die "usage: sam-local.sh NAME DDB_PORT SM_PORT API_PORT [-- CMD...]"
 NAME=$1 DDB_PORT=$2 SM_PORT=$3 API_PORT=$4
 shift 4
 CMD=()
 if [[ $# -gt 0 ]]; then
-	[[ $1 == -- ]] || die "expected -- before the command, got '$1'"
+	[[ $1 == -- ]] || ks_die "expected -- before the command, got '$1'"
 	shift
 	CMD=("$@")
 fi
@@ -57,7 +52,7 @@ cleanup() {
 		# image it runs functions on.
 		ids="$("$DOCKER" ps -aq --filter "ancestor=$image" 2>/dev/null || true)"
 		if [[ -n $ids ]]; then
-			log "removing $(wc -w <<<"$ids") function container(s)"
+			ks_log "removing $(wc -w <<<"$ids") function container(s)"
 			# shellcheck disable=SC2086
 			"$DOCKER" rm -f $ids >/dev/null 2>&1 || true
 		fi
@@ -79,7 +74,7 @@ DOCKER="$(bash "$here/engine.sh" cli)"
 case "$(uname -m)" in
 x86_64 | amd64) arch=x86_64 goarch=amd64 ;;
 aarch64 | arm64) arch=arm64 goarch=arm64 ;;
-*) die "unsupported host architecture $(uname -m)" ;;
+*) ks_die "unsupported host architecture $(uname -m)" ;;
 esac
 base="$(bash "$here/base-image.sh" "$arch")"
 image="public.ecr.aws/lambda/provided:al2023-rapid-$arch"
@@ -93,15 +88,15 @@ else
 	host_ip=127.0.0.1
 	container_host=host.docker.internal
 fi
-[[ -n $host_ip ]] || die "cannot find the Docker bridge's address (ip addr show docker0)"
+[[ -n $host_ip ]] || ks_die "cannot find the Docker bridge's address (ip addr show docker0)"
 
 export KEYGATE_STACK_HOST=$host_ip
-stack_env="$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || die "the emulators did not start"
+stack_env="$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || ks_die "the emulators did not start"
 eval "$stack_env"
 export KEYGATE_DYNAMODB_ENDPOINT KEYGATE_SECRETS_ENDPOINT
 # Host tools (authctl) use the SDK's standard endpoint settings, as the functions do.
 export AWS_ENDPOINT_URL_DYNAMODB=$KEYGATE_DYNAMODB_ENDPOINT AWS_ENDPOINT_URL_SECRETS_MANAGER=$KEYGATE_SECRETS_ENDPOINT
-tools_env="$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || die "installing the tools failed"
+tools_env="$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || ks_die "installing the tools failed"
 eval "$tools_env"
 sam="$KEYGATE_VENV/bin/sam"
 export SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
@@ -111,11 +106,11 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 params=()
 for p in ${KEYGATE_SAM_PARAMS:-}; do params+=(-param "$p"); done
 
-log "sam build ($arch bootstraps) into ${BUILD_DIR#"$KEYGATE_ROOT"/}"
+ks_log "sam build ($arch bootstraps) into ${BUILD_DIR#"$KEYGATE_ROOT"/}"
 make -s build-local
 LAMBDA_GOARCH=$goarch "$sam" build --template template.yaml --build-dir "$BUILD_DIR" >"$STATE/sam-build.log" 2>&1 || {
 	tail -n 30 "$STATE/sam-build.log" >&2
-	die "sam build failed (log: $STATE/sam-build.log)"
+	ks_die "sam build failed (log: $STATE/sam-build.log)"
 }
 go build -o .build/tools/samlocal ./infra/cmd/samlocal
 go build -o .build/tools/authctl ./infra/cmd/authctl
@@ -124,7 +119,7 @@ go build -o .build/tools/authctl ./infra/cmd/authctl
 
 overrides=()
 [[ -z ${KEYGATE_SAM_PARAMS:-} ]] || overrides=(--parameter-overrides "$KEYGATE_SAM_PARAMS")
-log "sam local start-api on 127.0.0.1:$API_PORT (base image: $base; log: $STATE/sam-local.log)"
+ks_log "sam local start-api on 127.0.0.1:$API_PORT (base image: $base; log: $STATE/sam-local.log)"
 # Its own session: a Ctrl-C reaches this script, whose cleanup stops SAM and then its containers.
 setsid "$sam" local start-api --template "$BUILD_DIR/local.yaml" --env-vars "$BUILD_DIR/env.json" \
 	--host 127.0.0.1 --port "$API_PORT" --warm-containers EAGER --skip-pull-image "${overrides[@]}" \
@@ -135,15 +130,15 @@ for ((i = 0; i < 600; i++)); do
 	curl -fsS -o /dev/null "$base_url/.well-known/jwks.json" 2>/dev/null && break
 	if ! kill -0 "$sam_pid" 2>/dev/null; then
 		tail -n 40 "$STATE/sam-local.log" >&2
-		die "sam local start-api exited (log above: $STATE/sam-local.log)"
+		ks_die "sam local start-api exited (ks_log above: $STATE/sam-local.log)"
 	fi
 	sleep 0.2
 done
 curl -fsS -o /dev/null "$base_url/.well-known/jwks.json" || {
 	tail -n 40 "$STATE/sam-local.log" >&2
-	die "sam local start-api did not answer within 120 s (log: $STATE/sam-local.log)"
+	ks_die "sam local start-api did not answer within 120 s (log: $STATE/sam-local.log)"
 }
-log "first answer $(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s after start"
+ks_log "first answer $(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s after start"
 
 if [[ ${#CMD[@]} -gt 0 ]]; then
 	export KEYGATE_E2E_API_URL=$base_url KEYGATE_E2E_TARGET=sam-local KEYGATE_SAM=$sam KEYGATE_SAM_BUILD_DIR=$BUILD_DIR

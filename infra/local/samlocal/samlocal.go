@@ -8,9 +8,11 @@ package samlocal
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -243,4 +245,20 @@ func Event(fixture []byte, vars map[string]string) ([]byte, error) {
 		return nil, errors.New("samlocal: event: not JSON once filled in")
 	}
 	return out.Bytes(), nil
+}
+
+// InvokeArgs are the arguments of `sam` that run function fn of the stack built in buildDir
+// (its local.yaml and env.json) on an event read from stdin, without pulling images.
+func InvokeArgs(buildDir, fn string) []string {
+	return []string{"local", "invoke", fn, "--event", "-", "--skip-pull-image",
+		"--template", filepath.Join(buildDir, "local.yaml"), "--env-vars", filepath.Join(buildDir, "env.json")}
+}
+
+// RotationToken returns a random version-4 UUID, the form Secrets Manager gives a rotation's
+// ClientRequestToken (the new version's id).
+func RotationToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -239,4 +240,16 @@ func FuzzEvent(f *testing.F) {
 			t.Fatalf("Event returned invalid JSON %q", out)
 		}
 	})
+}
+
+func TestRotationTokensAreFreshVersion4UUIDs(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := samlocal.RotationToken(), samlocal.RotationToken()
+	if !re.MatchString(a) || a == b {
+		t.Fatalf("RotationToken = %q, %q: want two different version-4 UUIDs", a, b)
+	}
+	args := strings.Join(samlocal.InvokeArgs("build", "TokenFunction"), " ")
+	if args != "local invoke TokenFunction --event - --skip-pull-image --template build/local.yaml --env-vars build/env.json" {
+		t.Fatalf("InvokeArgs = %s", args)
+	}
 }

@@ -43,9 +43,12 @@ KS_SERVICES=(dynamodb moto)
 
 # --- logging: everything goes to stderr, stdout is reserved for eval-able output --------------
 
-ks_log() { printf '[keygate-stack] %s\n' "$*" >&2; }
-ks_warn() { printf '[keygate-stack] WARNING: %s\n' "$*" >&2; }
-ks_error() { printf '[keygate-stack] ERROR: %s\n' "$*" >&2; }
+# KS_TAG names the script family in every line (the SAM scripts set keygate-sam). A closed
+# stderr (make … | tee, then Ctrl-C) must not make a log line fail a teardown under set -e.
+KS_TAG="${KS_TAG:-keygate-stack}"
+ks_log() { printf '[%s] %s\n' "$KS_TAG" "$*" >&2 || true; }
+ks_warn() { printf '[%s] WARNING: %s\n' "$KS_TAG" "$*" >&2 || true; }
+ks_error() { printf '[%s] ERROR: %s\n' "$KS_TAG" "$*" >&2 || true; }
 ks_die() {
 	ks_error "$@"
 	exit 1

@@ -26,24 +26,25 @@ import (
 )
 
 var (
-	stack    *local.Stack
-	apiDown  atomic.Bool // when set, every /v1 call fails at the connection, as an outage would
-	baseURL  string
-	browser  context.Context
-	logs     emulatortest.Buffer
-	setupErr error
-	skip     string
-	shotsDir string
+	stack     *local.Stack
+	apiDown   atomic.Bool // when set, every /v1 call fails at the connection, as an outage would
+	baseURL   string
+	browser   context.Context
+	logs      emulatortest.Buffer
+	setupErr  error
+	skipCause string
+	shotsDir  string
 )
 
 func TestMain(m *testing.M) {
-	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
-	if ddb == "" || sm == "" || bin == "" {
-		skip = "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)"
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			fmt.Fprintln(os.Stderr, "console: "+skip)
-			os.Exit(1)
-		}
+	env, skip, err := emulatortest.StackFromEnv()
+	ddb, sm, bin := env.DynamoDB, env.Secrets, env.Bin
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "console:", err)
+		os.Exit(1)
+	}
+	if skip != "" {
+		skipCause = skip
 		os.Exit(m.Run())
 	}
 	os.Exit(func() int {
@@ -112,8 +113,8 @@ func TestMain(m *testing.M) {
 
 func need(t *testing.T) {
 	t.Helper()
-	if skip != "" {
-		t.Skip(skip)
+	if skipCause != "" {
+		t.Skip(skipCause)
 	}
 	if setupErr != nil {
 		t.Fatalf("setup: %v\nfunction logs:\n%s", setupErr, logs.String())

@@ -85,16 +85,17 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
+	env, skip, err := emulatortest.StackFromEnv()
+	ddb, sm, bin := env.DynamoDB, env.Secrets, env.Bin
 	if external := os.Getenv("KEYGATE_E2E_API_URL"); external != "" && ddb != "" && sm != "" {
 		os.Exit(runAgainst(m, external, ddb, sm))
 	}
-	if ddb == "" || sm == "" || bin == "" {
-		skipCause = "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)"
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			fmt.Fprintln(os.Stderr, "e2e: "+skipCause)
-			os.Exit(1)
-		}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	if skip != "" {
+		skipCause = skip
 		os.Exit(m.Run())
 	}
 	code := func() int {

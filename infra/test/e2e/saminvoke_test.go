@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,8 +36,7 @@ func samInvoke(t *testing.T, fn, event string, vars map[string]string) map[strin
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), sam, "local", "invoke", fn, "--event", "-", "--skip-pull-image",
-		"--template", filepath.Join(buildDir, "local.yaml"), "--env-vars", filepath.Join(buildDir, "env.json"))
+	cmd := exec.CommandContext(t.Context(), sam, samlocal.InvokeArgs(buildDir, fn)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(payload), &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("sam local invoke %s %s: %v\n%s", fn, event, err, stderr.String())
@@ -61,10 +59,7 @@ func TestSAMLocalInvokeRunsTheEventFixtures(t *testing.T) {
 		t.Skip("sam local invoke: on the SAM tier only")
 	}
 	key, _ := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	token := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	token := samlocal.RotationToken()
 	signing := stack.Env("RotateFunction")["KEYGATE_SIGNING_SECRET"]
 	vars := map[string]string{"DEMO_KEY": key, "ADMIN_KEY": adminKey, "SIGNING_SECRET": signing, "ROTATION_TOKEN": token}
 

@@ -244,3 +244,31 @@ func nonTestImports(dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+func TestStackFromEnvSkipsOrFailsWhenAPartIsMissing(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		ddb, sm, bin  string
+		require       string
+		wantSkip, err bool
+	}{
+		{"all there", "http://a", "http://b", "/bin", "1", false, false},
+		{"no bootstraps", "http://a", "http://b", "", "", true, false},
+		{"no bootstraps, required", "http://a", "http://b", "", "1", true, true},
+		{"nothing, required", "", "", "", "1", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(emulatortest.DynamoDBEndpointEnv, tt.ddb)
+			t.Setenv(emulatortest.SecretsEndpointEnv, tt.sm)
+			t.Setenv(emulatortest.BinEnv, tt.bin)
+			t.Setenv(emulatortest.RequireEnv, tt.require)
+			env, skip, err := emulatortest.StackFromEnv()
+			if (skip != "") != tt.wantSkip || (err != nil) != tt.err {
+				t.Fatalf("StackFromEnv = %+v, %q, %v", env, skip, err)
+			}
+			if !tt.wantSkip && (env.DynamoDB != tt.ddb || env.Secrets != tt.sm || env.Bin != tt.bin) {
+				t.Fatalf("env = %+v", env)
+			}
+		})
+	}
+}

@@ -55,13 +55,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "sdk:", err)
 		os.Exit(1)
 	}
-	ddb, sm, bin := os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT"), os.Getenv("KEYGATE_LOCAL_BIN")
-	if ddb == "" || sm == "" || bin == "" {
-		skipCause = "needs KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT and KEYGATE_LOCAL_BIN (run make test)"
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			fmt.Fprintln(os.Stderr, "sdk: "+skipCause)
-			os.Exit(1)
-		}
+	env, skip, err := emulatortest.StackFromEnv()
+	ddb, sm, bin := env.DynamoDB, env.Secrets, env.Bin
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdk:", err)
+		os.Exit(1)
+	}
+	if skip != "" {
+		skipCause = skip
 		os.Exit(m.Run())
 	}
 	os.Exit(func() int {
