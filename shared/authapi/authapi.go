@@ -3,7 +3,10 @@
 //
 // Handlers read as a straight line (decode → parse key without I/O → one lookup → verify →
 // rate limit → sign → one transactional write) and return *httpapi.Error values; httpapi renders
-// them. Keys and tokens never reach a log, an audit event or an error message.
+// them. Where the key's id and limit are known before its lookup (an API key this container has
+// seen, a refresh token's key snapshot), the rate limit runs beside the lookup or replaces it,
+// and the transaction proves what was assumed. Keys and tokens never reach a log, an audit event
+// or an error message.
 package authapi
 
 import (
@@ -59,7 +62,12 @@ type Tokens interface {
 	CreateFamily(ctx context.Context, fam store.Family, first store.RefreshToken, touch *store.Touch, audit ...store.Event) error
 	RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error)
 	Family(ctx context.Context, id string) (store.Family, error)
+	// Rotate spends parent for child in one transaction that also checks the family and, with
+	// child.Key, that the key is still at that snapshot's version: store.ErrFamilyInactive,
+	// store.ErrKeyChanged, or store.ErrConflict for a lost race.
 	Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error
+	// Retire marks an active refresh token revoked (its family turned out to be over).
+	Retire(ctx context.Context, hash string) error
 	// RevokeFamily revokes a family and, with a non-zero denyUntil, denies its access tokens
 	// (fid claim) on keyID's deny-list until then.
 	RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error
@@ -159,9 +167,53 @@ func event(r *httpapi.Request, keyID, action, detail string, now time.Time) stor
 	}
 }
 
-// rateLimited spends one request of k's budget; a refusal is audited and becomes a 429.
-func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action string, now time.Time) (store.RateDecision, error) {
-	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
+// budget is one request's spending of its key's rate-limit budget: at most one Take that
+// counts, however early the request learned the key's id and limit. A request may Take before
+// it has read the key, with the limit it remembers (the token endpoint) or the one its refresh
+// token's key snapshot names, to save a round trip; decide then reconciles that Take with the
+// key's own limit without counting the request twice. The zero budget has taken nothing.
+type budget struct {
+	taken bool
+	limit int // the limit the Take was made with
+	d     store.RateDecision
+	err   error
+}
+
+// take spends one request of keyID's budget of limit.
+func (b *budget) take(ctx context.Context, l Limiter, keyID string, limit int) {
+	b.d, b.err = l.Take(ctx, keyID, limit)
+	b.taken, b.limit = true, limit
+}
+
+// decide returns the decision for k's request. Without a Take yet, it takes with k's limit. A
+// Take made with k's limit stands, and so does a failed one (the dependency error is the
+// answer: a failed Take may have counted). A Take made with another limit is reconciled: one
+// that was allowed counted, and left the window's count; under k's limit the request is allowed
+// if that count is within it (with the remaining recomputed), else it is refused by taking with
+// k's limit, which finds the window full and counts nothing (and claims the window's first
+// refusal if no one has). One that was refused counted nothing: under a higher limit it takes
+// again, under one no higher it stays refused. (That early refusal claimed the window's
+// first-refusal mark, so when a raised limit then allows the request, the window's next refusal
+// is not audited: a key's audit trail misses at most that one refusal per limit change.)
+func (b *budget) decide(ctx context.Context, l Limiter, k store.Key) (store.RateDecision, error) {
+	switch count := b.limit - b.d.Remaining; {
+	case !b.taken:
+		b.take(ctx, l, k.KeyID, k.RateLimit)
+	case b.err != nil || b.limit == k.RateLimit:
+	case b.d.Allowed && count <= k.RateLimit:
+		b.limit, b.d.Limit, b.d.Remaining = k.RateLimit, k.RateLimit, k.RateLimit-count
+	case b.d.Allowed || k.RateLimit > b.limit:
+		b.take(ctx, l, k.KeyID, k.RateLimit)
+	default:
+		b.limit, b.d.Limit = k.RateLimit, k.RateLimit
+	}
+	return b.d, b.err
+}
+
+// rateLimited spends one request of k's budget (or settles what b already spent); a refusal is
+// audited and becomes a 429.
+func rateLimited(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, b *budget, action string, now time.Time) (store.RateDecision, error) {
+	d, err := b.decide(ctx, l, k)
 	if err != nil {
 		return d, httpapi.Unavailable(err)
 	}
@@ -185,9 +237,9 @@ func overLimit(ctx context.Context, a Auditor, r *httpapi.Request, k store.Key, 
 // budget like a successful one, and is audited only within that budget, so a leaked key cannot
 // write more to the 90-day audit trail than its rate limit allows: past the budget the caller
 // gets the 429. If the limiter itself fails, the attempt is refused as asked and not audited:
-// an unbounded write is what this prevents.
-func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, action, reason string, now time.Time, refusal error) error {
-	d, err := l.Take(ctx, k.KeyID, k.RateLimit)
+// an unbounded write is what this prevents. What b already spent is the attempt's spending.
+func failedAttempt(ctx context.Context, l Limiter, a Auditor, r *httpapi.Request, k store.Key, b *budget, action, reason string, now time.Time, refusal error) error {
+	d, err := b.decide(ctx, l, k)
 	if err != nil {
 		return refusal
 	}

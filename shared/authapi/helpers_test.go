@@ -128,6 +128,13 @@ func (f *tokenStore) Rotate(ctx context.Context, parent, child store.RefreshToke
 	return f.Tokens.Rotate(ctx, parent, child, audit...)
 }
 
+func (f *tokenStore) Retire(ctx context.Context, hash string) error {
+	if err := f.failure(); err != nil {
+		return err
+	}
+	return f.Tokens.Retire(ctx, hash)
+}
+
 func (f *tokenStore) RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error {
 	if err := f.failure(); err != nil {
 		return err

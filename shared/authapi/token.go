@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate/shared/httpapi"
@@ -16,9 +18,16 @@ import (
 	"github.com/keygate/keygate/shared/token"
 )
 
-// TokenHandler serves POST /v1/auth/token. A warm request costs three DynamoDB round trips
-// (key GetItem, rate-limit UpdateItem, one TransactWriteItems for refresh token, family, audit
-// event and last use) and no Secrets Manager call.
+// TokenHandler serves POST /v1/auth/token. A request costs three DynamoDB calls (key GetItem,
+// rate-limit UpdateItem, one TransactWriteItems for refresh token, family, audit event and last
+// use) and no Secrets Manager call once warm. When the container has authenticated the API key
+// before, the GetItem and the UpdateItem run at the same time (keyHints): two sequential round
+// trips; the first request of an API key in a container makes the three one after the other.
+//
+// The rate-limit window stays a single conditional UpdateItem and out of the transaction: it is
+// the one item every request of a key writes, and inside transactions it would make a key's
+// concurrent requests cancel each other (TransactionConflict), cost twice the write capacity,
+// and lose the count X-RateLimit-Remaining reports (a transaction returns no values).
 type TokenHandler struct {
 	Keys     KeyAuthenticator
 	Issuer   TokenIssuer
@@ -28,6 +37,8 @@ type TokenHandler struct {
 	Settings Settings
 	Now      func() time.Time
 	Random   io.Reader
+
+	known keyHints
 }
 
 type tokenRequest struct {
@@ -86,18 +97,18 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 	}
 
 	now := h.Now()
-	k, err := h.Keys.Authenticate(ctx, key, sourceIP(r))
+	k, spent, err := h.authenticate(ctx, key, sourceIP(r))
 	if errors.Is(err, apikey.ErrIPNotAllowed) {
-		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "ip_not_allowed", now, mapKeyErr(err))
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, &spent, "token.issue", "ip_not_allowed", now, mapKeyErr(err))
 	}
 	if err != nil {
 		return nil, mapKeyErr(err)
 	}
 	scopes, err := checkScopes(req.Scopes, k.Scopes)
 	if err != nil {
-		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, "token.issue", "invalid_scope", now, err)
+		return nil, failedAttempt(ctx, h.Limiter, h.Audit, r, k, &spent, "token.issue", "invalid_scope", now, err)
 	}
-	limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, "token.issue", now)
+	limit, err := rateLimited(ctx, h.Limiter, h.Audit, r, k, &spent, "token.issue", now)
 	if err != nil {
 		return nil, withRate(err, limit)
 	}
@@ -121,6 +132,7 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 	first := store.RefreshToken{
 		Hash: token.RefreshHash(plain), FamilyID: famID, KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: customer,
 		Scopes: scopes, Status: store.StatusActive, CreatedAt: now, ExpiresAt: exp,
+		Key: store.SnapshotOf(k), // what its refresh needs of the key, checked then by version
 	}
 	var touch *store.Touch
 	if now.Sub(k.LastUsedAt) >= time.Minute {
@@ -143,4 +155,36 @@ func (h *TokenHandler) Token(ctx context.Context, r *httpapi.Request) (*httpapi.
 		return nil, err
 	}
 	return withHeaders(resp, limit.Headers()), nil
+}
+
+// authenticate checks the presented API key. If this container has authenticated it before,
+// the request's Take from the key's budget runs while the key is read (keyHints), and the
+// budget returned holds it for the caller to settle with the key's own limit; otherwise the
+// budget is empty and the caller takes after the read. A key that answers (authenticated, or
+// refused by its allowlist) is remembered; a secret that no longer authenticates is forgotten.
+func (h *TokenHandler) authenticate(ctx context.Context, raw string, source netip.Addr) (store.Key, budget, error) {
+	id := hintID(raw)
+	hint, known := h.known.get(id)
+	var (
+		spent budget
+		wg    sync.WaitGroup
+	)
+	if known {
+		wg.Go(func() { spent.take(ctx, h.Limiter, hint.keyID, hint.limit) })
+	}
+	k, err := h.Keys.Authenticate(ctx, raw, source)
+	wg.Wait()
+	switch {
+	case errors.Is(err, apikey.ErrInvalid):
+		h.known.drop(id)
+		return k, spent, err
+	case err != nil && !errors.Is(err, apikey.ErrIPNotAllowed):
+		return k, spent, err
+	case known && k.KeyID != hint.keyID:
+		// Cannot happen (an API key belongs to one key for ever); if it did, the early Take
+		// was another key's and must not decide this request.
+		spent = budget{}
+	}
+	h.known.put(id, keyHint{keyID: k.KeyID, limit: k.RateLimit})
+	return k, spent, err
 }

@@ -7,6 +7,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -19,9 +21,17 @@ var (
 	// ErrTooManyDenied means a key's deny-list is longer than MaxDeniedRead; readers fail
 	// closed, and the revoke endpoint refuses to grow it past the limit.
 	ErrTooManyDenied = errors.New("store: too many revoked access tokens for one key")
+	// ErrFamilyInactive means a rotation was refused because the token's family is revoked,
+	// expired or gone: the token is over for good. It is an ErrConflict.
+	ErrFamilyInactive = fmt.Errorf("%w: the refresh token's family is revoked or expired", ErrConflict)
+	// ErrKeyChanged means a rotation was refused because the API key is no longer at the
+	// version its snapshot names (or is gone): the caller reads the key and decides again. It
+	// is an ErrConflict.
+	ErrKeyChanged = fmt.Errorf("%w: the API key changed since its snapshot", ErrConflict)
 )
 
-// Key statuses.
+// Statuses of keys, families and refresh tokens. A refresh token is active (spendable), used or
+// revoked (retired because its family is over, so it is refused at its read).
 const (
 	StatusActive  = "active"
 	StatusRevoked = "revoked"
@@ -68,6 +78,11 @@ func (k *Key) Usable(now time.Time) bool { return k.Status == StatusActive && !k
 func (k *Key) InGrace(now time.Time) bool {
 	return k.PreviousHash != "" && now.Before(k.GraceUntil)
 }
+
+// ByPreviousSecret reports whether k is the view KeyByHash gives of a key found by its in-grace
+// previous secret: Hash is that secret's hash and KeyGen the previous generation, which is not
+// the key's own state.
+func (k *Key) ByPreviousSecret() bool { return k.PreviousHash != "" && k.Hash == k.PreviousHash }
 
 // TokenGenValid reports whether an access or refresh token minted at generation gen is still
 // good: the current generation always, the previous one only during a rotation's grace period.
@@ -131,6 +146,64 @@ type RefreshToken struct {
 	ExpiresAt     time.Time
 	UsedAt        time.Time
 	SuccessorHash string
+	// Key is the token's API key as it was when the token was stored (nil for tokens stored
+	// without one). On a child passed to Rotate it is also a condition: the rotation writes only
+	// while the key is still at Key.Version.
+	Key *KeySnapshot
+}
+
+// KeySnapshot is what a refresh needs of its API key, copied onto each refresh token, so that a
+// refresh costs no read of the key. It is never trusted alone: the rotation's transaction
+// checks that the key is still at Version (every change of a key bumps it; a last-use touch
+// does not), so a refresh that succeeds was decided on the key's state at that moment, and a
+// refresh whose snapshot is stale gets ErrKeyChanged, reads the key and decides again.
+// Refusals are never made on a snapshot either: the caller confirms them with the key itself,
+// because a snapshot may also be stale the other way (a widened allowlist, a raised limit).
+// It holds no hash of a secret. Times are whole seconds, as stored.
+type KeySnapshot struct {
+	Version    int64
+	KeyGen     int64
+	Status     string
+	ExpiresAt  time.Time // zero: never expires
+	AllowedIPs []string
+	RateLimit  int
+	OwnerID    string
+	Tier       string
+}
+
+// SnapshotOf returns the snapshot of k, or nil when k is KeyByHash's view of a key found by its
+// previous secret (ByPreviousSecret): that view's KeyGen is the previous generation, and a
+// snapshot of it would keep the previous generation's tokens valid after the grace period,
+// which ends by time and bumps no version.
+func SnapshotOf(k Key) *KeySnapshot {
+	if k.ByPreviousSecret() {
+		return nil
+	}
+	return &KeySnapshot{
+		Version: k.Version, KeyGen: k.KeyGen, Status: k.Status, ExpiresAt: k.ExpiresAt,
+		AllowedIPs: slices.Clone(k.AllowedIPs), RateLimit: k.RateLimit, OwnerID: k.OwnerID, Tier: k.Tier,
+	}
+}
+
+// Key returns the key the snapshot describes, for the checks a refresh makes (TokenGenValid,
+// the allowlist, the rate limit, the access token's claims). It has no previous secret, so it
+// never honours a rotation's grace period: a token of the previous generation fails its check,
+// and the caller confirms with the key itself.
+func (s *KeySnapshot) Key(keyID string) Key {
+	return Key{
+		KeyID: keyID, Version: s.Version, KeyGen: s.KeyGen, Status: s.Status, ExpiresAt: s.ExpiresAt,
+		AllowedIPs: slices.Clone(s.AllowedIPs), RateLimit: s.RateLimit, OwnerID: s.OwnerID, Tier: s.Tier,
+	}
+}
+
+// Clone returns a deep copy of s (nil for nil).
+func (s *KeySnapshot) Clone() *KeySnapshot {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.AllowedIPs = slices.Clone(s.AllowedIPs)
+	return &c
 }
 
 // Family groups the refresh tokens of one login (every token descended from one

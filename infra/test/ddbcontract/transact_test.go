@@ -59,6 +59,16 @@ func (f txFixture) check(name, v string) types.TransactWriteItem {
 	}}
 }
 
+// checkKey is a ConditionCheck that v of the keys table's item name equals v: a rotation of a
+// refresh token checks its key's head item this way (store/dynamo Tokens.Rotate), in the same
+// transaction as its writes in the tokens table.
+func (f txFixture) checkKey(name, v string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: aws.String(f.keys.name), Key: f.keys.key(f.p+name, ""),
+		ConditionExpression: aws.String("v = :v"), ExpressionAttributeValues: item{":v": str(v)},
+	}}
+}
+
 // The setup every case starts from: "existing", "existing2" and "guard" hold v = "1", the keys
 // table's "head" too; "new…" and "missing" are absent.
 func (f txFixture) setup(t *testing.T, db *dynamodb.Client) {
@@ -155,6 +165,29 @@ func TestTransactWriteItemsIsAllOrNothing(t *testing.T) {
 				}
 			},
 			want: with(map[string]string{"existing": "2", "new": "new", "existing2": "", "keys:head": "touched"}),
+		},
+		{
+			name: "a failing ConditionCheck of a keys-table item cancels the tokens table's writes, reported at its own position",
+			items: func(f txFixture) []types.TransactWriteItem {
+				return []types.TransactWriteItem{f.update("existing", "2"), f.put("new", "new"), f.checkKey("head", "other"), f.put("new2", "new")}
+			},
+			wantCodes: []string{"None", "None", "ConditionalCheckFailed", "None"},
+			want:      untouched,
+		},
+		{
+			name: "a ConditionCheck of a keys-table item that is missing fails",
+			items: func(f txFixture) []types.TransactWriteItem {
+				return []types.TransactWriteItem{f.put("new", "new"), f.checkKey("missing", "1")}
+			},
+			wantCodes: []string{"None", "ConditionalCheckFailed"},
+			want:      untouched,
+		},
+		{
+			name: "a ConditionCheck of a keys-table item that holds lets the tokens table's writes commit and writes nothing itself",
+			items: func(f txFixture) []types.TransactWriteItem {
+				return []types.TransactWriteItem{f.update("existing", "2"), f.put("new", "new"), f.checkKey("head", "1")}
+			},
+			want: with(map[string]string{"existing": "2", "new": "new"}),
 		},
 		{
 			name: "one key in two tables is two items: writing both in one transaction is allowed",

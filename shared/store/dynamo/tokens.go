@@ -25,7 +25,8 @@ type TokensAPI interface {
 }
 
 // Tokens stores refresh-token families and revoked access-token ids in the tokens table:
-// "rt#<hash>" (one refresh token) and "fam#<id>" (its family), each with sk = its kind, and
+// "rt#<hash>" (one refresh token, with its key's snapshot in a map attribute "key") and
+// "fam#<id>" (its family), each with sk = its kind, and
 // "deny#<key_id>" / "jti#<id>" (a revoked access token, grouped under its API key so that the
 // authorizer reads a key's whole deny-list in one Query), each with a ttl. The same table holds
 // the audit trail (Events) and the rate limiter's windows (Limiter).
@@ -57,6 +58,44 @@ type rtItem struct {
 	UsedAt        int64    `dynamodbav:"used_at,omitempty"`
 	SuccessorHash string   `dynamodbav:"successor_hash,omitempty"`
 	TTL           int64    `dynamodbav:"ttl"`
+	// Key is the token's store.KeySnapshot, a map attribute (absent on tokens stored without).
+	Key *keySnapshotItem `dynamodbav:"key,omitempty"`
+}
+
+// keySnapshotItem is the DynamoDB shape of store.KeySnapshot. Times are Unix seconds.
+type keySnapshotItem struct {
+	Version    int64    `dynamodbav:"version"`
+	KeyGen     int64    `dynamodbav:"key_gen"`
+	Status     string   `dynamodbav:"status"`
+	ExpiresAt  int64    `dynamodbav:"expires_at,omitempty"`
+	AllowedIPs []string `dynamodbav:"allowed_ips"`
+	RateLimit  int      `dynamodbav:"rate_limit"`
+	OwnerID    string   `dynamodbav:"owner_id,omitempty"`
+	Tier       string   `dynamodbav:"tier,omitempty"`
+}
+
+func toSnapshotItem(k *store.KeySnapshot) *keySnapshotItem {
+	if k == nil {
+		return nil
+	}
+	it := &keySnapshotItem{
+		Version: k.Version, KeyGen: k.KeyGen, Status: k.Status, ExpiresAt: unix(k.ExpiresAt),
+		AllowedIPs: k.AllowedIPs, RateLimit: k.RateLimit, OwnerID: k.OwnerID, Tier: k.Tier,
+	}
+	if it.AllowedIPs == nil {
+		it.AllowedIPs = []string{}
+	}
+	return it
+}
+
+func fromSnapshotItem(it *keySnapshotItem) *store.KeySnapshot {
+	if it == nil {
+		return nil
+	}
+	return &store.KeySnapshot{
+		Version: it.Version, KeyGen: it.KeyGen, Status: it.Status, ExpiresAt: fromUnix(it.ExpiresAt),
+		AllowedIPs: it.AllowedIPs, RateLimit: it.RateLimit, OwnerID: it.OwnerID, Tier: it.Tier,
+	}
 }
 
 type famItem struct {
@@ -97,7 +136,7 @@ func toRT(t store.RefreshToken) rtItem {
 		PK: "rt#" + t.Hash, SK: "rt", FamilyID: t.FamilyID, KeyID: t.KeyID, KeyGen: t.KeyGen,
 		CustomerID: t.CustomerID, Scopes: t.Scopes, Status: t.Status, CreatedAt: unix(t.CreatedAt),
 		ExpiresAt: unix(t.ExpiresAt), UsedAt: unix(t.UsedAt), SuccessorHash: t.SuccessorHash,
-		TTL: unix(t.ExpiresAt),
+		TTL: unix(t.ExpiresAt), Key: toSnapshotItem(t.Key),
 	}
 	if it.Scopes == nil {
 		it.Scopes = []string{}
@@ -184,7 +223,7 @@ func (s *Tokens) RefreshToken(ctx context.Context, hash string) (store.RefreshTo
 	return store.RefreshToken{
 		Hash: hash, FamilyID: it.FamilyID, KeyID: it.KeyID, KeyGen: it.KeyGen, CustomerID: it.CustomerID,
 		Scopes: it.Scopes, Status: it.Status, CreatedAt: fromUnix(it.CreatedAt), ExpiresAt: fromUnix(it.ExpiresAt),
-		UsedAt: fromUnix(it.UsedAt), SuccessorHash: it.SuccessorHash,
+		UsedAt: fromUnix(it.UsedAt), SuccessorHash: it.SuccessorHash, Key: fromSnapshotItem(it.Key),
 	}, nil
 }
 
@@ -211,45 +250,104 @@ func (s *Tokens) get(ctx context.Context, key map[string]types.AttributeValue, d
 	return nil
 }
 
+// Indices of Rotate's transaction items, which tell its refusals apart.
+const (
+	rotateParent = iota
+	rotateChild
+	rotateFamily
+	rotateKey // present when the child carries a key snapshot
+)
+
 // Rotate spends parent and stores child as its successor in one transaction, conditioned on
-// parent still being active: of any number of concurrent rotations exactly one succeeds, the
-// others get store.ErrConflict. The family's expiry follows the child's.
+// parent still being active and unexpired: of any number of concurrent rotations exactly one
+// succeeds, the others get store.ErrConflict. The family's expiry follows the child's.
+//
+// The transaction also checks what a refresh used to read first, so a refresh costs no read of
+// the family or the key: the family must be active and unexpired (else store.ErrFamilyInactive;
+// DynamoDB's TTL deletion lags, so the ttl is compared, not trusted), and when child carries a
+// key snapshot, the key's head item must still be at the snapshot's version (else
+// store.ErrKeyChanged: revoked, rotated, edited or gone since). When several fail, the family
+// decides first (the token is over), then a lost race, then the key.
 func (s *Tokens) Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error {
 	now := s.now()
 	ci, err := attributevalue.MarshalMap(toRT(child))
 	if err != nil {
 		return fmt.Errorf("marshal refresh token: %w", err)
 	}
+	active := &types.AttributeValueMemberS{Value: store.StatusActive}
 	items := []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:           aws.String(s.table),
-			Key:                 rtKey(parent.Hash),
-			UpdateExpression:    aws.String("SET #s = :used, used_at = :now, successor_hash = :succ"),
-			ConditionExpression: aws.String("#s = :active"),
-			ExpressionAttributeNames: map[string]string{
-				"#s": "status",
-			},
+		rotateParent: {Update: &types.Update{
+			TableName:                aws.String(s.table),
+			Key:                      rtKey(parent.Hash),
+			UpdateExpression:         aws.String("SET #s = :used, used_at = :now, successor_hash = :succ"),
+			ConditionExpression:      aws.String("#s = :active AND #t > :now"),
+			ExpressionAttributeNames: map[string]string{"#s": "status", "#t": "ttl"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":used": &types.AttributeValueMemberS{Value: store.StatusUsed}, ":now": n(now.Unix()),
-				":succ":   &types.AttributeValueMemberS{Value: child.Hash},
-				":active": &types.AttributeValueMemberS{Value: store.StatusActive},
+				":succ": &types.AttributeValueMemberS{Value: child.Hash}, ":active": active,
 			},
 		}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: ci, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Update: &types.Update{
-			TableName:                 aws.String(s.table),
-			Key:                       famKey(parent.FamilyID),
-			UpdateExpression:          aws.String("SET expires_at = :e, #t = :e"),
-			ConditionExpression:       aws.String("#s = :active"),
-			ExpressionAttributeNames:  map[string]string{"#s": "status", "#t": "ttl"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":e": n(child.ExpiresAt.Unix()), ":active": &types.AttributeValueMemberS{Value: store.StatusActive}},
+		rotateChild: {Put: &types.Put{TableName: aws.String(s.table), Item: ci, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		rotateFamily: {Update: &types.Update{
+			TableName:                aws.String(s.table),
+			Key:                      famKey(parent.FamilyID),
+			UpdateExpression:         aws.String("SET expires_at = :e, #t = :e"),
+			ConditionExpression:      aws.String("#s = :active AND #t > :now"),
+			ExpressionAttributeNames: map[string]string{"#s": "status", "#t": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":e": n(child.ExpiresAt.Unix()), ":now": n(now.Unix()), ":active": active,
+			},
 		}},
+	}
+	if child.Key != nil {
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:                 aws.String(s.keysTable),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: headPK(child.KeyID)}},
+			ConditionExpression:       aws.String("version = :v"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": n(child.Key.Version)},
+		}})
 	}
 	items, err = s.withAudit(items, audit)
 	if err != nil {
 		return err
 	}
-	return s.transact(ctx, items, "rotate refresh token")
+	err = s.transact(ctx, items, "rotate refresh token")
+	var cf *conditionFailed
+	if !errors.As(err, &cf) {
+		return err
+	}
+	switch {
+	case cf.failed(rotateFamily):
+		return store.ErrFamilyInactive
+	case cf.failed(rotateParent) || cf.failed(rotateChild):
+		return store.ErrConflict
+	case child.Key != nil && cf.failed(rotateKey):
+		return store.ErrKeyChanged
+	}
+	return err
+}
+
+// Retire marks the refresh token hash revoked if it is still active, so that a token whose
+// family turned out to be over is refused at its read from then on, before anything else is
+// spent on it. A token that is not active, or not there, is left as it is (nothing is created);
+// that is not an error.
+func (s *Tokens) Retire(ctx context.Context, hash string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      rtKey(hash),
+		UpdateExpression:         aws.String("SET #s = :revoked"),
+		ConditionExpression:      aws.String("#s = :active"),
+		ExpressionAttributeNames: map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":revoked": &types.AttributeValueMemberS{Value: store.StatusRevoked},
+			":active":  &types.AttributeValueMemberS{Value: store.StatusActive},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("retire refresh token: %w", err)
+	}
+	return nil
 }
 
 // RevokeFamily marks a family revoked: every refresh token in it stops working. With a

@@ -327,3 +327,120 @@ func TestRevokingAFamilyDeniesItsAccessTokens(t *testing.T) {
 		t.Errorf("the family entry reads as a jti: %v", list)
 	}
 }
+
+// A rotation checks in its one transaction what a refresh used to read before it: the family
+// (active and unexpired) and, when the child carries a key snapshot, the key's head item at the
+// snapshot's version. Which condition failed decides the answer, the family first.
+func TestRotateChecksTheFamilyAndTheKeyInItsTransaction(t *testing.T) {
+	now := storetest.Start
+	parent := store.RefreshToken{Hash: "p", FamilyID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+	child := store.RefreshToken{Hash: "c", FamilyID: "f1", KeyID: "key_1", Status: store.StatusActive, ExpiresAt: now.Add(2 * time.Hour),
+		Key: &store.KeySnapshot{Version: 7, KeyGen: 3, Status: store.StatusActive, RateLimit: 60}}
+	tests := []struct {
+		name    string
+		reasons []string // parent, child, family, key
+		want    error
+	}{
+		{"the family is over", []string{"None", "None", "ConditionalCheckFailed", "None"}, store.ErrFamilyInactive},
+		{"the parent was spent", []string{"ConditionalCheckFailed", "None", "None", "None"}, store.ErrConflict},
+		{"the child's hash is taken", []string{"None", "ConditionalCheckFailed", "None", "None"}, store.ErrConflict},
+		{"the key changed", []string{"None", "None", "None", "ConditionalCheckFailed"}, store.ErrKeyChanged},
+		{"the family is over and the key changed", []string{"None", "None", "ConditionalCheckFailed", "ConditionalCheckFailed"}, store.ErrFamilyInactive},
+		{"the parent was spent and the key changed", []string{"ConditionalCheckFailed", "None", "None", "ConditionalCheckFailed"}, store.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &scriptedTx{errs: []error{cancelled(tt.reasons...)}}
+			s := dynamo.NewTokens(api, "tokens", "keys", func() time.Time { return now }, nil)
+			err := s.Rotate(context.Background(), parent, child)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Rotate = %v, want %v", err, tt.want)
+			}
+			for _, other := range []error{store.ErrFamilyInactive, store.ErrKeyChanged} {
+				if other != tt.want && errors.Is(err, other) {
+					t.Errorf("Rotate = %v, which is also %v", err, other)
+				}
+			}
+		})
+	}
+
+	t.Run("the transaction's conditions", func(t *testing.T) {
+		api := &scriptedTx{}
+		s := dynamo.NewTokens(api, "tokens", "keys", func() time.Time { return now }, nil)
+		if err := s.Rotate(context.Background(), parent, child); err != nil {
+			t.Fatal(err)
+		}
+		items := api.calls[0].TransactItems
+		if len(items) != 4 {
+			t.Fatalf("%d items, want parent, child, family and the key's check", len(items))
+		}
+		nowValue := fmt.Sprint(now.Unix())
+		for i, u := range []*types.Update{items[0].Update, items[2].Update} {
+			if u == nil || aws.ToString(u.ConditionExpression) != "#s = :active AND #t > :now" ||
+				u.ExpressionAttributeNames["#t"] != "ttl" || u.ExpressionAttributeValues[":now"].(*types.AttributeValueMemberN).Value != nowValue {
+				t.Errorf("item %d = %+v: want it conditioned on being active and its ttl after now (TTL deletion lags)", []int{0, 2}[i], u)
+			}
+		}
+		cc := items[3].ConditionCheck
+		if cc == nil || aws.ToString(cc.TableName) != "keys" || cc.Key["pk"].(*types.AttributeValueMemberS).Value != "id#key_1" ||
+			aws.ToString(cc.ConditionExpression) != "version = :v" || cc.ExpressionAttributeValues[":v"].(*types.AttributeValueMemberN).Value != "7" {
+			t.Errorf("the key's check = %+v, want the head item of key_1 in the keys table at version 7", cc)
+		}
+	})
+
+	t.Run("a child without a snapshot checks no key", func(t *testing.T) {
+		api := &scriptedTx{}
+		s := dynamo.NewTokens(api, "tokens", "keys", func() time.Time { return now }, nil)
+		bare := child
+		bare.Key = nil
+		if err := s.Rotate(context.Background(), parent, bare); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range api.calls[0].TransactItems {
+			if it.ConditionCheck != nil {
+				t.Errorf("a ConditionCheck without a snapshot: %+v", it.ConditionCheck)
+			}
+		}
+	})
+}
+
+// scriptedUpdate answers UpdateItem with err and records the requests.
+type scriptedUpdate struct {
+	dynamo.TokensAPI
+	err   error
+	calls []*dynamodb.UpdateItemInput
+}
+
+func (s *scriptedUpdate) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	s.calls = append(s.calls, in)
+	return &dynamodb.UpdateItemOutput{}, s.err
+}
+
+// Retiring a token that is not active (its condition fails) is not an error; any other failure
+// is, wrapped; the write is conditioned so that it never creates an item.
+func TestRetireIsAConditionalUpdateOfAnActiveToken(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		wantErr bool
+	}{
+		{"an active token", nil, false},
+		{"a token that is not active, or not there", &types.ConditionalCheckFailedException{}, false},
+		{"an outage", errors.New("dial tcp: i/o timeout"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &scriptedUpdate{err: tt.err}
+			s := dynamo.NewTokens(api, "tokens", "keys", func() time.Time { return storetest.Start }, nil)
+			err := s.Retire(context.Background(), "h1")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Retire = %v, want an error: %v", err, tt.wantErr)
+			}
+			in := api.calls[0]
+			if aws.ToString(in.ConditionExpression) != "#s = :active" || in.Key["pk"].(*types.AttributeValueMemberS).Value != "rt#h1" ||
+				in.ExpressionAttributeValues[":revoked"].(*types.AttributeValueMemberS).Value != store.StatusRevoked {
+				t.Errorf("UpdateItem = %+v, want rt#h1 set revoked on condition that it is active", in)
+			}
+		})
+	}
+}

@@ -62,12 +62,18 @@ func defaultTxRetry() txRetry { return txRetry{attempts: txAttempts, backoff: tx
 //     the same time (twenty concurrent refreshes of one token, a rotation racing a token
 //     issuance).
 //   - A condition failed (any ConditionalCheckFailed, with or without conflicts elsewhere):
-//     store.ErrConflict, the caller lost a race. The conditions decide, as they did before.
+//     store.ErrConflict, the caller lost a race. The conditions decide, as they did before. The
+//     error (a *conditionFailed) names the items whose conditions failed, by their index in
+//     items as the caller passed them, so a caller can tell which race it lost.
 //   - The items at the bestEffort indices alone failed (their condition or a conflict): they
 //     are dropped and the rest written at once. A best-effort write (a key's last_used_at)
 //     must never fail or delay the write it rides with.
 //   - Anything else: a dependency error wrapped with what.
 func (p txRetry) write(ctx context.Context, api transactWriter, what string, items []types.TransactWriteItem, bestEffort ...int) error {
+	pos := make([]int, len(items)) // pos[i] is the index items[i] had in the caller's items
+	for i := range pos {
+		pos[i] = i
+	}
 	for attempt := 1; ; attempt++ {
 		_, err := api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
@@ -79,10 +85,10 @@ func (p txRetry) write(ctx context.Context, api transactWriter, what string, ite
 		}
 		switch {
 		case len(bestEffort) > 0 && onlyAt(tce.CancellationReasons, bestEffort):
-			items, bestEffort = without(items, bestEffort), nil
+			items, pos, bestEffort = without(items, bestEffort), without(pos, bestEffort), nil
 			continue
 		case anyReason(tce.CancellationReasons, "ConditionalCheckFailed"):
-			return store.ErrConflict
+			return &conditionFailed{items: failedAt(tce.CancellationReasons, "ConditionalCheckFailed", pos)}
 		case !onlyReason(tce.CancellationReasons, "TransactionConflict"):
 			return fmt.Errorf("%s: %w", what, err)
 		case attempt >= p.attempts:
@@ -149,8 +155,8 @@ func onlyAt(rs []types.CancellationReason, idx []int) bool {
 	return hit
 }
 
-func without(items []types.TransactWriteItem, idx []int) []types.TransactWriteItem {
-	out := make([]types.TransactWriteItem, 0, len(items))
+func without[T any](items []T, idx []int) []T {
+	out := make([]T, 0, len(items))
 	for i, it := range items {
 		if !slices.Contains(idx, i) {
 			out = append(out, it)
@@ -158,3 +164,29 @@ func without(items []types.TransactWriteItem, idx []int) []types.TransactWriteIt
 	}
 	return out
 }
+
+// failedAt returns the caller's indices (through pos) of the items cancelled with code.
+func failedAt(rs []types.CancellationReason, code string, pos []int) []int {
+	var out []int
+	for i, r := range rs {
+		if aws.ToString(r.Code) == code && i < len(pos) {
+			out = append(out, pos[i])
+		}
+	}
+	return out
+}
+
+// conditionFailed is the store.ErrConflict of a transaction cancelled because conditions
+// failed; items are the indices (in the caller's items) of the items whose conditions failed.
+type conditionFailed struct{ items []int }
+
+func (e *conditionFailed) Error() string {
+	return fmt.Sprintf("%v (failed conditions at items %v)", store.ErrConflict, e.items)
+}
+
+// Is makes a conditionFailed a store.ErrConflict for every caller that only needs to know it
+// lost a race.
+func (e *conditionFailed) Is(target error) bool { return target == store.ErrConflict }
+
+// failed reports whether the condition of the caller's item i failed.
+func (e *conditionFailed) failed(i int) bool { return slices.Contains(e.items, i) }

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -139,5 +140,40 @@ func TestTheDefaultRetriesWaitLessThanAFifthOfASecond(t *testing.T) {
 	}
 	if p.attempts < 2 || most >= 200*time.Millisecond {
 		t.Fatalf("%d attempts waiting up to %v", p.attempts, most)
+	}
+}
+
+// A failed condition names the items it failed at by their index in the caller's request, also
+// after best-effort items were dropped from a retry (the items after them move up).
+func TestAFailedConditionNamesTheCallersItems(t *testing.T) {
+	fast := txRetry{attempts: 4, backoff: time.Millisecond}
+	tests := []struct {
+		name       string
+		script     []error
+		bestEffort []int
+		want       []int
+	}{
+		{name: "one item", script: []error{cancellation("None", "None", "ConditionalCheckFailed", "None")}, want: []int{2}},
+		{name: "two items", script: []error{cancellation("ConditionalCheckFailed", "None", "None", "ConditionalCheckFailed")}, want: []int{0, 3}},
+		{name: "after the best-effort items 1 and 2 were dropped, the retry's item 1 is the caller's 3",
+			script:     []error{cancellation("None", "TransactionConflict", "None", "None"), cancellation("None", "ConditionalCheckFailed")},
+			bestEffort: []int{1, 2}, want: []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fast.write(context.Background(), &scriptedWriter{script: tt.script}, "test write", fourItems(), tt.bestEffort...)
+			var cf *conditionFailed
+			if !errors.As(err, &cf) || !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("err = %v, want a conditionFailed that is store.ErrConflict", err)
+			}
+			if !slices.Equal(cf.items, tt.want) {
+				t.Fatalf("failed items = %v, want %v", cf.items, tt.want)
+			}
+			for i := range 4 {
+				if cf.failed(i) != slices.Contains(tt.want, i) {
+					t.Errorf("failed(%d) = %v", i, cf.failed(i))
+				}
+			}
+		})
 	}
 }

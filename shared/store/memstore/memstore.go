@@ -220,6 +220,16 @@ func (s *Keys) appendEvent(e store.Event) {
 	s.events[e.KeyID] = append(s.events[e.KeyID], e)
 }
 
+// atVersion reports whether the key keyID is stored at version: the condition a rotation checks
+// on the key its child's snapshot names. An expired key still counts, as its DynamoDB item does
+// until TTL deletion; the caller checks expiry.
+func (s *Keys) atVersion(keyID string, version int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.byID[keyID]
+	return ok && k.Version == version
+}
+
 // record is the key store's part of a token write (Tokens): the key's last use, if touch is
 // set, and the audit events.
 //

@@ -16,20 +16,27 @@ import (
 // happen without its record.
 var errNoAuditTrail = errors.New("memstore: audit events need a key store (the audit trail lives there)")
 
+// errNoKeys is what a rotation conditioned on a key snapshot answers when the store has no key
+// store to check the key in: a condition that cannot be checked fails closed.
+var errNoKeys = errors.New("memstore: a key snapshot's condition needs a key store")
+
 // Tokens stores refresh-token families and the per-key deny-lists of revoked access tokens in
 // memory, with the semantics of the DynamoDB token store (checked by storetest.RunTokens):
 //
 //   - Every write is all or nothing and checks the conditions DynamoDB's transaction checks
 //     (a new family and first token must not exist, a rotated parent and its family must be
-//     active, a revoked family must exist). Conditions see an item until it is deleted, expired
-//     or not; reads treat an item at or past its expiry as absent, and items are never deleted
-//     here, like DynamoDB's TTL deletion that has not happened yet.
+//     active and unexpired, the key a rotated child's snapshot names must still be at its
+//     version, a revoked family must exist). Conditions see an item until it is deleted,
+//     expired or not, unless they compare its expiry; reads treat an item at or past its expiry
+//     as absent, and items are never deleted here, like DynamoDB's TTL deletion that has not
+//     happened yet.
 //   - Times are kept as DynamoDB keeps them, in whole seconds (UTC); a token or family without
 //     an expiry is stored with ttl 0 there and is therefore absent.
 //   - Audit events go to the key store's audit trail (DynamoDB keeps both in one table) and a
 //     CreateFamily's touch records the key's last use there, best effort: it is dropped when the
-//     key or the hash's lookup is gone, and it never bumps the key's version. Without a key
-//     store, touches are dropped and writes carrying audit events fail.
+//     key or the hash's lookup is gone, and it never bumps the key's version. A rotation's
+//     key check reads the key's version there. Without a key store, touches are dropped, and
+//     writes carrying audit events or a key snapshot to check fail.
 //
 // The store locks itself, then the key store (never the other way round); a reader of the key
 // store may see a write's audit event a moment after its token items. Use NewTokens.
@@ -75,11 +82,18 @@ func storedToken(t store.RefreshToken) store.RefreshToken {
 		t.Scopes = []string{}
 	}
 	t.CreatedAt, t.ExpiresAt, t.UsedAt = seconds(t.CreatedAt), seconds(t.ExpiresAt), seconds(t.UsedAt)
+	if t.Key = t.Key.Clone(); t.Key != nil {
+		t.Key.ExpiresAt = seconds(t.Key.ExpiresAt)
+		if t.Key.AllowedIPs == nil {
+			t.Key.AllowedIPs = []string{}
+		}
+	}
 	return t
 }
 
 func cloneToken(t store.RefreshToken) store.RefreshToken {
 	t.Scopes = slices.Clone(t.Scopes)
+	t.Key = t.Key.Clone()
 	return t
 }
 
@@ -144,26 +158,31 @@ func (s *Tokens) Family(_ context.Context, id string) (store.Family, error) {
 
 // Rotate spends parent (the stored one, named by parent.Hash: it becomes used now, with child as
 // its successor), stores child and moves the family's expiry (parent.FamilyID) to the child's,
-// if parent is still active, child's hash is free and the family is still active; otherwise it
-// is store.ErrConflict and nothing is written. Of concurrent rotations of one parent exactly
-// one succeeds.
+// if parent is still active and unexpired, child's hash is free, the family is still active and
+// unexpired and, when child carries a key snapshot, the key is still at the snapshot's version.
+// Otherwise nothing is written and the answer is, in this order: store.ErrFamilyInactive (the
+// family is revoked, expired or unknown), store.ErrConflict (a lost race for the parent or the
+// child's hash), store.ErrKeyChanged. Of concurrent rotations of one parent exactly one succeeds.
 func (s *Tokens) Rotate(_ context.Context, parent, child store.RefreshToken, audit ...store.Event) error {
 	if err := s.checkAudit(audit); err != nil {
 		return err
 	}
+	if child.Key != nil && s.keys == nil {
+		return errNoKeys
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.tokens[parent.Hash]
-	if !ok || p.Status != store.StatusActive {
+	f, famOK := s.families[parent.FamilyID]
+	p, parentOK := s.tokens[parent.Hash]
+	_, taken := s.tokens[child.Hash]
+	switch {
+	case !famOK || f.Status != store.StatusActive || gone(f.ExpiresAt, now):
+		return store.ErrFamilyInactive
+	case !parentOK || p.Status != store.StatusActive || gone(p.ExpiresAt, now) || taken:
 		return store.ErrConflict
-	}
-	if _, taken := s.tokens[child.Hash]; taken {
-		return store.ErrConflict
-	}
-	f, ok := s.families[parent.FamilyID]
-	if !ok || f.Status != store.StatusActive {
-		return store.ErrConflict
+	case child.Key != nil && !s.keys.atVersion(child.KeyID, child.Key.Version):
+		return store.ErrKeyChanged
 	}
 	p.Status, p.UsedAt, p.SuccessorHash = store.StatusUsed, seconds(now), child.Hash
 	s.tokens[parent.Hash] = p
@@ -171,6 +190,18 @@ func (s *Tokens) Rotate(_ context.Context, parent, child store.RefreshToken, aud
 	f.ExpiresAt = seconds(child.ExpiresAt)
 	s.families[parent.FamilyID] = f
 	s.record(nil, audit)
+	return nil
+}
+
+// Retire marks the refresh token hash revoked if it is still active (expired or not, like the
+// DynamoDB store's conditional update); any other token, or none, is left as it is.
+func (s *Tokens) Retire(_ context.Context, hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tokens[hash]; ok && t.Status == store.StatusActive {
+		t.Status = store.StatusRevoked
+		s.tokens[hash] = t
+	}
 	return nil
 }
 

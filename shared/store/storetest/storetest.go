@@ -6,8 +6,9 @@
 // A store passes only if it behaves exactly like the others on every shared method: creation and
 // conflicts, optimistic versioning, expiry checked on read (not left to DynamoDB's TTL), the
 // previous hash during a rotation's grace period, newest-first listings with opaque cursors, and
-// the audit trail; for tokens, conditional writes, single-use rotation under concurrency, family
-// revocation and per-key deny-lists with their read limit; for rate limiters, exactly the limit
+// the audit trail; for tokens, conditional writes, single-use rotation under concurrency (with
+// the family and the key's version checked in the same write), family revocation and per-key
+// deny-lists with their read limit; for rate limiters, exactly the limit
 // per key and window under concurrency, one first refusal per window. It must never be imported by
 // production code.
 package storetest

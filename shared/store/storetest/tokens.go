@@ -20,6 +20,7 @@ type TokenStore interface {
 	RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error)
 	Family(ctx context.Context, id string) (store.Family, error)
 	Rotate(ctx context.Context, parent, child store.RefreshToken, audit ...store.Event) error
+	Retire(ctx context.Context, hash string) error
 	RevokeFamily(ctx context.Context, keyID, id string, denyUntil time.Time, audit ...store.Event) error
 	DenyAccessToken(ctx context.Context, keyID, jti string, until time.Time, audit ...store.Event) error
 	AccessTokenDenied(ctx context.Context, keyID, jti, familyID string) (bool, error)
@@ -59,8 +60,10 @@ func RunTokens(t *testing.T, newStores func(t *testing.T, now func() time.Time) 
 		{"an expired token or family is not found although its item still exists", expiredTokenIsNotFound},
 		{"a token or family without an expiry is absent", noExpiryIsAbsent},
 		{"Rotate spends the parent once, stores the child and moves the family's expiry", rotateSpendsOnce},
-		{"Rotate is a conflict and writes nothing unless parent and family are active and the child is new", rotateConflicts},
+		{"Rotate is a conflict and writes nothing unless parent and family are active and unexpired and the child is new", rotateConflicts},
+		{"Rotate writes only while the key is at the version the child's snapshot names", rotateChecksTheKey},
 		{"of 20 concurrent Rotates of one parent exactly one succeeds", rotateRace},
+		{"Retire revokes an active token and leaves any other as it is", retireToken},
 		{"RevokeFamily revokes a family and denies its access tokens only with a deny time", revokeFamily},
 		{"a deny entry holds per key until its expiry, by jti or by family", denyEntries},
 		{"DeniedTokens lists a key's unexpired entries by jti and by family with their expiry", deniedTokensListing},
@@ -79,18 +82,35 @@ func RunTokens(t *testing.T, newStores func(t *testing.T, now func() time.Time) 
 	}
 }
 
-// family returns a family of a random key and its first token, every field set, both expiring
-// in a day.
+// family returns a family of a new stored key and its first token, every field set (the key's
+// snapshot too), both expiring in a day.
 func (h *tokenHarness) family() (store.Family, store.RefreshToken) {
 	now := h.clock.Now()
-	keyID := "key_" + random("")[:20]
-	fam := store.Family{ID: random("fam_"), KeyID: keyID, Status: store.StatusActive, ExpiresAt: now.Add(24 * time.Hour)}
+	k := h.storedKey()
+	fam := store.Family{ID: random("fam_"), KeyID: k.KeyID, Status: store.StatusActive, ExpiresAt: now.Add(24 * time.Hour)}
 	first := store.RefreshToken{
-		Hash: random("rt"), FamilyID: fam.ID, KeyID: keyID, KeyGen: 4, CustomerID: "cus_42",
+		Hash: random("rt"), FamilyID: fam.ID, KeyID: k.KeyID, KeyGen: k.KeyGen, CustomerID: "cus_42",
 		Scopes: []string{"customers:read", "billing:read"}, Status: store.StatusActive,
-		CreatedAt: now.Add(-time.Second), ExpiresAt: now.Add(24 * time.Hour),
+		CreatedAt: now.Add(-time.Second), ExpiresAt: now.Add(24 * time.Hour), Key: store.SnapshotOf(k),
 	}
 	return fam, first
+}
+
+// storedKey stores a new key in the key store, every field a snapshot keeps set, and returns it
+// as stored (version 1).
+func (h *tokenHarness) storedKey() store.Key {
+	h.t.Helper()
+	now := h.clock.Now()
+	k := store.Key{
+		Hash: random("h"), KeyID: "key_" + random("")[:20], Name: "token store key", OwnerID: "team-42",
+		Scopes: []string{"customers:read", "billing:read"}, AllowedIPs: []string{"203.0.113.0/24", "2001:db8::/32"},
+		RateLimit: 600, Tier: "pro", Status: store.StatusActive, CreatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour), KeyGen: 4,
+	}
+	if err := h.keys.CreateKey(h.ctx, k); err != nil {
+		h.t.Fatalf("CreateKey: %v", err)
+	}
+	k.Version = 1
+	return k
 }
 
 // child is a successor of parent created now, living a day.
@@ -99,6 +119,7 @@ func (h *tokenHarness) child(parent store.RefreshToken) store.RefreshToken {
 	c := parent
 	c.Hash, c.Status, c.CreatedAt, c.ExpiresAt, c.UsedAt, c.SuccessorHash = random("rt"), store.StatusActive, now, now.Add(24*time.Hour), time.Time{}, ""
 	c.Scopes = []string{"billing:read"}
+	c.Key = parent.Key.Clone()
 	return c
 }
 
@@ -169,6 +190,22 @@ func tokenDiff(got, want store.RefreshToken) []string {
 	tm("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
 	tm("UsedAt", got.UsedAt, want.UsedAt)
 	str("SuccessorHash", got.SuccessorHash, want.SuccessorHash)
+	switch g, w := got.Key, want.Key; {
+	case (g == nil) != (w == nil):
+		out = append(out, fmt.Sprintf("Key = %+v, want %+v", g, w))
+	case g != nil:
+		if g.Version != w.Version || g.KeyGen != w.KeyGen || g.RateLimit != w.RateLimit {
+			out = append(out, fmt.Sprintf("Key version, generation, rate limit = %d, %d, %d; want %d, %d, %d",
+				g.Version, g.KeyGen, g.RateLimit, w.Version, w.KeyGen, w.RateLimit))
+		}
+		str("Key.Status", g.Status, w.Status)
+		str("Key.OwnerID", g.OwnerID, w.OwnerID)
+		str("Key.Tier", g.Tier, w.Tier)
+		tm("Key.ExpiresAt", g.ExpiresAt, w.ExpiresAt)
+		if !slices.Equal(g.AllowedIPs, w.AllowedIPs) && (len(g.AllowedIPs) != 0 || len(w.AllowedIPs) != 0) {
+			out = append(out, fmt.Sprintf("Key.AllowedIPs = %q, want %q", g.AllowedIPs, w.AllowedIPs))
+		}
+	}
 	return out
 }
 
@@ -198,9 +235,19 @@ func createdFamilyReadsBack(h *tokenHarness) {
 		h.createFamily(store.Family{ID: minimal.FamilyID, KeyID: "key_m", Status: store.StatusActive, ExpiresAt: Start.Add(time.Hour)}, minimal)
 		got := h.mustToken(minimal.Hash)
 		h.equalToken("a minimal token with "+name+" scopes", got, minimal)
-		if len(got.Scopes) != 0 || !got.CreatedAt.IsZero() || !got.UsedAt.IsZero() || got.CustomerID != "" {
-			h.t.Errorf("a minimal token with %s scopes read back as %+v, want empty scopes and zero times", name, got)
+		if len(got.Scopes) != 0 || !got.CreatedAt.IsZero() || !got.UsedAt.IsZero() || got.CustomerID != "" || got.Key != nil {
+			h.t.Errorf("a minimal token with %s scopes read back as %+v, want empty scopes, zero times and no key snapshot", name, got)
 		}
+	}
+
+	// A snapshot of a key with the least set: no expiry, no allowlist, no owner or tier.
+	bare := store.RefreshToken{Hash: random("rt"), FamilyID: random("fam_"), KeyID: "key_b", Status: store.StatusActive,
+		ExpiresAt: Start.Add(time.Hour), Key: &store.KeySnapshot{Version: 7, KeyGen: 2, Status: store.StatusActive}}
+	h.createFamily(store.Family{ID: bare.FamilyID, KeyID: "key_b", Status: store.StatusActive, ExpiresAt: Start.Add(time.Hour)}, bare)
+	got := h.mustToken(bare.Hash)
+	h.equalToken("a token with a bare key snapshot", got, bare)
+	if k := got.Key; k == nil || !k.ExpiresAt.IsZero() || len(k.AllowedIPs) != 0 || k.OwnerID != "" || k.Tier != "" || k.RateLimit != 0 {
+		h.t.Errorf("a bare key snapshot read back as %+v, want zero values", k)
 	}
 }
 
@@ -344,52 +391,110 @@ func rotateSpendsOnce(h *tokenHarness) {
 }
 
 func rotateConflicts(h *tokenHarness) {
+	revoke := func(fam store.Family) {
+		if err := h.s.RevokeFamily(h.ctx, fam.KeyID, fam.ID, time.Time{}); err != nil {
+			h.t.Fatalf("RevokeFamily: %v", err)
+		}
+	}
+	changeKey := func(keyID string) {
+		k, err := h.keys.KeyByID(h.ctx, keyID)
+		if err != nil {
+			h.t.Fatalf("KeyByID: %v", err)
+		}
+		next := k
+		next.Name = "edited"
+		if err := h.keys.SaveKey(h.ctx, &k, next); err != nil {
+			h.t.Fatalf("SaveKey: %v", err)
+		}
+	}
 	tests := []struct {
-		name    string
+		name string
+		// before sets the family's and the parent's expiry (both a day unless it does).
+		before  func(fam *store.Family, parent *store.RefreshToken)
 		arrange func(fam store.Family, parent, child *store.RefreshToken)
+		want    error
 	}{
-		{"the parent was already spent", func(_ store.Family, parent, _ *store.RefreshToken) {
+		{name: "the parent was already spent", want: store.ErrConflict, arrange: func(_ store.Family, parent, _ *store.RefreshToken) {
 			h.rotate(*parent, h.child(*parent))
 		}},
-		{"the parent is unknown", func(_ store.Family, parent, _ *store.RefreshToken) {
+		{name: "the parent is unknown", want: store.ErrConflict, arrange: func(_ store.Family, parent, _ *store.RefreshToken) {
 			parent.Hash = random("rt")
 		}},
-		{"the family was revoked", func(fam store.Family, _, _ *store.RefreshToken) {
-			if err := h.s.RevokeFamily(h.ctx, fam.KeyID, fam.ID, time.Time{}); err != nil {
-				h.t.Fatalf("RevokeFamily: %v", err)
+		{name: "the parent was retired", want: store.ErrConflict, arrange: func(_ store.Family, parent, _ *store.RefreshToken) {
+			if err := h.s.Retire(h.ctx, parent.Hash); err != nil {
+				h.t.Fatalf("Retire: %v", err)
 			}
 		}},
-		{"the parent names an unknown family", func(_ store.Family, parent, _ *store.RefreshToken) {
-			parent.FamilyID = random("fam_")
-		}},
-		{"the child's hash is taken", func(_ store.Family, _, child *store.RefreshToken) {
+		{name: "the parent expired but is not yet deleted", want: store.ErrConflict,
+			before: func(_ *store.Family, parent *store.RefreshToken) { parent.ExpiresAt = h.clock.Now().Add(time.Hour) },
+			arrange: func(store.Family, *store.RefreshToken, *store.RefreshToken) {
+				h.clock.Advance(time.Hour)
+			}},
+		{name: "the child's hash is taken", want: store.ErrConflict, arrange: func(_ store.Family, _, child *store.RefreshToken) {
 			other, otherFirst := h.family()
 			h.createFamily(other, otherFirst)
 			child.Hash = otherFirst.Hash
 		}},
+		{name: "the family was revoked", want: store.ErrFamilyInactive, arrange: func(fam store.Family, _, _ *store.RefreshToken) {
+			revoke(fam)
+		}},
+		{name: "the parent names an unknown family", want: store.ErrFamilyInactive, arrange: func(_ store.Family, parent, _ *store.RefreshToken) {
+			parent.FamilyID = random("fam_")
+		}},
+		{name: "the family expired but is not yet deleted", want: store.ErrFamilyInactive,
+			before: func(fam *store.Family, _ *store.RefreshToken) { fam.ExpiresAt = h.clock.Now().Add(time.Hour) },
+			arrange: func(store.Family, *store.RefreshToken, *store.RefreshToken) {
+				h.clock.Advance(time.Hour)
+			}},
+		{name: "the key changed since the snapshot", want: store.ErrKeyChanged, arrange: func(fam store.Family, _, _ *store.RefreshToken) {
+			changeKey(fam.KeyID)
+		}},
+		{name: "the family was revoked and the key changed: the family decides", want: store.ErrFamilyInactive,
+			arrange: func(fam store.Family, _, _ *store.RefreshToken) {
+				revoke(fam)
+				changeKey(fam.KeyID)
+			}},
+		{name: "the parent was spent and the key changed: the lost race decides", want: store.ErrConflict,
+			arrange: func(fam store.Family, parent, _ *store.RefreshToken) {
+				h.rotate(*parent, h.child(*parent))
+				changeKey(fam.KeyID)
+			}},
 	}
 	for _, tt := range tests {
+		h.clock.Set(Start)
 		fam, parent := h.family()
+		if tt.before != nil {
+			tt.before(&fam, &parent)
+		}
 		h.createFamily(fam, parent)
 		child := h.child(parent)
 		child.ExpiresAt = h.clock.Now().Add(72 * time.Hour)
 		given := parent // what the caller passes as the parent
 		tt.arrange(fam, &given, &child)
-		parentBefore, _ := h.s.RefreshToken(h.ctx, parent.Hash)
-		famBefore, _ := h.s.Family(h.ctx, fam.ID)
+		parentBefore, parentErr := h.s.RefreshToken(h.ctx, parent.Hash)
+		famBefore, famErr := h.s.Family(h.ctx, fam.ID)
 		childBefore, childErr := h.s.RefreshToken(h.ctx, child.Hash)
 
 		audit := store.Event{KeyID: fam.KeyID, Time: h.clock.Now(), Action: "token.refreshed", RequestID: "req-refused"}
-		if err := h.s.Rotate(h.ctx, given, child, audit); !errors.Is(err, store.ErrConflict) {
-			h.t.Errorf("%s: Rotate = %v, want store.ErrConflict", tt.name, err)
+		err := h.s.Rotate(h.ctx, given, child, audit)
+		if !errors.Is(err, tt.want) || !errors.Is(err, store.ErrConflict) {
+			h.t.Errorf("%s: Rotate = %v, want %v (a store.ErrConflict)", tt.name, err, tt.want)
 			continue
 		}
-		h.equalToken(tt.name+": the parent", h.mustToken(parent.Hash), parentBefore)
-		h.equalFamily(tt.name+": the family", h.mustFamily(fam.ID), famBefore)
-		if errors.Is(childErr, store.ErrNotFound) {
-			h.tokenGone(tt.name+": the child", child.Hash)
-		} else {
-			h.equalToken(tt.name+": the token that had the child's hash", h.mustToken(child.Hash), childBefore)
+		for _, other := range []error{store.ErrFamilyInactive, store.ErrKeyChanged} {
+			if other != tt.want && errors.Is(err, other) {
+				h.t.Errorf("%s: Rotate = %v, which is also %v", tt.name, err, other)
+			}
+		}
+		h.unchanged(tt.name+": the parent", parent.Hash, parentBefore, parentErr)
+		h.unchanged(tt.name+": the token that has the child's hash", child.Hash, childBefore, childErr)
+		switch f, err := h.s.Family(h.ctx, fam.ID); {
+		case famErr != nil || err != nil:
+			if !errors.Is(famErr, store.ErrNotFound) || !errors.Is(err, store.ErrNotFound) {
+				h.t.Errorf("%s: the family read %v before and %v after", tt.name, famErr, err)
+			}
+		default:
+			h.equalFamily(tt.name+": the family", f, famBefore)
 		}
 		for _, e := range h.events(fam.KeyID) {
 			if e.RequestID == "req-refused" {
@@ -397,6 +502,142 @@ func rotateConflicts(h *tokenHarness) {
 			}
 		}
 	}
+}
+
+// unchanged fails unless the token under hash reads as it did before (both absent, or equal).
+func (h *tokenHarness) unchanged(what, hash string, before store.RefreshToken, beforeErr error) {
+	h.t.Helper()
+	got, err := h.s.RefreshToken(h.ctx, hash)
+	switch {
+	case beforeErr != nil || err != nil:
+		if !errors.Is(beforeErr, store.ErrNotFound) || !errors.Is(err, store.ErrNotFound) {
+			h.t.Errorf("%s read %v before and %v after", what, beforeErr, err)
+		}
+	default:
+		h.equalToken(what, got, before)
+	}
+}
+
+// The key check is the key's version, nothing else: what a refresh decides on a snapshot (the
+// generation, the allowlist, the limit, the claims) holds exactly while no write has changed
+// the key. A last-use touch is not such a write; expiry is time, not a write, and the caller
+// checks it on the snapshot.
+func rotateChecksTheKey(h *tokenHarness) {
+	tests := []struct {
+		name    string
+		arrange func(k store.Key, child *store.RefreshToken)
+		want    error
+	}{
+		{"the key is unchanged", func(store.Key, *store.RefreshToken) {}, nil},
+		{"the key's last use was recorded since", func(k store.Key, _ *store.RefreshToken) {
+			now := h.clock.Now()
+			fam := store.Family{ID: random("fam_"), KeyID: k.KeyID, Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+			first := store.RefreshToken{Hash: random("rt"), FamilyID: fam.ID, KeyID: k.KeyID, Status: store.StatusActive, ExpiresAt: now.Add(time.Hour)}
+			if err := h.s.CreateFamily(h.ctx, fam, first, &store.Touch{KeyID: k.KeyID, Hash: k.Hash, At: now}); err != nil {
+				h.t.Fatalf("CreateFamily: %v", err)
+			}
+		}, nil},
+		{"the key was saved since", func(k store.Key, _ *store.RefreshToken) {
+			next := k
+			next.Status, next.KeyGen = store.StatusRevoked, k.KeyGen+1
+			if err := h.keys.SaveKey(h.ctx, &k, next); err != nil {
+				h.t.Fatalf("SaveKey: %v", err)
+			}
+		}, store.ErrKeyChanged},
+		{"the snapshot names a version the key has not reached", func(_ store.Key, child *store.RefreshToken) {
+			child.Key.Version++
+		}, store.ErrKeyChanged},
+		{"the snapshot names a key that was never stored", func(_ store.Key, child *store.RefreshToken) {
+			child.KeyID = "key_" + random("")[:20]
+		}, store.ErrKeyChanged},
+		{"the key expired, its item not yet deleted: the caller checks expiry", func(k store.Key, child *store.RefreshToken) {
+			next := k
+			next.ExpiresAt = h.clock.Now().Add(time.Minute)
+			if err := h.keys.SaveKey(h.ctx, &k, next); err != nil {
+				h.t.Fatalf("SaveKey: %v", err)
+			}
+			child.Key.Version = k.Version + 1 // the snapshot of the saved key
+			h.clock.Advance(2 * time.Minute)
+			if _, err := h.keys.KeyByID(h.ctx, k.KeyID); !errors.Is(err, store.ErrNotFound) {
+				h.t.Fatalf("the expired key reads as %v, want store.ErrNotFound", err)
+			}
+		}, nil},
+		{"a child without a snapshot is not checked against the key", func(k store.Key, child *store.RefreshToken) {
+			next := k
+			next.Status = store.StatusRevoked
+			if err := h.keys.SaveKey(h.ctx, &k, next); err != nil {
+				h.t.Fatalf("SaveKey: %v", err)
+			}
+			child.Key = nil
+		}, nil},
+	}
+	for _, tt := range tests {
+		h.clock.Set(Start)
+		fam, parent := h.family()
+		h.createFamily(fam, parent)
+		k, err := h.keys.KeyByID(h.ctx, fam.KeyID)
+		if err != nil {
+			h.t.Fatalf("KeyByID: %v", err)
+		}
+		child := h.child(parent)
+		tt.arrange(k, &child)
+		audit := store.Event{KeyID: fam.KeyID, Time: h.clock.Now(), Action: "token.refreshed", RequestID: "req-key"}
+		err = h.s.Rotate(h.ctx, parent, child, audit)
+		switch {
+		case tt.want == nil && err != nil:
+			h.t.Errorf("%s: Rotate = %v, want success", tt.name, err)
+		case tt.want == nil:
+			h.equalToken(tt.name+": the child", h.mustToken(child.Hash), child)
+		case !errors.Is(err, tt.want) || !errors.Is(err, store.ErrConflict):
+			h.t.Errorf("%s: Rotate = %v, want %v (a store.ErrConflict)", tt.name, err, tt.want)
+		default:
+			h.tokenGone(tt.name+": the refused child", child.Hash)
+			h.equalToken(tt.name+": the parent", h.mustToken(parent.Hash), parent)
+			for _, e := range h.events(fam.KeyID) {
+				if e.RequestID == "req-key" {
+					h.t.Errorf("%s: the refused Rotate left its audit event", tt.name)
+				}
+			}
+		}
+	}
+}
+
+// A refresh whose transaction finds the family over retires its token, so that every later
+// attempt with it is refused at its read.
+func retireToken(h *tokenHarness) {
+	fam, first := h.family()
+	h.createFamily(fam, first)
+	h.clock.Advance(time.Second)
+	child := h.child(first)
+	h.rotate(first, child)
+	spent := h.mustToken(first.Hash)
+
+	if err := h.s.Retire(h.ctx, child.Hash); err != nil {
+		h.t.Fatalf("Retire of an active token: %v", err)
+	}
+	retired := child
+	retired.Status = store.StatusRevoked
+	h.equalToken("the retired token", h.mustToken(child.Hash), retired)
+	if err := h.s.Rotate(h.ctx, child, h.child(child)); !errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrFamilyInactive) {
+		h.t.Errorf("Rotate of a retired token = %v, want store.ErrConflict", err)
+	}
+	tests := []struct {
+		name string
+		hash string
+	}{
+		{"a retired token again", child.Hash},
+		{"a spent token", first.Hash},
+		{"an unknown token", random("rt")},
+	}
+	for _, tt := range tests {
+		before, beforeErr := h.s.RefreshToken(h.ctx, tt.hash)
+		if err := h.s.Retire(h.ctx, tt.hash); err != nil {
+			h.t.Errorf("Retire of %s = %v, want nil", tt.name, err)
+		}
+		h.unchanged("after Retire of "+tt.name, tt.hash, before, beforeErr)
+	}
+	h.equalToken("the spent token", h.mustToken(first.Hash), spent)
+	h.equalFamily("the family", h.mustFamily(fam.ID), store.Family{ID: fam.ID, KeyID: fam.KeyID, Status: store.StatusActive, ExpiresAt: child.ExpiresAt})
 }
 
 func rotateRace(h *tokenHarness) {
@@ -789,6 +1030,19 @@ func tokenCopies(h *tokenHarness) {
 	got := h.mustToken(first.Hash)
 	got.Scopes[0] = "admin:full"
 	h.equalToken("after mutating a returned token's scopes", h.mustToken(first.Hash), first)
+
+	// The key snapshot's allowlist is the store's too, on the way in and out.
+	withKey := first
+	withKey.Hash, withKey.FamilyID = random("rt"), random("fam_")
+	withKey.Key = first.Key.Clone()
+	h.createFamily(store.Family{ID: withKey.FamilyID, KeyID: withKey.KeyID, Status: store.StatusActive, ExpiresAt: withKey.ExpiresAt}, withKey)
+	want := withKey
+	want.Key = withKey.Key.Clone()
+	withKey.Key.AllowedIPs[0] = "0.0.0.0/0"
+	h.equalToken("after mutating the written snapshot's allowlist", h.mustToken(withKey.Hash), want)
+	got = h.mustToken(withKey.Hash)
+	got.Key.AllowedIPs[0] = "0.0.0.0/0"
+	h.equalToken("after mutating a returned snapshot's allowlist", h.mustToken(withKey.Hash), want)
 
 	if err := h.s.DenyAccessToken(h.ctx, fam.KeyID, "jti-1", Start.Add(time.Hour)); err != nil {
 		h.t.Fatal(err)
