@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -23,7 +24,8 @@ const (
 //   - per-request cost of each in-process benchmark on a log scale (the authorizer's rows next
 //     to the bare RSA verify, golang-jwt and aws-jwt-verify baselines);
 //   - each performance target (report.go) as its headroom (target beaten by ×N; the line at 1× is the
-//     target itself), green when met, red when missed.
+//     target itself), green when met, red when missed;
+//   - the cost model's cost per million requests (model.go) next to Cognito M2M's token price.
 func (r *Results) WriteSVG(w io.Writer) error {
 	var body strings.Builder
 	y := 62.0
@@ -117,6 +119,49 @@ func (r *Results) WriteSVG(w io.Writer) error {
 		y += 24
 	}
 
+	// Panel 3: cost per million requests, keygate's lines next to Cognito M2M's token price.
+	if costs := r.Costs(); len(costs) > 0 {
+		title(&body, y, fmt.Sprintf("Cost per million requests (log scale; %s list prices, %s; at the recommended memory sizes)", prices.Region, prices.AsOf))
+		y += 16
+		type bar struct {
+			label, value string
+			v            float64
+			kind         string
+		}
+		var bars []bar
+		for _, l := range costs {
+			bars = append(bars, bar{l.Short, fmt.Sprintf("%s (API Gateway %s, Lambda %s, DynamoDB %s)", formatUSD(l.Total()), formatUSD(l.APIGateway),
+				formatUSD(l.LambdaRequests+l.LambdaDuration), formatUSD(l.DynamoDBRead+l.DynamoDBWrite)), l.Total(), "keygate"})
+		}
+		cognito := prices.CognitoM2MPerThousandTokens * 1000
+		bars = append(bars, bar{"Cognito M2M token requests", formatUSD(cognito) + " (the token requests alone)", cognito, "base"})
+		lo, hi := math.Inf(1), 0.0
+		for _, b := range bars {
+			if b.v > 0 {
+				lo, hi = math.Min(lo, b.v), math.Max(hi, b.v)
+			}
+		}
+		lo = math.Pow(10, math.Floor(math.Log10(lo/2)))
+		hi = math.Pow(10, math.Ceil(math.Log10(hi)))
+		x := func(v float64) float64 {
+			v = math.Max(v, lo)
+			return labelWidth + plotW*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
+		}
+		top := y
+		h := float64(len(bars))*(barHeight+barGap) - barGap
+		for d := lo; d <= hi*1.0001; d *= 10 {
+			fmt.Fprintf(&body, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="grid"/>`+"\n", x(d), top, x(d), top+h)
+			fmt.Fprintf(&body, `<text x="%.1f" y="%.1f" class="axis">%s</text>`+"\n", x(d), top+h+14, esc(axisUSD(d)))
+		}
+		for _, b := range bars {
+			fmt.Fprintf(&body, `<text x="%d" y="%.1f" class="label">%s</text>`+"\n", labelWidth-8, y+barHeight-5, esc(b.label))
+			fmt.Fprintf(&body, `<rect x="%d" y="%.1f" width="%.1f" height="%d" class="%s"/>`+"\n", labelWidth, y, math.Max(1, x(b.v)-labelWidth), barHeight, b.kind)
+			fmt.Fprintf(&body, `<text x="%.1f" y="%.1f" class="value">%s</text>`+"\n", x(b.v)+6, y+barHeight-5, esc(b.value))
+			y += barHeight + barGap
+		}
+		y += panelGap
+	}
+
 	height := y + 8
 	_, err := fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">
 <style>
@@ -132,6 +177,14 @@ func (r *Results) WriteSVG(w io.Writer) error {
 `, chartWidth, height+14, chartWidth, height+14, esc("keygate make bench — "+r.Machine), body.String(), height+6,
 		esc(fmt.Sprintf("%s · %s · %s · grey = baselines, blue = keygate", r.Date.UTC().Format("2006-01-02"), r.Go, r.Node)))
 	return err
+}
+
+// axisUSD labels a decade of dollars: "$0.1", "$1", "$1,000".
+func axisUSD(v float64) string {
+	if v >= 1000 {
+		return formatUSD(v)
+	}
+	return "$" + strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 func title(b *strings.Builder, y float64, s string) {

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keygate/keygate/infra/local"
-	"github.com/keygate/keygate/infra/local/awsproxy"
 )
 
 // endpoint is one token endpoint: its function and how to build the next request.
@@ -25,8 +24,9 @@ type endpoint struct {
 // one request at a time as one Lambda container serves them: the functions' own bootstraps
 // (their real handlers, DynamoDB store and AWS SDK clients, wired by their mains) under
 // lambdarun, fed the events the local API Gateway produced. A second, fresh container whose
-// endpoints are counting proxies counts the DynamoDB and Secrets Manager calls (not on the
-// timed path).
+// endpoints are recording proxies (observe.go) logs the DynamoDB and Secrets Manager calls and
+// when each started and ended, for the round trips and the sequential depth (not on the timed
+// path).
 func handlerThroughput(ctx context.Context, c *config, b *benchStack) ([]HandlerResult, error) {
 	tokenEvent := b.events["TokenFunction"]
 	refreshEvent := b.events["RefreshFunction"]
@@ -108,38 +108,56 @@ func measureEndpoint(ctx context.Context, c *config, b *benchStack, ep endpoint)
 	slices.Sort(lat)
 	res.P50, res.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
 
-	// A fresh container behind counting proxies: its first request, then warm ones.
-	ddbCount, err := awsproxy.Start(c.ddb)
-	if err != nil {
-		return res, err
-	}
-	defer ddbCount.Close()
-	smCount, err := awsproxy.Start(c.sm)
-	if err != nil {
-		return res, err
-	}
-	defer smCount.Close()
+	// A fresh container behind recording proxies: its first request, then warm ones.
+	ddbLog := startCallLog(c.ddb, svcDynamoDB, nil)
+	defer ddbLog.Close()
+	smLog := startCallLog(c.sm, svcSecrets, nil)
+	defer smLog.Close()
 	o := c.stackOptions(benchParams(nil), true, c.functionLogs)
-	o.DynamoDB, o.Secrets = ddbCount.URL, smCount.URL
+	o.DynamoDB, o.Secrets = ddbLog.URL, smLog.URL
 	counted, err := local.Start(ctx, o)
 	if err != nil {
 		return res, err
 	}
 	defer counted.Close()
-	if _, err := step(counted); err != nil {
+	observed := func() ([]Call, error) {
+		m1, m2, t0 := ddbLog.mark(), smLog.mark(), time.Now()
+		if _, err := step(counted); err != nil {
+			return nil, err
+		}
+		return append(ddbLog.since(m1, t0), smLog.since(m2, t0)...), nil
+	}
+	first, err := observed()
+	if err != nil {
 		return res, err
 	}
-	_, res.FirstDynamoDB = ddbCount.Since(nil)
-	_, res.FirstSecrets = smCount.Since(nil)
-	ddbBefore, smBefore := ddbCount.Snapshot(), smCount.Snapshot()
-	const n = 50
-	for range n {
-		if _, err := step(counted); err != nil {
-			return res, err
+	for _, call := range first {
+		if call.Service == svcDynamoDB {
+			res.FirstDynamoDB++
+		} else {
+			res.FirstSecrets++
 		}
 	}
-	ddbOps, _ := ddbCount.Since(ddbBefore)
-	smOps, _ := smCount.Since(smBefore)
+	res.FirstDepth = depth(first)
+	const n = 50
+	ddbOps, smOps := map[string]int{}, map[string]int{}
+	depths := make([]int, 0, n)
+	for range n {
+		calls, err := observed()
+		if err != nil {
+			return res, err
+		}
+		depths = append(depths, depth(calls))
+		for _, call := range calls {
+			if call.Service == svcDynamoDB {
+				ddbOps[call.Op]++
+			} else {
+				smOps[call.Op]++
+			}
+		}
+	}
+	slices.Sort(depths)
+	res.Depth, res.MaxDepth = depths[n/2], depths[n-1]
 	res.DynamoDB = perRequest(ddbOps, n)
 	res.Secrets = perRequest(smOps, n)
 	return res, nil

@@ -1,6 +1,6 @@
 // Command bench is `make bench`: in one run on one machine it measures keygate next to what
-// users would pick instead, and prints one table whose headline is ratios: what a user gains is relative, and ratios
-// carry across machines where absolute times do not.
+// users would pick instead, and prints one table whose headline is ratios: what a user gains is
+// relative, and ratios carry across machines where absolute times do not.
 //
 //   - In process, with go test -bench -count N summarised by benchstat: the authorizer handler
 //     (API Gateway event in, policy out) for a first-seen RS256 token, a repeated token, an API
@@ -8,11 +8,22 @@
 //     golang-jwt as baselines; the token endpoint's warm path. AWS's aws-jwt-verify verifies
 //     the very token the Go benchmark used in a Node harness (aws-jwt-verify-bench.cjs; process
 //     start and JWKS loading excluded), its rounds fed to benchstat next to the Go results.
-//   - Against the moto emulators (DynamoDB, Secrets Manager): the token and refresh functions (their own bootstraps
-//     under infra/local/lambdarun, one request at a time like one container) with their DynamoDB
-//     and Secrets Manager calls per request, counted by proxies in front of the emulators; each function's cold start (its
-//     bootstrap under infra/local/lambdarun: Init Duration and time to first response) and size,
-//     host and linux/arm64; authorized requests per second through the local API Gateway.
+//   - Against the moto emulators (DynamoDB, Secrets Manager): the token and refresh functions
+//     (their own bootstraps under infra/local/lambdarun, one request at a time like one
+//     container) with their DynamoDB and Secrets Manager round trips and sequential depth per
+//     request, logged by proxies in front of the emulators; each function's cold start (its
+//     bootstrap under infra/local/lambdarun: Init Duration and time to first response) and
+//     size, host and linux/arm64; authorized requests per second through the local API Gateway.
+//   - Every function profiled (profile.go): one request at a time on a container of its own,
+//     the CPU its process spends per request, and every DynamoDB and Secrets Manager call,
+//     logged with its timing by proxies in front of the emulators (observe.go), whence the
+//     round trips, the sequential depth and the request units billed (capacity.go). From them
+//     (model.go) each function's duration and cost at 128 to 1024 MB on Lambda arm64 at
+//     AWS-like latencies, the memory size to pick, and the cost per million token requests,
+//     refreshes and protected calls at AWS list prices, beside Cognito M2M's.
+//
+// Every time target is a ratio of two measurements of the same run (report.go): machines
+// here differ 2–3× in speed from run to run.
 //
 // It needs the emulators (KEYGATE_DYNAMODB_ENDPOINT, KEYGATE_SECRETS_ENDPOINT, as
 // infra/local/stack/with-stack.sh exports them), the host bootstraps (-bin, make build-local) and,
@@ -43,17 +54,19 @@ type config struct {
 	goCmd                 string
 	ddb, sm, nodeModules  string
 
-	count           int
-	benchtime       time.Duration
-	handlerDuration time.Duration
-	coldStarts      int
-	conns           int
-	loadWarmup      time.Duration
-	loadDuration    time.Duration
-	arm64           bool
-	skipMicro       bool
-	loadProfile     string // CPU profile of this process during the first gateway run
-	from            string // results.json to render instead of measuring
+	count            int
+	benchtime        time.Duration
+	handlerDuration  time.Duration
+	coldStarts       int
+	conns            int
+	loadWarmup       time.Duration
+	loadDuration     time.Duration
+	profileRequests  int // measured requests per function profile
+	profileRotations int // whole rotations of the rotation function's profile
+	arm64            bool
+	skipMicro        bool
+	loadProfile      string // CPU profile of this process during the first gateway run
+	from             string // results.json to render instead of measuring
 
 	functionLogs io.Writer // function output (everything the bootstraps print)
 	start        time.Time
@@ -86,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.conns, "conns", 4, "concurrent keep-alive connections of the gateway load runs")
 	fs.DurationVar(&c.loadWarmup, "load-warmup", time.Second, "unmeasured load before each gateway run")
 	fs.DurationVar(&c.loadDuration, "load-duration", 5*time.Second, "measured duration of each gateway run")
+	fs.IntVar(&c.profileRequests, "profile-requests", 200, "measured requests per function for the memory and cost model")
+	fs.IntVar(&c.profileRotations, "profile-rotations", 3, "signing-key rotations (4 steps each) the rotation function's profile runs")
 	fs.BoolVar(&c.arm64, "arm64", true, "build the linux/arm64 bootstraps (make build-<LogicalId>) to report their sizes")
 	fs.BoolVar(&c.skipMicro, "skip-micro", false, "skip the in-process benchmarks (go test -bench, Node, benchstat)")
 	fs.StringVar(&c.from, "from", "", "render the table and chart of an earlier run's results.json instead of measuring")
@@ -106,8 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.from != "" {
 		return c, nil
 	}
-	if c.count < 1 || c.coldStarts < 1 || c.conns < 1 {
-		return nil, errors.New("-count, -cold-starts and -conns must be at least 1")
+	if c.count < 1 || c.coldStarts < 1 || c.conns < 1 || c.profileRequests < 1 || c.profileRotations < 1 {
+		return nil, errors.New("-count, -cold-starts, -conns, -profile-requests and -profile-rotations must be at least 1")
 	}
 	c.ddb, c.sm = os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), os.Getenv("KEYGATE_SECRETS_ENDPOINT")
 	if c.ddb == "" || c.sm == "" {
@@ -209,6 +224,10 @@ func measure(ctx context.Context, c *config) (*Results, error) {
 		return nil, err
 	}
 	if res.Functions, err = coldStarts(ctx, c, b); err != nil {
+		return nil, err
+	}
+	// Last on the stack: the rotation function's profile rotates the signing key.
+	if res.Profiles, err = profileFunctions(ctx, c, b); err != nil {
 		return nil, err
 	}
 	if c.arm64 {

@@ -38,6 +38,7 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 	defer logs.Close()
 	c := &config{root: root, bin: bin, ddb: ddb, sm: sm, goCmd: "go", count: 1, handlerDuration: 300 * time.Millisecond,
 		coldStarts: 1, conns: 2, loadWarmup: 200 * time.Millisecond, loadDuration: 500 * time.Millisecond,
+		profileRequests: 5, profileRotations: 1,
 		functionLogs: logs, start: time.Now(), progress: io.Discard}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -83,6 +84,9 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 		if len(h.Secrets) != 0 || h.FirstSecrets == 0 {
 			t.Errorf("%s: Secrets Manager calls warm %v, first request %d", h.Route, h.Secrets, h.FirstSecrets)
 		}
+		if h.Depth < 1 || h.MaxDepth < h.Depth || h.FirstDepth < h.Depth {
+			t.Errorf("%s: sequential depth %d (at most %d), first request %d", h.Route, h.Depth, h.MaxDepth, h.FirstDepth)
+		}
 	}
 
 	fns, err := coldStarts(ctx, c, b)
@@ -96,6 +100,46 @@ func TestTheStackPartsMeasureTheRealStack(t *testing.T) {
 		if f.Init <= 0 || f.FirstResponse < f.Init || f.HostBytes == 0 {
 			t.Errorf("%s: %+v", f.ID, f)
 		}
+	}
+
+	// Last: the rotation function's profile rotates the signing key.
+	profiles, err := profileFunctions(ctx, c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range profiles {
+		seen[p.Function] = true
+		if len(p.Warm) == 0 || p.PeakRSS <= 0 || p.MemoryMB <= 0 {
+			t.Errorf("%s: %d requests, peak RSS %d, template %d MB", p.Name(), len(p.Warm), p.PeakRSS, p.MemoryMB)
+		}
+		for _, s := range p.Warm {
+			if s.CPU <= 0 || s.Wall <= 0 {
+				t.Errorf("%s: a request with CPU %v, wall %v", p.Name(), s.CPU, s.Wall)
+			}
+		}
+		m := p.means()
+		switch p.Function {
+		case "TokenFunction", "RefreshFunction":
+			// Each reads the key or the token and writes in a transaction: the units follow.
+			if m.depth < 1 || m.rru <= 0 || m.wru < 2 || m.secrets != 0 {
+				t.Errorf("%s: %s", p.Name(), p.callSummary())
+			}
+			if p.Cold == nil || p.Cold.CPU <= 0 || depth(p.Cold.Calls) <= m.depth {
+				t.Errorf("%s: the first request of the container %+v", p.Name(), p.Cold)
+			}
+		case "RotateFunction":
+			if m.secrets < 1 {
+				t.Errorf("%s: %s", p.Name(), p.callSummary())
+			}
+		}
+	}
+	if len(seen) != len(b.stack.Functions()) {
+		t.Errorf("profiled %v, want every function of %v", seen, b.stack.Functions())
+	}
+	r := &Results{Profiles: profiles}
+	if len(recommend(profiles)) != len(budgets) || len(r.Costs()) != 2+len(cacheHitRatios) {
+		t.Errorf("recommendations %+v, costs %+v", recommend(profiles), r.Costs())
 	}
 }
 
