@@ -7,6 +7,7 @@ import (
 	"github.com/keygate/keygate/shared/apikey"
 	"github.com/keygate/keygate/shared/app"
 	"github.com/keygate/keygate/shared/authorizer"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 func main() {
@@ -15,10 +16,13 @@ func main() {
 	// warm container authorizes a known credential without network I/O and learns of
 	// revocations within that bound.
 	cache := authorizer.CacheOptions{MaxAge: d.Config.RevocationMaxAge, Now: d.Now}
+	keys := apikey.NewAuthenticator(d.Config.KeyPrefix, d.Pepper(), authorizer.NewKeyCache(d.Keys(), cache), d.Now)
 	a := &authorizer.Authorizer{
-		Keys:     apikey.NewAuthenticator(d.Config.KeyPrefix, d.Pepper(), authorizer.NewKeyCache(d.Keys(), cache), d.Now),
-		Tokens:   d.MustVerifier(),
-		Revoked:  authorizer.NewChecker(d.Keys(), d.Tokens(), cache),
+		Keys:    keys,
+		Tokens:  d.MustVerifier(),
+		Revoked: authorizer.NewChecker(d.Keys(), d.Tokens(), cache),
+		// The usage identifier is derived from the pepper the key lookups already load.
+		Usage:    &usageplan.Identifiers{Hashers: keys},
 		Log:      d.Log,
 		Now:      d.Now,
 		Remember: d.Config.RevocationMaxAge,

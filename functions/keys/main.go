@@ -10,6 +10,6 @@ import (
 
 func main() {
 	d := app.MustLoad()
-	h := keysapi.New(d.Keys(), d.KeyAuth(), d.Config.KeyPrefix, d.Now)
+	h := keysapi.New(d.Keys(), d.KeyAuth(), d.UsagePlans(), d.Config.KeyPrefix, d.Now, d.Log)
 	lambda.Start(d.HTTP(h.Router().Serve))
 }

@@ -7,6 +7,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 port="${RUN_API_PORT:-3000}"
+apigw_port="${RUN_APIGW_PORT:-3002}"
 base="http://127.0.0.1:${port}"
 state="${KEYGATE_STATE_DIR:-$repo/.stack}/run"
 mkdir -p "$state" .build/tools
@@ -17,12 +18,15 @@ mkdir -p "$state" .build/tools
 go build -o .build/tools/localapi ./infra/cmd/localapi
 go build -o .build/tools/authctl ./infra/cmd/authctl
 
-# The same standard SDK settings the local API gives the functions.
+# The same standard SDK settings the local API gives the functions. API Gateway's control plane
+# is the local API's own (moto's API keys and usage plans, GetUsage from the local gateway's
+# counters), so what authctl changes there takes effect at the gateway at once.
 export AWS_ENDPOINT_URL_DYNAMODB="$KEYGATE_DYNAMODB_ENDPOINT"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="$KEYGATE_SECRETS_ENDPOINT"
+export AWS_ENDPOINT_URL_API_GATEWAY="http://127.0.0.1:${apigw_port}"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 
-.build/tools/localapi -template template.yaml -addr "127.0.0.1:${port}" -bin .build/local &
+.build/tools/localapi -template template.yaml -addr "127.0.0.1:${port}" -apigateway-addr "127.0.0.1:${apigw_port}" -bin .build/local &
 api_pid=$!
 stop() { kill -TERM "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; }
 trap stop EXIT
@@ -58,6 +62,8 @@ an admin:full key in .stack/run/admin-key. Try, from the repo root:
   make rotate    # rotate the signing key now: new tokens get a new kid, old ones keep verifying
 
 Admin console: ${base}/console  (sign in with the key in .stack/run/admin-key)
+API Gateway control plane (API keys, usage plans, GetUsage): ${AWS_ENDPOINT_URL_API_GATEWAY}
+  for other shells: export AWS_ENDPOINT_URL_API_GATEWAY=${AWS_ENDPOINT_URL_API_GATEWAY} (authctl reads it)
 
 MSG
 wait "$api_pid"

@@ -179,11 +179,22 @@ func TestSecurityMatchesTheAuthorizerAndTheRoutePolicy(t *testing.T) {
 func TestEveryErrorIsTheErrorShapeAndEveryBodyIsClosed(t *testing.T) {
 	d := load(t)
 	errorRef := "#/components/schemas/Error"
-	isError := func(schema map[string]any) bool {
+	var isError func(schema map[string]any) bool
+	isError = func(schema map[string]any) bool {
 		if schema["$ref"] == errorRef {
 			return true
 		}
-		parts, _ := d.resolve(t, schema)["allOf"].([]any)
+		r := d.resolve(t, schema)
+		// oneOf: each alternative is the error shape (403: ACCESS_DENIED or INVALID_API_KEY).
+		if alts, _ := r["oneOf"].([]any); len(alts) > 0 {
+			for _, alt := range alts {
+				if a, _ := alt.(map[string]any); a == nil || !isError(a) {
+					return false
+				}
+			}
+			return true
+		}
+		parts, _ := r["allOf"].([]any)
 		for _, part := range parts {
 			if p, _ := part.(map[string]any); p["$ref"] == errorRef {
 				return true

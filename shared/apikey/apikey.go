@@ -13,6 +13,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -126,6 +127,16 @@ func (h *Hasher) Derive(label, data string) string {
 	m.Write([]byte("keygate\x00" + label + "\x00"))
 	m.Write([]byte(data))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// DeriveHex is Derive as 64 lower-case hex digits, for derived values that must be
+// alphanumeric (API Gateway API-key values, the usage identifiers of package usageplan).
+func (h *Hasher) DeriveHex(label, data string) string {
+	m := hmac.New(sha256.New, h.pepper)
+	m.Write([]byte("keygate\x00" + label + "\x00"))
+	m.Write([]byte(data))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
 }
 
 // Equal compares two hashes in constant time.

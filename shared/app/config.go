@@ -45,6 +45,9 @@ type Config struct {
 	// KeyringRefresh is how long a warm function trusts its cached signing keys: how soon it
 	// signs with a rotated key and stops trusting a retired one.
 	KeyringRefresh time.Duration
+
+	// MaxUsagePlans bounds the usage plans the keys API may make (template MaxUsagePlans).
+	MaxUsagePlans int
 }
 
 // corsOrigin is the template's AllowedPattern for CorsAllowOrigin, anchored as CloudFormation
@@ -92,6 +95,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PepperSecret:      req("KEYGATE_PEPPER_SECRET"),
 		SigningAlg:        strings.TrimSpace(getenv("KEYGATE_SIGNING_ALG")),
 		CORSAllowOrigin:   strings.TrimSpace(getenv("KEYGATE_CORS_ALLOW_ORIGIN")),
+	}
+	c.MaxUsagePlans = 200
+	if raw := strings.TrimSpace(getenv("KEYGATE_MAX_USAGE_PLANS")); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 4 || n > 10000 {
+			problems = append(problems, "KEYGATE_MAX_USAGE_PLANS must be a whole number in 4..10000")
+		}
+		c.MaxUsagePlans = n
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = signing.RS256

@@ -26,6 +26,7 @@ func full() map[string]string {
 		"KEYGATE_PEPPER_SECRET":        "keygate/prod/pepper",
 		"KEYGATE_SIGNING_ALG":          "ES256",
 		"KEYGATE_CORS_ALLOW_ORIGIN":    "https://app.keygate.dev",
+		"KEYGATE_MAX_USAGE_PLANS":      "250",
 	}
 }
 
@@ -41,7 +42,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		AccessTokenTTL: 15 * time.Minute, MaxAccessTokenTTL: 2 * time.Hour, RefreshTokenTTL: 24 * time.Hour,
 		RefreshGrace: 5 * time.Second, RevocationMaxAge: 25 * time.Second, KeyringRefresh: time.Minute, KeysTable: "keygate-prod-keys", TokensTable: "keygate-prod-tokens",
 		SigningSecret: "keygate/prod/signing", PepperSecret: "keygate/prod/pepper",
-		SigningAlg: "ES256", CORSAllowOrigin: "https://app.keygate.dev",
+		SigningAlg: "ES256", CORSAllowOrigin: "https://app.keygate.dev", MaxUsagePlans: 250,
 	}
 	if c != want {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -50,7 +51,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 
 func TestLoadFillsDefaults(t *testing.T) {
 	env := full()
-	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_KEYRING_REFRESH", "KEYGATE_SIGNING_ALG", "KEYGATE_CORS_ALLOW_ORIGIN"} {
+	for _, k := range []string{"KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_MAX_ACCESS_TOKEN_TTL", "KEYGATE_REFRESH_TOKEN_TTL", "KEYGATE_REFRESH_GRACE", "KEYGATE_REVOCATION_MAX_AGE", "KEYGATE_KEYRING_REFRESH", "KEYGATE_SIGNING_ALG", "KEYGATE_CORS_ALLOW_ORIGIN", "KEYGATE_MAX_USAGE_PLANS"} {
 		delete(env, k)
 	}
 	c, err := app.LoadConfig(getenv(env))
@@ -58,7 +59,7 @@ func TestLoadFillsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.AccessTokenTTL != time.Hour || c.MaxAccessTokenTTL != 24*time.Hour || c.RefreshTokenTTL != 30*24*time.Hour || c.RefreshGrace != 10*time.Second ||
-		c.RevocationMaxAge != 30*time.Second || c.KeyringRefresh != 5*time.Minute || c.SigningAlg != "RS256" || c.CORSAllowOrigin != "" {
+		c.RevocationMaxAge != 30*time.Second || c.KeyringRefresh != 5*time.Minute || c.SigningAlg != "RS256" || c.CORSAllowOrigin != "" || c.MaxUsagePlans != 200 {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -142,6 +143,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"a list of CORS origins", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "https://a.example.com,https://b.example.com"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
 		{"a wildcard subdomain as CORS origin", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "https://*.example.com"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
 		{"a header injected through the CORS origin", map[string]string{"KEYGATE_CORS_ALLOW_ORIGIN": "*\r\nSet-Cookie: a=b"}, []string{"KEYGATE_CORS_ALLOW_ORIGIN"}},
+		{"fewer usage plans than the four tiers", map[string]string{"KEYGATE_MAX_USAGE_PLANS": "3"}, []string{"KEYGATE_MAX_USAGE_PLANS"}},
+		{"usage plans that are not a number", map[string]string{"KEYGATE_MAX_USAGE_PLANS": "many"}, []string{"KEYGATE_MAX_USAGE_PLANS"}},
 		{"several problems at once", map[string]string{
 			"KEYGATE_SIGNING_ALG": "HS256", "KEYGATE_KEY_PREFIX": "sk_live", "KEYGATE_ACCESS_TOKEN_TTL": "x", "KEYGATE_CORS_ALLOW_ORIGIN": "null",
 		}, []string{"KEYGATE_SIGNING_ALG", "KEYGATE_KEY_PREFIX", "KEYGATE_ACCESS_TOKEN_TTL", "KEYGATE_CORS_ALLOW_ORIGIN"}},

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/keygate/keygate/shared/signing"
 	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 // Deps are one container's dependencies. Load fills the exported fields; the clients, stores
@@ -41,6 +43,8 @@ type Deps struct {
 
 	dynamoDB *dynamodb.Client
 	secrets  *secretsmanager.Client
+	gateway  *apigateway.Client
+	plans    *usageplan.Manager
 	keyring  *signing.Keyring
 	events   *dynamo.Events
 	keys     *dynamo.Keys
@@ -103,6 +107,22 @@ func (d *Deps) Secrets() *secretsmanager.Client {
 		d.secrets = secretsmanager.NewFromConfig(d.AWS)
 	}
 	return d.secrets
+}
+
+// APIGateway is the API Gateway control-plane client (API keys and usage plans).
+func (d *Deps) APIGateway() *apigateway.Client {
+	if d.gateway == nil {
+		d.gateway = apigateway.NewFromConfig(d.AWS)
+	}
+	return d.gateway
+}
+
+// UsagePlans keeps the stage's API Gateway usage plans in step with its keys.
+func (d *Deps) UsagePlans() *usageplan.Manager {
+	if d.plans == nil {
+		d.plans = usageplan.New(d.APIGateway(), d.KeyAuth(), d.Config.Stage, d.Config.MaxUsagePlans, d.Now)
+	}
+	return d.plans
 }
 
 // Keyring holds the signing keys for signing and verifying, refreshed every KeyringRefresh.
@@ -196,7 +216,8 @@ func (d *Deps) MustVerifier() *token.Verifier {
 
 // AWSConfig loads the SDK configuration with short timeouts and bounded retries, so a slow or
 // failing dependency turns into a 503 well before API Gateway's 29 s limit. Endpoints come from
-// the standard SDK settings (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER), which
+// the standard SDK settings (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER,
+// AWS_ENDPOINT_URL_API_GATEWAY), which
 // is how the local stack points the unchanged code at its emulators.
 func AWSConfig(ctx context.Context) (aws.Config, error) {
 	// A BuildableClient (not a plain http.Client) so that AWS_CA_BUNDLE keeps working.

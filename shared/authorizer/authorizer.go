@@ -62,11 +62,19 @@ type RevocationChecker interface {
 	Token(ctx context.Context, keyID string, gen int64, jti, familyID string) error
 }
 
-// Authorizer handles authorizer events. Keys, Tokens, Revoked and Log are required.
+// UsageIdentifiers names the usage-plan bucket of a key (usageplan.Identifiers): the value of
+// its API Gateway API key, which the answer carries as usageIdentifierKey so API Gateway
+// applies the key's rate_limit and quota to the call, cached answers included.
+type UsageIdentifiers interface {
+	UsageIdentifier(ctx context.Context, keyID string) (string, error)
+}
+
+// Authorizer handles authorizer events. Keys, Tokens, Revoked, Usage and Log are required.
 type Authorizer struct {
 	Keys    KeyAuthenticator
 	Tokens  TokenVerifier
 	Revoked RevocationChecker
+	Usage   UsageIdentifiers
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
 	// Remember is how long a verified token is trusted without re-verifying its signature
@@ -105,6 +113,7 @@ type memo struct {
 // and logs key on (key A could otherwise pose as key B or another tenant's customer).
 type principal struct {
 	keyID, customerID, ownerID, tier, tokenType string
+	usageKey                                    string // the key's usage identifier
 	scopes                                      []string
 	scope                                       string // scopes joined by spaces
 	rateLimit                                   int
@@ -135,7 +144,7 @@ type denial struct{ err *httpapi.Error }
 // Handle authorizes one request.
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	a.init()
-	if a.Keys == nil || a.Tokens == nil || a.Revoked == nil {
+	if a.Keys == nil || a.Tokens == nil || a.Revoked == nil || a.Usage == nil {
 		a.Log.ErrorContext(ctx, "authorizer is missing a dependency")
 		return events.APIGatewayCustomAuthorizerResponse{}, errUnavailable
 	}
@@ -177,8 +186,9 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayCustomAutho
 		deny.err = httpapi.InsufficientPermissions(required)
 	}
 	resp := events.APIGatewayCustomAuthorizerResponse{
-		PrincipalID:    p.keyID,
-		PolicyDocument: doc,
+		PrincipalID:        p.keyID,
+		PolicyDocument:     doc,
+		UsageIdentifierKey: p.usageKey,
 		Context: map[string]any{
 			"key_id":         p.keyID,
 			"customer_id":    p.customerID,
@@ -228,6 +238,9 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		case err != nil:
 			return principal{}, nil, denial{}, err
 		}
+		if p.usageKey, err = a.Usage.UsageIdentifier(ctx, k.KeyID); err != nil {
+			return principal{}, nil, denial{}, err
+		}
 		return p, nil, denial{}, nil
 	}
 	now := a.Now()
@@ -241,10 +254,14 @@ func (a *Authorizer) authenticate(ctx context.Context, cred string, ev events.AP
 		case err != nil:
 			return principal{}, nil, denial{}, err
 		}
+		usageKey, err := a.Usage.UsageIdentifier(ctx, c.KeyID)
+		if err != nil {
+			return principal{}, nil, denial{}, err
+		}
 		scopes := c.Scopes()
 		v = &verifiedToken{raw: cred, jti: c.ID, familyID: c.FamilyID, keyGen: c.KeyGen, principal: principal{
 			keyID: c.KeyID, customerID: c.CustomerID, ownerID: c.OwnerID, tier: c.Tier, tokenType: "access_token",
-			scopes: scopes, scope: strings.Join(scopes, " "), rateLimit: c.RateLimit,
+			scopes: scopes, scope: strings.Join(scopes, " "), rateLimit: c.RateLimit, usageKey: usageKey,
 		}}
 		until := now.Add(a.Remember)
 		if exp := c.ExpiresAt.Time; exp.Before(until) {

@@ -32,6 +32,7 @@ import (
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
 	"github.com/keygate/keygate/shared/token"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 const (
@@ -76,6 +77,22 @@ type staticPepper struct{ err error }
 
 func (p staticPepper) Get(context.Context) ([]byte, error) { return pepper, p.err }
 
+// failingUsage cannot name usage-plan buckets (the pepper is unavailable).
+type failingUsage struct{}
+
+func (failingUsage) UsageIdentifier(context.Context, string) (string, error) {
+	return "", errors.New("AccessDeniedException")
+}
+
+// assertUsageKey checks that an answer names the key's usage-plan bucket, so API Gateway
+// applies the key's usage plan to the call.
+func assertUsageKey(t *testing.T, e *env, resp events.APIGatewayCustomAuthorizerResponse, keyID string) {
+	t.Helper()
+	if want := usageplan.Identifier(e.hasher, keyID); resp.UsageIdentifierKey != want {
+		t.Errorf("usageIdentifierKey = %q, want the usage identifier of %s (%q)", resp.UsageIdentifierKey, keyID, want)
+	}
+}
+
 // failingFinder is a key store that is down.
 type failingFinder struct{}
 
@@ -115,10 +132,12 @@ func newEnv(t testing.TB) *env {
 	e.denied = &fakeDenied{m: map[string]map[string]time.Time{}}
 	e.verify = &countingVerifier{v: v}
 	opts := authorizer.CacheOptions{MaxAge: maxAge, Now: e.clock.Now}
+	keys := apikey.NewAuthenticator("kg_live", staticPepper{}, authorizer.NewKeyCache(e.keys, opts), e.clock.Now)
 	e.authz = &authorizer.Authorizer{
-		Keys:     apikey.NewAuthenticator("kg_live", staticPepper{}, authorizer.NewKeyCache(e.keys, opts), e.clock.Now),
+		Keys:     keys,
 		Tokens:   e.verify,
 		Revoked:  authorizer.NewChecker(e.keys, e.denied, opts),
+		Usage:    &usageplan.Identifiers{Hashers: keys},
 		Log:      slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      e.clock.Now,
 		Remember: maxAge,
@@ -323,6 +342,13 @@ func TestAValidAccessTokenGetsAPolicyOfItsScopesAndAFlatContext(t *testing.T) {
 				t.Errorf("principalId = %q, want the key id %s, never the caller-chosen customer id", resp.PrincipalID, k.KeyID)
 			}
 			assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
+			assertUsageKey(t, e, resp, k.KeyID)
+			// The answer remembered for the token (the warm path) names it too.
+			again, err := e.authz.Handle(ctx, fixture(t, fx, tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertUsageKey(t, e, again, k.KeyID)
 			assertFlatContext(t, resp, withDeny(map[string]string{
 				"key_id": k.KeyID, "customer_id": "cus_42", "owner_id": "team-7", "scope": "customers:read",
 				"tier": "pro", "token_type": "access_token", "rate_limit": "600",
@@ -342,6 +368,7 @@ func TestAValidAPIKeyGetsAPolicyOfItsScopes(t *testing.T) {
 		t.Errorf("principalId = %q, want the key id", resp.PrincipalID)
 	}
 	assertPolicyIsExactly(t, resp.PolicyDocument, "customers", []string{"GET", "HEAD", "OPTIONS"})
+	assertUsageKey(t, e, resp, k.KeyID)
 	assertFlatContext(t, resp, withDeny(map[string]string{
 		"key_id": k.KeyID, "customer_id": "", "owner_id": "team-7", "scope": "customers:read",
 		"tier": "pro", "token_type": "api_key", "rate_limit": "120",
@@ -492,6 +519,16 @@ func TestDependencyFailuresAreNotUnauthorizedAndYieldNoPolicy(t *testing.T) {
 		{"the revocation store down", func(t *testing.T, e *env) string {
 			c, _ := e.tokenFor(t, token.Grant{}, "customers:read")
 			e.denied.err = errors.New("ProvisionedThroughputExceededException")
+			return c
+		}},
+		{"the usage identifier unavailable (API key)", func(t *testing.T, e *env) string {
+			key, _ := e.addKey(t, nil)
+			e.authz.Usage = failingUsage{}
+			return key
+		}},
+		{"the usage identifier unavailable (access token)", func(t *testing.T, e *env) string {
+			c := tok(e)
+			e.authz.Usage = failingUsage{}
 			return c
 		}},
 		{"the pepper unavailable", func(t *testing.T, e *env) string {

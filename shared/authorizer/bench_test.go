@@ -130,7 +130,7 @@ func BenchmarkAuthorizer(b *testing.B) {
 		kev := fixture(b, "request.json", key)
 		miss := authorizer.NewKeyCache(e.keys, authorizer.CacheOptions{MaxAge: time.Nanosecond, Now: e.clock.Now})
 		az := &authorizer.Authorizer{Keys: apikey.NewAuthenticator("kg_live", staticPepper{}, miss, e.clock.Now),
-			Tokens: e.verify, Revoked: e.authz.Revoked, Log: e.authz.Log, Now: e.clock.Now, Remember: maxAge}
+			Tokens: e.verify, Revoked: e.authz.Revoked, Usage: e.authz.Usage, Log: e.authz.Log, Now: e.clock.Now, Remember: maxAge}
 		b.ReportAllocs()
 		for b.Loop() {
 			e.clock.Advance(time.Microsecond)

@@ -91,7 +91,7 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		var accepted atomic.Bool
-		a := &authorizer.Authorizer{Keys: oracleKeys{&accepted}, Tokens: oracleTokens{&accepted}, Revoked: notRevoked{}, Log: log}
+		a := &authorizer.Authorizer{Keys: oracleKeys{&accepted}, Tokens: oracleTokens{&accepted}, Revoked: notRevoked{}, Usage: fixedUsage{}, Log: log}
 		resp, err := a.Handle(context.Background(), ev)
 		allows := false
 		for _, st := range resp.PolicyDocument.Statement {
@@ -119,4 +119,11 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("the response carries the credential")
 		}
 	})
+}
+
+// fixedUsage names every key's usage-plan bucket the same.
+type fixedUsage struct{}
+
+func (fixedUsage) UsageIdentifier(context.Context, string) (string, error) {
+	return "0123456789abcdef0123", nil
 }

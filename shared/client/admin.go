@@ -155,6 +155,36 @@ func (k *Keys) Events(ctx context.Context, id string, p PageOptions) (*EventPage
 	return do[EventPage](ctx, k.c, http.MethodGet, "/v1/keys/"+url.PathEscape(id)+"/events"+p.query(), nil)
 }
 
+// Usage is a key's calls per UTC day in its usage plan (GET /v1/keys/{id}/usage).
+type Usage struct {
+	raw
+	KeyID string `json:"key_id"`
+	Tier  string `json:"tier"`
+	Plan  struct {
+		Name        string `json:"name"`
+		RateLimit   int    `json:"rate_limit"` // per minute
+		Burst       int    `json:"burst"`
+		QuotaLimit  int    `json:"quota_limit"`
+		QuotaPeriod string `json:"quota_period"` // DAY, WEEK or MONTH; "" without a quota
+	} `json:"plan"`
+	Days []struct {
+		Date      string `json:"date"`
+		Used      int64  `json:"used"`
+		Remaining int64  `json:"remaining"`
+	} `json:"days"`
+	// Remaining is the quota left in the current period; nil without a quota.
+	Remaining *int64 `json:"remaining"`
+}
+
+// Usage returns the key's calls per day over the last days days (0: the service's default, 7).
+func (k *Keys) Usage(ctx context.Context, id string, days int) (*Usage, error) {
+	q := ""
+	if days > 0 {
+		q = "?days=" + strconv.Itoa(days)
+	}
+	return do[Usage](ctx, k.c, http.MethodGet, "/v1/keys/"+url.PathEscape(id)+"/usage"+q, nil)
+}
+
 func (r *raw) setRaw(b []byte) { r.body = b }
 
 // do sends one admin request and decodes the answer into a new T, keeping the raw JSON.

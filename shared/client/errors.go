@@ -59,12 +59,15 @@ var (
 	ErrInsufficientPermissions = &Error{Code: "insufficient_permissions"}
 	ErrIPNotAllowed            = &Error{Code: "ip_not_allowed"}
 	ErrRateLimited             = &Error{Code: "rate_limit_exceeded"}
+	ErrQuotaExceeded           = &Error{Code: "quota_exceeded"}      // the key's quota for the period (its tier) is used up
+	ErrKeyNotProvisioned       = &Error{Code: "key_not_provisioned"} // the key has no usage plan: an administrator runs authctl keys sync
 	ErrNotFound                = &Error{Code: "not_found"}
 	ErrMethodNotAllowed        = &Error{Code: "method_not_allowed"}
 	ErrRequestTooLarge         = &Error{Code: "request_too_large"}
 	ErrConflict                = &Error{Code: "conflict"}
 	ErrKeyRevoked              = &Error{Code: "key_revoked"}
-	ErrTooManyRevokedTokens    = &Error{Code: "too_many_revoked_tokens"} // rotate the key to end its tokens at once
+	ErrTooManyRevokedTokens    = &Error{Code: "too_many_revoked_tokens"}  // rotate the key to end its tokens at once
+	ErrUsagePlanLimitReached   = &Error{Code: "usage_plan_limit_reached"} // use a tier's rate_limit, or raise MaxUsagePlans
 	ErrUnavailable             = &Error{Code: "service_unavailable"}
 	ErrTimeout                 = &Error{Code: "timeout"} // API Gateway's 504: the request may or may not have taken effect
 	ErrInternal                = &Error{Code: "internal_error"}

@@ -38,9 +38,10 @@ var SecurityHeaders = map[string]string{
 	"Cross-Origin-Opener-Policy": "same-origin",
 }
 
-// SuggestedTiers are the tier labels the create form offers. A key may carry any label the
-// admin API accepts; these keep the common ones consistent.
-var SuggestedTiers = []string{"standard", "free", "startup", "growth", "enterprise"}
+// SuggestedTiers are the tiers the create form offers: template.yaml's default usage plans,
+// startup (the admin API's default) first. The admin API refuses a tier without a plan and
+// says which there are.
+var SuggestedTiers = []string{"startup", "free", "growth", "enterprise"}
 
 // asset is one embedded file, ready to serve.
 type asset struct {

@@ -22,12 +22,15 @@ const (
 	CodeInsufficientPermissions = "insufficient_permissions"
 	CodeIPNotAllowed            = "ip_not_allowed"
 	CodeRateLimitExceeded       = "rate_limit_exceeded"
+	CodeQuotaExceeded           = "quota_exceeded"
+	CodeKeyNotProvisioned       = "key_not_provisioned"
 	CodeNotFound                = "not_found"
 	CodeMethodNotAllowed        = "method_not_allowed"
 	CodeRequestTooLarge         = "request_too_large"
 	CodeKeyRevoked              = "key_revoked"
 	CodeConflict                = "conflict"
 	CodeTooManyRevokedTokens    = "too_many_revoked_tokens"
+	CodeUsagePlanLimitReached   = "usage_plan_limit_reached"
 	CodeServiceUnavailable      = "service_unavailable"
 	CodeTimeout                 = "timeout"
 	CodeInternal                = "internal_error"
@@ -44,8 +47,9 @@ type CodeSpec struct {
 //
 // Two codes are answered with more than one status: invalid_request is also the 415 of a body
 // that is not JSON (and API Gateway's DEFAULT_4XX), internal_error also API Gateway's
-// DEFAULT_5XX. timeout only comes from API Gateway (INTEGRATION_TIMEOUT, template.yaml), never
-// from a handler.
+// DEFAULT_5XX. timeout, quota_exceeded and key_not_provisioned only come from API Gateway
+// (INTEGRATION_TIMEOUT, QUOTA_EXCEEDED and INVALID_API_KEY in template.yaml), never from a
+// handler.
 var codes = [...]CodeSpec{
 	{CodeInvalidRequest, http.StatusBadRequest, TypeInvalidRequest},
 	{CodeInvalidAPIKey, http.StatusUnauthorized, TypeAuthentication},
@@ -56,12 +60,15 @@ var codes = [...]CodeSpec{
 	{CodeInsufficientPermissions, http.StatusForbidden, TypeAuthorization},
 	{CodeIPNotAllowed, http.StatusForbidden, TypeAuthorization},
 	{CodeRateLimitExceeded, http.StatusTooManyRequests, TypeRateLimit},
+	{CodeQuotaExceeded, http.StatusTooManyRequests, TypeRateLimit},
+	{CodeKeyNotProvisioned, http.StatusForbidden, TypeAuthorization},
 	{CodeNotFound, http.StatusNotFound, TypeInvalidRequest},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, TypeInvalidRequest},
 	{CodeRequestTooLarge, http.StatusRequestEntityTooLarge, TypeInvalidRequest},
 	{CodeKeyRevoked, http.StatusConflict, TypeInvalidRequest},
 	{CodeConflict, http.StatusConflict, TypeInvalidRequest},
 	{CodeTooManyRevokedTokens, http.StatusConflict, TypeInvalidRequest},
+	{CodeUsagePlanLimitReached, http.StatusConflict, TypeInvalidRequest},
 	{CodeServiceUnavailable, http.StatusServiceUnavailable, TypeAPI},
 	{CodeTimeout, http.StatusGatewayTimeout, TypeAPI},
 	{CodeInternal, http.StatusInternalServerError, TypeAPI},

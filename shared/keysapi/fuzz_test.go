@@ -15,6 +15,8 @@ import (
 	"github.com/keygate/keygate/shared/keysapi"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
+	"github.com/keygate/keygate/shared/usageplan"
+	"github.com/keygate/keygate/shared/usageplan/usageplantest"
 )
 
 type hashers struct{ h *apikey.Hasher }
@@ -46,7 +48,7 @@ func FuzzAdminBodies(f *testing.F) {
 			Scopes: []string{"customers:read"}, Status: store.StatusActive, RateLimit: 1, KeyGen: 1, CreatedAt: now()}); err != nil {
 			t.Fatal(err)
 		}
-		serve := httpapi.Lambda(log, keysapi.New(keys, hashers{h}, "kg_test", now).Router().Serve)
+		serve := httpapi.Lambda(log, keysapi.New(keys, hashers{h}, usageplan.New(usageplantest.New("local", usageplantest.DefaultTiers...), hashers{h}, "local", 200, now), "kg_test", now, nil).Router().Serve)
 		ev := events.APIGatewayProxyRequest{Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}
 		ev.RequestContext.Authorizer = map[string]any{"scope": "admin:full", "key_id": "key_admin"}
 		switch route % 3 {

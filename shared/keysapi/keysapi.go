@@ -1,5 +1,12 @@
 // Package keysapi is the admin API for API keys (/v1/keys): create, list, get, update, rotate
-// with a grace period, revoke, and the audit trail of each key.
+// with a grace period, revoke, the audit trail of each key and its usage against its plan.
+//
+// Every write keeps API Gateway in step (Plans, package usageplan), gateway first: a key is
+// stored only once its API key is in its usage plan, so a failure half-way leaves at worst an
+// API key without a keygate key (deleted by authctl keys sync), never a key the gateway does
+// not limit. A tier or rate_limit change moves the API key before the record changes; a
+// revocation changes the record first (the authorizer refuses the key at once) and then
+// deletes the API key, retried by a repeated DELETE or by the sync.
 //
 // The authorizer admits only callers holding admin:full; the handlers check it again (defence
 // in depth against a route deployed without the authorizer). A plain key appears in exactly two
@@ -12,6 +19,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +30,7 @@ import (
 
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 // Store is the key storage the admin API needs.
@@ -38,11 +47,24 @@ type Hashers interface {
 	Hasher(ctx context.Context) (*apikey.Hasher, error)
 }
 
+// Plans keeps API Gateway's usage plans in step with the keys (usageplan.Manager).
+type Plans interface {
+	Tiers(ctx context.Context) ([]usageplan.Plan, error)
+	Tier(ctx context.Context, name string) (usageplan.Plan, error)
+	Ensure(ctx context.Context, k store.Key) error
+	Remove(ctx context.Context, keyID string) error
+	Usage(ctx context.Context, keyID string, from, to time.Time) (usageplan.Usage, error)
+}
+
 // Limits and defaults of the admin API.
+//
+// A key's rate_limit defaults to its tier's (the tier's usage plan); DefaultTier is the tier
+// of a key created without one.
 const (
-	DefaultRateLimit = 1000
 	MaxRateLimit     = 1_000_000
-	DefaultTier      = "standard"
+	DefaultTier      = "startup"
+	DefaultUsageDays = 7
+	MaxUsageDays     = 90
 	DefaultGrace     = 24 * time.Hour
 	MaxGrace         = 7 * 24 * time.Hour
 	MaxAllowedIPs    = 100
@@ -54,14 +76,18 @@ const (
 type Handler struct {
 	Store   Store
 	Hashers Hashers
+	Plans   Plans
 	Prefix  string
 	Now     func() time.Time
 	Random  io.Reader
+	// Log records clean-ups that failed after the answer was decided (an API key left behind
+	// by a revocation, which authctl keys sync deletes). Default: discard.
+	Log *slog.Logger
 }
 
 // New returns a Handler with crypto/rand as its randomness.
-func New(s Store, h Hashers, prefix string, now func() time.Time) *Handler {
-	return &Handler{Store: s, Hashers: h, Prefix: prefix, Now: now, Random: rand.Reader}
+func New(s Store, h Hashers, p Plans, prefix string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{Store: s, Hashers: h, Plans: p, Prefix: prefix, Now: now, Random: rand.Reader, Log: log}
 }
 
 // Router returns the admin routes.
@@ -74,6 +100,7 @@ func (h *Handler) Router() *httpapi.Router {
 	rt.Handle(http.MethodDelete, "/v1/keys/{id}", h.admin(notAKey(h.revoke)))
 	rt.Handle(http.MethodPost, "/v1/keys/{id}/rotate", h.admin(notAKey(h.rotate)))
 	rt.Handle(http.MethodGet, "/v1/keys/{id}/events", h.admin(notAKey(h.events)))
+	rt.Handle(http.MethodGet, "/v1/keys/{id}/usage", h.admin(notAKey(h.usage)))
 	return &rt
 }
 
@@ -177,6 +204,13 @@ func (h *Handler) create(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 	if err != nil {
 		return nil, err
 	}
+	tier, err := h.tier(ctx, spec.Tier)
+	if err != nil {
+		return nil, err
+	}
+	if spec.RateLimit == 0 {
+		spec.RateLimit = tier.RatePerMinute
+	}
 	hasher, err := h.Hashers.Hasher(ctx)
 	if err != nil {
 		return nil, httpapi.Unavailable(err)
@@ -186,7 +220,12 @@ func (h *Handler) create(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 		return nil, httpapi.Internal(err)
 	}
 	rec.UpdatedAt = rec.CreatedAt
+	if err := h.Plans.Ensure(ctx, rec); err != nil {
+		h.cleanUp(ctx, rec.KeyID) // a half-made API key has no owner
+		return nil, planErr(err)
+	}
 	if err := h.Store.CreateKey(ctx, rec, h.event(r, rec.KeyID, "key.created", "")); err != nil {
+		h.cleanUp(ctx, rec.KeyID)
 		return nil, storeErr(err)
 	}
 	rec.Version = 1
@@ -255,8 +294,27 @@ func (h *Handler) update(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 	if err != nil {
 		return nil, err
 	}
+	moved := next.Tier != k.Tier || next.RateLimit != k.RateLimit
+	if next.Tier != k.Tier {
+		tier, err := h.tier(ctx, next.Tier)
+		if err != nil {
+			return nil, err
+		}
+		if req.RateLimit == nil { // a new tier brings its rate unless the request sets one
+			next.RateLimit = tier.RatePerMinute
+		}
+	}
 	next.UpdatedAt = now
+	if moved {
+		if err := h.Plans.Ensure(ctx, next); err != nil {
+			h.restore(ctx, k)
+			return nil, planErr(err)
+		}
+	}
 	if err := h.Store.SaveKey(ctx, &k, next, h.event(r, k.KeyID, "key.updated", strings.Join(changed, ","))); err != nil {
+		if moved {
+			h.restore(ctx, k) // the gateway follows the record, which did not change
+		}
 		return nil, storeErr(err)
 	}
 	next.Version = k.Version + 1
@@ -320,6 +378,7 @@ func (h *Handler) revoke(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 	}
 	now := h.Now()
 	if k.Status == store.StatusRevoked {
+		h.cleanUp(ctx, k.KeyID)                            // a retry finishes what a failed clean-up left
 		return httpapi.JSON(http.StatusOK, viewOf(k, now)) // idempotent
 	}
 	next := k
@@ -330,8 +389,101 @@ func (h *Handler) revoke(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 	if err := h.Store.SaveKey(ctx, &k, next, h.event(r, k.KeyID, "key.revoked", "")); err != nil {
 		return nil, storeErr(err)
 	}
+	// The authorizer refuses the key from here on; its API key only named its bucket.
+	h.cleanUp(ctx, k.KeyID)
 	next.Version = k.Version + 1
 	return httpapi.JSON(http.StatusOK, viewOf(next, now))
+}
+
+// tier returns the plan of the named tier, or a 400 listing the tiers there are.
+func (h *Handler) tier(ctx context.Context, name string) (usageplan.Plan, error) {
+	p, err := h.Plans.Tier(ctx, name)
+	if !errors.Is(err, usageplan.ErrUnknownTier) {
+		return p, planErr(err)
+	}
+	tiers, terr := h.Plans.Tiers(ctx)
+	if terr != nil {
+		return p, planErr(terr)
+	}
+	names := make([]string, 0, len(tiers))
+	for _, t := range tiers {
+		names = append(names, t.Tier)
+	}
+	return p, httpapi.InvalidRequest("tier must be one of " + strings.Join(names, ", ") + " (each is a usage plan of this stage).")
+}
+
+// cleanUp deletes a key's API key after a failed create or a revocation. It cannot change the
+// answer any more, so a failure is logged for the sync to finish.
+func (h *Handler) cleanUp(ctx context.Context, keyID string) {
+	if err := h.Plans.Remove(ctx, keyID); err != nil {
+		h.log().WarnContext(ctx, "usage plan clean-up failed; authctl keys sync finishes it",
+			slog.String("key_id", keyID), slog.String("cause", err.Error()))
+	}
+}
+
+// restore puts the API key of k back in k's plan after a failed move.
+func (h *Handler) restore(ctx context.Context, k store.Key) {
+	if err := h.Plans.Ensure(ctx, k); err != nil {
+		h.log().WarnContext(ctx, "usage plan restore failed; authctl keys sync repairs it",
+			slog.String("key_id", k.KeyID), slog.String("cause", err.Error()))
+	}
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+// usageResponse is GET /v1/keys/{id}/usage: calls per UTC day in the key's plan.
+type usageResponse struct {
+	KeyID string          `json:"key_id"`
+	Tier  string          `json:"tier"`
+	Plan  planView        `json:"plan"`
+	Days  []usageplan.Day `json:"days"`
+	// Remaining is the quota left in the current period, as of the last day reported.
+	Remaining *int64 `json:"remaining,omitempty"`
+}
+
+type planView struct {
+	Name        string `json:"name"`
+	RateLimit   int    `json:"rate_limit"` // per minute
+	Burst       int    `json:"burst"`
+	QuotaLimit  int    `json:"quota_limit,omitempty"`
+	QuotaPeriod string `json:"quota_period,omitempty"`
+}
+
+func (h *Handler) usage(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	days := DefaultUsageDays
+	if v, ok := r.QueryStringParameters["days"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxUsageDays {
+			return nil, httpapi.InvalidRequest("days must be a whole number from 1 to 90.")
+		}
+		days = n
+	}
+	k, err := h.load(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	to := h.Now().UTC()
+	u, err := h.Plans.Usage(ctx, k.KeyID, to.AddDate(0, 0, 1-days), to)
+	if errors.Is(err, usageplan.ErrNotProvisioned) {
+		return nil, httpapi.NotFound("The key has no usage plan (revoked, expired, or made before usage plans: authctl keys sync adds it).")
+	}
+	if err != nil {
+		return nil, planErr(err)
+	}
+	out := usageResponse{KeyID: k.KeyID, Tier: k.Tier, Days: u.Days, Plan: planView{
+		Name: u.Plan.Name, RateLimit: u.Plan.RatePerMinute, Burst: u.Plan.Burst, QuotaLimit: u.Plan.QuotaLimit, QuotaPeriod: u.Plan.QuotaPeriod}}
+	if out.Days == nil {
+		out.Days = []usageplan.Day{}
+	}
+	if n := len(u.Days); n > 0 && u.Plan.QuotaLimit > 0 {
+		out.Remaining = &u.Days[n-1].Remaining
+	}
+	return httpapi.JSON(http.StatusOK, out)
 }
 
 type eventView struct {
@@ -417,6 +569,22 @@ func pageParams(r *httpapi.Request) (int, string, error) {
 		limit = n
 	}
 	return limit, r.QueryStringParameters["cursor"], nil
+}
+
+// planErr maps a failure to keep API Gateway in step to an answer.
+func planErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, usageplan.ErrPlanLimit):
+		return httpapi.New(httpapi.CodeUsagePlanLimitReached,
+			"No usage plan can be added for this rate_limit (the stage's MaxUsagePlans or AWS's quota of usage plans or API keys is reached). "+
+				"Use the rate_limit of a tier, or ask the operator to raise the limit.").WithCause(err)
+	case errors.Is(err, usageplan.ErrThrottled):
+		return httpapi.RateLimited(1).WithCause(err)
+	default:
+		return httpapi.Unavailable(err)
+	}
 }
 
 func storeErr(err error) error {

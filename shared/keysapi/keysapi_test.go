@@ -20,6 +20,8 @@ import (
 	"github.com/keygate/keygate/shared/keysapi"
 	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/memstore"
+	"github.com/keygate/keygate/shared/usageplan"
+	"github.com/keygate/keygate/shared/usageplan/usageplantest"
 )
 
 // A grace period outside 0..604800 is refused however large it is: the bound is checked before
@@ -80,7 +82,8 @@ func oneKey(t *testing.T, tweak func(*store.Key)) (*keysapi.Handler, *memstore.K
 	if err := keys.CreateKey(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
-	return keysapi.New(keys, hashers{h}, "kg_test", now), keys
+	plans := usageplan.New(usageplantest.New("local", usageplantest.DefaultTiers...), hashers{h}, "local", 200, now)
+	return keysapi.New(keys, hashers{h}, plans, "kg_test", now, nil), keys
 }
 
 // adminCall sends one admin request for key id through the handler's router, as the

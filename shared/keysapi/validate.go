@@ -15,7 +15,8 @@ import (
 )
 
 func validateCreate(req createRequest, now time.Time) (apikey.Spec, error) {
-	spec := apikey.Spec{OwnerID: req.OwnerID, RateLimit: DefaultRateLimit, Tier: DefaultTier}
+	// RateLimit stays 0 when the request has none: the tier's is filled in by the handler.
+	spec := apikey.Spec{OwnerID: req.OwnerID, Tier: DefaultTier}
 	var err error
 	if spec.Name, err = validName(req.Name); err != nil {
 		return spec, err

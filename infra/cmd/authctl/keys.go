@@ -27,6 +27,10 @@ commands:
   rotate  KEY_ID [-grace 24h]
   revoke  KEY_ID
   events  KEY_ID [-limit N] [-cursor C]
+  usage   KEY_ID [-days N]          calls per UTC day against the key's usage plan (default 7 days)
+  sync    [-template T] [-param K=V] repair API Gateway's usage plans from the keys table (AWS
+          credentials, not an admin key: API keys of revoked, expired or deleted keys go, keys
+          without one get it, unused rate_limit plans go)
 
 KEY_ID is a key's id (key_…, the KEY_ID column of list), never the key itself.
 
@@ -54,6 +58,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New(keysUsage)
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "sync" {
+		return runSync(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("keys "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", envOr("KEYGATE_URL", "http://127.0.0.1:3000"), "API base URL")
@@ -63,7 +70,8 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	scopes := fs.String("scopes", "", "comma-separated scopes")
 	ips := fs.String("allowed-ips", "", "comma-separated CIDRs (empty string clears on update)")
 	rate := fs.Int("rate-limit", 0, "requests per minute")
-	tier := fs.String("tier", "", "tier label")
+	tier := fs.String("tier", "", "tier (a usage plan of the stage: free, startup, growth, enterprise by default)")
+	days := fs.Int("days", 0, "usage: days to report, 1 to 90 (default 7)")
 	owner := fs.String("owner", "", "owner id")
 	expires := fs.String("expires-at", "", "expiry, RFC 3339")
 	grace := fs.Duration("grace", 24*time.Hour, "how long the old secret keeps working (0 to 168h)")
@@ -162,6 +170,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err = needID(); err == nil {
 			res, err = result(keys.Events(ctx, id, page))
 		}
+	case "usage":
+		if err = needID(); err == nil {
+			res, err = result(keys.Usage(ctx, id, *days))
+		}
 	default:
 		return errors.New(keysUsage)
 	}
@@ -225,6 +237,19 @@ func printHuman(cmd string, res rawResult, w io.Writer) error {
 		fmt.Fprintf(tw, "\nkey\t%s\n%s\n", v.Secret.Reveal(), v.Warning)
 	case *client.Key:
 		printKey(tw, v)
+	case *client.Usage:
+		quota := "none"
+		if v.Plan.QuotaLimit > 0 {
+			quota = fmt.Sprintf("%d per %s", v.Plan.QuotaLimit, strings.ToLower(v.Plan.QuotaPeriod))
+		}
+		fmt.Fprintf(tw, "key_id\t%s\ntier\t%s\nplan\t%s (%d/min, burst %d, quota %s)\n", v.KeyID, v.Tier, v.Plan.Name, v.Plan.RateLimit, v.Plan.Burst, quota)
+		if v.Remaining != nil {
+			fmt.Fprintf(tw, "remaining\t%d this %s\n", *v.Remaining, strings.ToLower(v.Plan.QuotaPeriod))
+		}
+		fmt.Fprintln(tw, "\nDATE\tCALLS\tQUOTA_LEFT")
+		for _, d := range v.Days {
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", d.Date, d.Used, d.Remaining)
+		}
 	default:
 		return fmt.Errorf("keys %s: nothing to print", cmd)
 	}

@@ -24,9 +24,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -36,6 +39,7 @@ import (
 
 	"github.com/keygate/keygate/shared/policy"
 	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 func main() {
@@ -63,8 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "bootstrap admin", "key name")
 	scopes := fs.String("scopes", policy.Admin, "comma-separated scopes")
 	owner := fs.String("owner", "", "owner (account) id")
-	rateLimit := fs.Int("rate-limit", 1000, "requests per minute")
-	tier := fs.String("tier", "admin", "tier label")
+	rateLimit := fs.Int("rate-limit", 1000, "requests per minute (a rate other than the tier's gets a usage plan of its own)")
+	tier := fs.String("tier", "startup", "tier: one of the stage's usage plans (free, startup, growth, enterprise by default)")
 	out := fs.String("out", "", "write the key to this file (mode 0600) instead of stdout")
 	var params multiFlag
 	fs.Var(&params, "param", "template parameter override Key=Value (repeatable)")
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	table, eventsTable, pepperID, prefix, err := settings(*tplPath, params)
+	table, eventsTable, pepperID, prefix, stage, err := settings(*tplPath, params)
 	if err != nil {
 		return err
 	}
@@ -88,8 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ddb := dynamodb.NewFromConfig(awsCfg)
+	sm := secretsmanager.NewFromConfig(awsCfg)
 	keys := dynamo.NewKeys(ddb, table, time.Now, dynamo.NewEvents(ddb, eventsTable, 0, time.Now))
-	plain, rec, err := apikey.Bootstrap(ctx, secretsmanager.NewFromConfig(awsCfg), pepperID, prefix, keys, apikey.Spec{
+	plans, err := usagePlans(ctx, awsCfg, sm, pepperID, stage)
+	if err != nil {
+		return err
+	}
+	plain, rec, err := apikey.Bootstrap(ctx, sm, pepperID, prefix, keys, plans, apikey.Spec{
 		Name: *name, OwnerID: *owner, Scopes: scopeList, RateLimit: *rateLimit, Tier: *tier,
 	}, "authctl bootstrap", rand.Reader, time.Now())
 	if err != nil {
@@ -103,28 +112,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// settings resolves the keys and tokens tables, pepper secret and key prefix from the
+// settings resolves the keys and tokens tables, pepper secret, key prefix and stage from the
 // environment, falling back to the template (the values every function gets from Globals).
-func settings(tplPath string, params multiFlag) (table, events, pepper, prefix string, err error) {
+func settings(tplPath string, params multiFlag) (table, events, pepper, prefix, stage string, err error) {
 	table, events = os.Getenv("KEYGATE_KEYS_TABLE"), os.Getenv("KEYGATE_TOKENS_TABLE")
-	pepper, prefix = os.Getenv("KEYGATE_PEPPER_SECRET"), os.Getenv("KEYGATE_KEY_PREFIX")
-	if table != "" && events != "" && pepper != "" && prefix != "" {
-		return table, events, pepper, prefix, nil
+	pepper, prefix, stage = os.Getenv("KEYGATE_PEPPER_SECRET"), os.Getenv("KEYGATE_KEY_PREFIX"), os.Getenv("KEYGATE_STAGE")
+	if table != "" && events != "" && pepper != "" && prefix != "" && stage != "" {
+		return table, events, pepper, prefix, stage, nil
 	}
 	overrides := map[string]string{}
 	for _, p := range params {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok {
-			return "", "", "", "", fmt.Errorf("-param %q: want Key=Value", p)
+			return "", "", "", "", "", fmt.Errorf("-param %q: want Key=Value", p)
 		}
 		overrides[k] = v
 	}
 	tpl, err := samtpl.Load(tplPath, samtpl.Options{Parameters: overrides})
 	if err != nil {
-		return "", "", "", "", err
+		return "", "", "", "", "", err
 	}
 	if len(tpl.Functions) == 0 {
-		return "", "", "", "", errors.New("template has no functions")
+		return "", "", "", "", "", errors.New("template has no functions")
 	}
 	env := tpl.Functions[0].Env
 	pick := func(cur, name string) string {
@@ -134,7 +143,21 @@ func settings(tplPath string, params multiFlag) (table, events, pepper, prefix s
 		return env[name]
 	}
 	return pick(table, "KEYGATE_KEYS_TABLE"), pick(events, "KEYGATE_TOKENS_TABLE"),
-		pick(pepper, "KEYGATE_PEPPER_SECRET"), pick(prefix, "KEYGATE_KEY_PREFIX"), nil
+		pick(pepper, "KEYGATE_PEPPER_SECRET"), pick(prefix, "KEYGATE_KEY_PREFIX"), pick(stage, "KEYGATE_STAGE"), nil
+}
+
+// usagePlans is the stage's usage-plan keeper on API Gateway (AWS_ENDPOINT_URL_API_GATEWAY
+// points it elsewhere), hashing with the pepper as the functions do.
+func usagePlans(ctx context.Context, awsCfg aws.Config, sm *secretsmanager.Client, pepperID, stage string) (*usageplan.Manager, error) {
+	h, err := apikey.ReadHasher(ctx, sm, pepperID)
+	if err != nil {
+		return nil, err
+	}
+	maxPlans := 200
+	if v, err := strconv.Atoi(os.Getenv("KEYGATE_MAX_USAGE_PLANS")); err == nil && v > 0 {
+		maxPlans = v
+	}
+	return usageplan.New(apigateway.NewFromConfig(awsCfg), apikey.StaticHashers{H: h}, stage, maxPlans, time.Now), nil
 }
 
 type multiFlag []string

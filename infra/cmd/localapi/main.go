@@ -12,9 +12,16 @@
 // SDK's lambda client with that base endpoint invokes any function of the template by its
 // logical id (authctl signing-keys rotate drives RotateFunction through it).
 //
+// On a third address (-apigateway-addr, default 127.0.0.1:3002) it serves API Gateway's control
+// plane as the functions reach it (their AWS_ENDPOINT_URL_API_GATEWAY): the emulator's API keys
+// and usage plans, plus GetUsage answered from the local gateway's own counters; point the SDK
+// (authctl) at it with AWS_ENDPOINT_URL_API_GATEWAY so its changes take effect at the gateway at
+// once.
+//
 // It prints one line when ready ("keygate local API listening on http://ADDR"), then
-// "keygate local Lambda API listening on http://ADDR" when that is on, and stops every
-// function process on SIGINT or SIGTERM.
+// "keygate local Lambda API listening on http://ADDR" when that is on, then "keygate local API
+// Gateway control plane listening on http://ADDR", and stops every function process on SIGINT or
+// SIGTERM.
 package main
 
 import (
@@ -52,6 +59,8 @@ type config struct {
 	provision bool
 	ddb       string
 	secrets   string
+	apigw     string
+	apigwAddr string
 	quiet     bool
 }
 
@@ -74,6 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.provision, "provision", true, "create the template's tables and secrets on the emulators")
 	fs.StringVar(&c.ddb, "dynamodb-endpoint", os.Getenv("KEYGATE_DYNAMODB_ENDPOINT"), "DynamoDB endpoint (default $KEYGATE_DYNAMODB_ENDPOINT)")
 	fs.StringVar(&c.secrets, "secrets-endpoint", os.Getenv("KEYGATE_SECRETS_ENDPOINT"), "Secrets Manager endpoint (default $KEYGATE_SECRETS_ENDPOINT)")
+	fs.StringVar(&c.apigw, "apigateway-endpoint", "", "API Gateway control-plane emulator (default: the Secrets Manager endpoint; one moto serves both)")
+	fs.StringVar(&c.apigwAddr, "apigateway-addr", "127.0.0.1:3002", "listen address of API Gateway's control plane for the functions and tools")
 	fs.BoolVar(&c.quiet, "quiet", false, "no access log and no START/END/REPORT lines")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -100,6 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BinDir:     c.bin,
 		DynamoDB:   c.ddb,
 		Secrets:    c.secrets,
+		APIGateway: c.apigw,
 		Provision:  c.provision,
 		Logs:       stderr,
 		Quiet:      c.quiet,
@@ -108,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !c.quiet {
 		o.AccessLog = stderr
 	}
+	o.APIGatewayAddr = c.apigwAddr
 	stack, err := local.Start(ctx, o)
 	if err != nil {
 		return err
@@ -136,6 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go func() { serveErr <- lsrv.Serve(lln) }()
 		fmt.Fprintf(stdout, "keygate local Lambda API listening on http://%s\n", lln.Addr())
 	}
+	fmt.Fprintf(stdout, "keygate local API Gateway control plane listening on %s\n", stack.APIGateway)
 
 	err = nil
 	select {

@@ -55,7 +55,7 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-template", "testdata/template.yaml", "-addr", "127.0.0.1:0", "-bin", bin,
 			"-provision=false", "-dynamodb-endpoint", "http://127.0.0.1:1", "-secrets-endpoint", "http://127.0.0.1:2",
-			"-param", "Stage=e2e", "-lambda-addr", "127.0.0.1:0"}, outW, stderr)
+			"-param", "Stage=e2e", "-lambda-addr", "127.0.0.1:0", "-apigateway-addr", "127.0.0.1:0"}, outW, stderr)
 		outW.Close()
 	}()
 
@@ -75,6 +75,14 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	lambdaBase, ok := strings.CutPrefix(strings.TrimSpace(line), "keygate local Lambda API listening on ")
 	if !ok {
 		t.Fatalf("second ready line = %q", line)
+	}
+	line, err = ready.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no control plane ready line: %v; stderr:\n%s", err, stderr)
+	}
+	controlPlane, ok := strings.CutPrefix(strings.TrimSpace(line), "keygate local API Gateway control plane listening on ")
+	if !ok {
+		t.Fatalf("third ready line = %q", line)
 	}
 	go io.Copy(io.Discard, ready)
 
@@ -135,6 +143,12 @@ func TestServesTheTemplateEndToEnd(t *testing.T) {
 	}
 	if resp, err := client.Post(lambdaBase+"/2015-03-31/functions/Nope/invocations", "application/json", strings.NewReader(`{}`)); err != nil || resp.StatusCode != 404 {
 		t.Errorf("Lambda Invoke of an unknown function = %v, %v; want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// The control plane forwards to the emulator, here an address nothing listens on.
+	if resp, err := client.Get(controlPlane + "/apikeys"); err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("GET /apikeys through the control plane = %v, %v; want 502 from an unreachable emulator", resp, err)
 	} else {
 		resp.Body.Close()
 	}

@@ -82,6 +82,8 @@ type authOutcome struct {
 	context map[string]string
 	// cacheHit is nil when no cache was consulted.
 	cacheHit *bool
+	// usageIdentifierKey is the authorizer's (or its cached answer's) usageIdentifierKey.
+	usageIdentifierKey string
 }
 
 // identityValues returns the request's identity-source values, or ok=false when one is
@@ -195,6 +197,7 @@ func (g *Gateway) authorize(ctx context.Context, req *request) authOutcome {
 		out.context[k] = v
 	}
 	out.context["principalId"] = entry.result.PrincipalID
+	out.usageIdentifierKey = entry.result.UsageIdentifierKey
 	switch entry.result.Policy.Evaluate(methodARN) {
 	case Allow:
 	case ExplicitDeny:

@@ -36,24 +36,26 @@ func WithCORS(api samtpl.API) RouterOption {
 		if api.Cors != nil && api.Cors.PreflightAuthorized {
 			c.corsAuthorizer = api.DefaultAuthorizer
 		}
+		c.corsAPIKeyRequired = api.Cors != nil && api.Cors.PreflightAPIKeyRequired
 	}
 }
 
 // addPreflights adds the preflight to n and every resource below it that has methods but
 // no OPTIONS: a function's own OPTIONS event wins, as SAM then adds nothing to the path.
-func (n *node) addPreflights(c *samtpl.CORS, authorizer string) {
+func (n *node) addPreflights(c *samtpl.CORS, authorizer string, apiKeyRequired bool) {
 	if n.methods != nil {
 		if _, own := n.methods[http.MethodOptions]; !own {
 			n.mock = preflightResponse(c, n.methods)
-			n.methods[http.MethodOptions] = samtpl.Route{Method: http.MethodOptions, Path: n.resource, AuthorizerName: authorizer}
+			n.methods[http.MethodOptions] = samtpl.Route{Method: http.MethodOptions, Path: n.resource, AuthorizerName: authorizer,
+				APIKeyRequired: apiKeyRequired}
 		}
 	}
 	for _, child := range n.literal {
-		child.addPreflights(c, authorizer)
+		child.addPreflights(c, authorizer, apiKeyRequired)
 	}
 	for _, child := range []*node{n.param, n.greedy} {
 		if child != nil {
-			child.addPreflights(c, authorizer)
+			child.addPreflights(c, authorizer, apiKeyRequired)
 		}
 	}
 }

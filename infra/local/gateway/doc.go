@@ -17,6 +17,17 @@
 //   - Gateway responses from the template (status, static headers, application/json
 //     templates with $context substitutions), with DEFAULT_4XX/DEFAULT_5XX and API
 //     Gateway's default status codes as fallbacks.
+//   - API keys and usage plans, with UsagePlans in the Config: a route with ApiKeyRequired
+//     (ApiKeySourceType AUTHORIZER) needs the authorizer's usageIdentifierKey, cached answers
+//     included, to be the value of an enabled API key in a usage plan of the stage, else
+//     INVALID_API_KEY (403); that plan meters each API key with a token bucket (burstLimit,
+//     refilled at rateLimit per second, full at first: THROTTLED, 429) and a quota per UTC
+//     day, week from Sunday or calendar month (QUOTA_EXCEEDED, 429; a throttled request does
+//     not count). Keys and plans are read from API Gateway's control plane (moto), never
+//     copied: reloaded when ControlPlane forwards a change, when an unknown key appears
+//     (spaced), and when older than MaxAge; a known key costs no control-plane call.
+//   - ControlPlane: the control plane for the functions, moto's with GetUsage answered from
+//     the gateway's counters (moto lacks it).
 //   - Limits: 10 MB request payload (413), 29 s integration timeout (504).
 //   - CORS preflights, when the Api has Cors: the OPTIONS method SAM adds to every resource
 //     path that has none of its own, a MOCK integration answering 200 with the Cors values

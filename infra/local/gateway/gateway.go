@@ -59,6 +59,12 @@ type Config struct {
 	// Logger receives internal failures (authorizer errors, malformed results) that the
 	// client only sees as a gateway response; default discards them.
 	Logger *slog.Logger
+	// UsagePlans, when set, makes routes with ApiKeyRequired (and the Api's
+	// ApiKeySourceType AUTHORIZER) need an API key of a usage plan on the stage, named by the
+	// authorizer's usageIdentifierKey, and meters each key by its plan's throttle and quota,
+	// reading the keys and plans from API Gateway's control plane (moto locally). nil: such
+	// routes are served without a key, as if the stage had no usage plans.
+	UsagePlans *UsagePlanSource
 }
 
 // Gateway is the local API Gateway. It is safe for concurrent use.
@@ -75,6 +81,7 @@ type Gateway struct {
 	uuid               *smithyrand.UUID
 
 	caches map[string]*authCache // by authorizer name
+	plans  *usagePlans           // nil without Config.UsagePlans
 
 	logMu     sync.Mutex
 	accessLog io.Writer
@@ -127,7 +134,26 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		g.caches[name] = newAuthCache()
 	}
+	if src := cfg.UsagePlans; src != nil {
+		if src.Client == nil || src.RestAPIID == "" {
+			return nil, errors.New("gateway: UsagePlans needs a Client and the RestAPIID")
+		}
+		if g.api.APIKeySourceType != "AUTHORIZER" && requiresAPIKey(cfg.Template.Routes, g.api) {
+			return nil, fmt.Errorf("gateway: ApiKeySourceType %s is not supported locally (only AUTHORIZER)", g.api.APIKeySourceType)
+		}
+		g.plans = newUsagePlans(*src, g.api.StageName, g.logger, g.now)
+	}
 	return g, nil
+}
+
+// requiresAPIKey reports whether any route, or a CORS preflight, requires an API key.
+func requiresAPIKey(routes []samtpl.Route, api samtpl.API) bool {
+	for _, r := range routes {
+		if r.APIKeyRequired {
+			return true
+		}
+	}
+	return api.Cors != nil && api.Cors.PreflightAPIKeyRequired
 }
 
 // FlushAuthorizerCache empties every authorizer cache (API Gateway's "flush authorizer
@@ -160,6 +186,8 @@ type request struct {
 	route        samtpl.Route
 	mock         *RenderedResponse // the route's MOCK integration response, if it has one
 	authorizer   map[string]string
+	// apiKey and apiKeyID name the API key that metered the request (requestContext.identity).
+	apiKey, apiKeyID string
 
 	// for the access log
 	responseType       string
@@ -218,6 +246,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.authorizer = out.context
+		req.apiKey = out.usageIdentifierKey
+	}
+	if req.route.APIKeyRequired && g.plans != nil {
+		// After the authorizer (cached answers included): its usageIdentifierKey names the
+		// API key whose usage plan meters the request.
+		typ, keyID := g.plans.meter(r.Context(), req.apiKey, g.now())
+		if typ != "" {
+			g.gatewayResponse(sw, req, typ, "", req.authorizer)
+			return
+		}
+		req.apiKeyID = keyID
+	} else {
+		req.apiKey = ""
 	}
 	if req.mock != nil {
 		writeRendered(sw, *req.mock)

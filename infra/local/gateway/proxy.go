@@ -238,6 +238,8 @@ func newProxyEvent(req *request) events.APIGatewayProxyRequest {
 			Identity: events.APIGatewayRequestIdentity{
 				SourceIP:  req.sourceIP,
 				UserAgent: req.userAgent,
+				APIKey:    req.apiKey,
+				APIKeyID:  req.apiKeyID,
 			},
 			ResourcePath:     req.route.Path,
 			Path:             "/" + req.g.api.StageName + req.path,

@@ -19,6 +19,10 @@ const (
 	IntegrationTimeout           = "INTEGRATION_TIMEOUT"
 	Default4XX                   = "DEFAULT_4XX"
 	Default5XX                   = "DEFAULT_5XX"
+	InvalidAPIKey                = "INVALID_API_KEY"
+	Throttled                    = "THROTTLED"
+	QuotaExceeded                = "QUOTA_EXCEEDED"
+	APIConfigurationError        = "API_CONFIGURATION_ERROR"
 )
 
 // defaultStatus is API Gateway's status code for each response type that has one.
@@ -40,6 +44,10 @@ var defaultMessage = map[string]string{
 	MissingAuthenticationToken:   "Missing Authentication Token",
 	RequestTooLarge:              "Request Too Long",
 	IntegrationTimeout:           "Endpoint request timed out",
+	InvalidAPIKey:                "Forbidden",
+	Throttled:                    "Too Many Requests",
+	QuotaExceeded:                "Limit Exceeded",
+	APIConfigurationError:        "Internal server error",
 }
 
 // defaultTemplate is API Gateway's body for a response type nobody customised.

@@ -44,8 +44,9 @@ type Match struct {
 type RouterOption func(*routerConfig)
 
 type routerConfig struct {
-	cors           *samtpl.CORS
-	corsAuthorizer string
+	cors               *samtpl.CORS
+	corsAuthorizer     string
+	corsAPIKeyRequired bool
 }
 
 // NewRouter builds the resource tree. Sibling parameters with different names are refused,
@@ -62,7 +63,7 @@ func NewRouter(routes []samtpl.Route, opts ...RouterOption) (*Router, error) {
 		}
 	}
 	if cfg.cors != nil {
-		rt.root.addPreflights(cfg.cors, cfg.corsAuthorizer)
+		rt.root.addPreflights(cfg.cors, cfg.corsAuthorizer, cfg.corsAPIKeyRequired)
 	}
 	return rt, nil
 }

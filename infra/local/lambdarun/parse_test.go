@@ -52,7 +52,7 @@ func TestFromTemplate(t *testing.T) {
 			auth = f
 		}
 	}
-	if auth.Path != ".build/local/AuthorizerFunction/bootstrap" || auth.Timeout != 5*time.Second || auth.MemorySize != 512 ||
+	if auth.Path != ".build/local/AuthorizerFunction/bootstrap" || auth.Timeout != 5*time.Second || auth.MemorySize != 1024 ||
 		auth.Env["KEYGATE_STAGE"] != "dev" || auth.Handler != "bootstrap" || auth.LogFormat != "JSON" || auth.LogLevel != "INFO" {
 		t.Errorf("authorizer = %+v", auth)
 	}

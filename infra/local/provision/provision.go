@@ -1,6 +1,7 @@
-// Package provision creates, on the local emulators, the tables and secrets template.yaml
-// declares, through the real AWS SDK v2 clients, so that the functions find exactly what
-// CloudFormation would have created.
+// Package provision creates, on the local emulators, the tables, secrets and API Gateway
+// usage plans template.yaml declares (ApplyUsagePlans: with the REST API they name), through
+// the real AWS SDK v2 clients, so that the functions find exactly what CloudFormation would
+// have created.
 //
 // Apply is idempotent: an existing table or secret is success (a table whose key schema
 // differs from the template's is an error, because the emulator holds stale state). A

@@ -94,8 +94,11 @@ export KEYGATE_STACK_HOST=$host_ip
 stack_env="$("$KEYGATE_STACK_SCRIPTS/up.sh" "$NAME" "$DDB_PORT" "$SM_PORT")" || ks_die "the emulators did not start"
 eval "$stack_env"
 export KEYGATE_DYNAMODB_ENDPOINT KEYGATE_SECRETS_ENDPOINT
-# Host tools (authctl) use the SDK's standard endpoint settings, as the functions do.
+# Host tools (authctl) use the SDK's standard endpoint settings, as the functions do; API
+# Gateway's control plane (API keys, usage plans) is the Secrets Manager emulator's moto, which
+# serves every service (sam local enforces no usage plan: see docs/sam-local.md).
 export AWS_ENDPOINT_URL_DYNAMODB=$KEYGATE_DYNAMODB_ENDPOINT AWS_ENDPOINT_URL_SECRETS_MANAGER=$KEYGATE_SECRETS_ENDPOINT
+export AWS_ENDPOINT_URL_API_GATEWAY=$KEYGATE_SECRETS_ENDPOINT
 tools_env="$(bash "$KEYGATE_STACK_SCRIPTS/install.sh" --print-env)" || ks_die "installing the tools failed"
 eval "$tools_env"
 sam="$KEYGATE_VENV/bin/sam"

@@ -30,6 +30,10 @@ type Options struct {
 	// DynamoDB and SecretsManager are the emulators' endpoints as seen from inside a container
 	// (the Docker bridge's gateway address on Linux, host.docker.internal on Docker Desktop).
 	DynamoDB, SecretsManager string
+	// APIGateway is API Gateway's control plane (API keys, usage plans) as seen from inside a
+	// container; default SecretsManager, since one moto serves every service. The functions
+	// reach moto directly: there is no local gateway to answer GetUsage, which moto lacks.
+	APIGateway string
 }
 
 // Change is one difference between the local copy and the built template, with the reason.
@@ -42,9 +46,18 @@ func (c Change) String() string { return c.Where + ": " + c.What + " (" + c.Why 
 // The SDK's standard endpoint settings: the function code is what deploys, only its
 // environment points it at the emulators.
 const (
-	envDynamoDB = "AWS_ENDPOINT_URL_DYNAMODB"
-	envSecrets  = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+	envDynamoDB   = "AWS_ENDPOINT_URL_DYNAMODB"
+	envSecrets    = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+	envAPIGateway = "AWS_ENDPOINT_URL_API_GATEWAY"
 )
+
+// apiGateway is o.APIGateway, or the Secrets Manager emulator that serves it too.
+func (o Options) apiGateway() string {
+	if o.APIGateway != "" {
+		return o.APIGateway
+	}
+	return o.SecretsManager
+}
 
 // Template returns the local copy of a built template (the template.yaml `sam build` writes
 // into its build directory, whose CodeUri entries point at the built artifacts).
@@ -92,7 +105,8 @@ func Template(built []byte, o Options) ([]byte, []Change, error) {
 	vars := ensureMap(ensureMap(fn, "Environment"), "Variables")
 	set(vars, envDynamoDB, scalar(o.DynamoDB))
 	set(vars, envSecrets, scalar(o.SecretsManager))
-	changes = append(changes, Change{"Globals.Function.Environment.Variables", envDynamoDB + ", " + envSecrets,
+	set(vars, envAPIGateway, scalar(o.apiGateway()))
+	changes = append(changes, Change{"Globals.Function.Environment.Variables", envDynamoDB + ", " + envSecrets + ", " + envAPIGateway,
 		"the AWS SDK's standard endpoint settings, pointing the functions at the emulators"})
 
 	// 3. Identity sources: SAM CLI looks context identity sources up as flat keys of the
@@ -153,7 +167,7 @@ func EnvVars(tpl *samtpl.Template, o Options) ([]byte, error) {
 		for k, v := range f.Env {
 			env[k] = v
 		}
-		env[envDynamoDB], env[envSecrets] = o.DynamoDB, o.SecretsManager
+		env[envDynamoDB], env[envSecrets], env[envAPIGateway] = o.DynamoDB, o.SecretsManager, o.apiGateway()
 		doc[f.LogicalID] = env
 	}
 	if len(doc) == 0 {

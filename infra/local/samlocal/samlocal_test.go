@@ -66,8 +66,16 @@ func TestTheLocalCopyChangesOnlyWhatSAMLocalNeeds(t *testing.T) {
 		t.Errorf("Architectures = %v", got)
 	}
 	vars := path(t, doc, "Globals", "Function", "Environment", "Variables").(map[string]any)
-	if vars["AWS_ENDPOINT_URL_DYNAMODB"] != opts.DynamoDB || vars["AWS_ENDPOINT_URL_SECRETS_MANAGER"] != opts.SecretsManager {
-		t.Errorf("endpoint variables = %v, %v", vars["AWS_ENDPOINT_URL_DYNAMODB"], vars["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+	if vars["AWS_ENDPOINT_URL_DYNAMODB"] != opts.DynamoDB || vars["AWS_ENDPOINT_URL_SECRETS_MANAGER"] != opts.SecretsManager ||
+		vars["AWS_ENDPOINT_URL_API_GATEWAY"] != opts.SecretsManager {
+		t.Errorf("endpoint variables = %v, %v, %v (API Gateway is served by the Secrets Manager emulator's moto)",
+			vars["AWS_ENDPOINT_URL_DYNAMODB"], vars["AWS_ENDPOINT_URL_SECRETS_MANAGER"], vars["AWS_ENDPOINT_URL_API_GATEWAY"])
+	}
+	own := opts
+	own.APIGateway = "http://172.17.0.1:8402"
+	doc2, _ := localCopy(t, own)
+	if got := path(t, doc2, "Globals", "Function", "Environment", "Variables").(map[string]any)["AWS_ENDPOINT_URL_API_GATEWAY"]; got != own.APIGateway {
+		t.Errorf("AWS_ENDPOINT_URL_API_GATEWAY = %v with APIGateway set, want %s", got, own.APIGateway)
 	}
 	if vars["KEYGATE_KEYS_TABLE"] == nil {
 		t.Errorf("the template's own variables are gone: %v", vars)
@@ -155,7 +163,8 @@ func TestEnvVarsResolveTheTemplateForEveryFunction(t *testing.T) {
 				t.Errorf("%s %s = %q, want %q", f.LogicalID, k, env[k], v)
 			}
 		}
-		if env["AWS_ENDPOINT_URL_DYNAMODB"] != opts.DynamoDB || env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] != opts.SecretsManager {
+		if env["AWS_ENDPOINT_URL_DYNAMODB"] != opts.DynamoDB || env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] != opts.SecretsManager ||
+			env["AWS_ENDPOINT_URL_API_GATEWAY"] != opts.SecretsManager {
 			t.Errorf("%s lacks the endpoints: %v", f.LogicalID, env)
 		}
 	}

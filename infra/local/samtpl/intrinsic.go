@@ -2,6 +2,7 @@ package samtpl
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -14,6 +15,7 @@ const (
 	typeTable            = "AWS::DynamoDB::Table"
 	typeSecret           = "AWS::SecretsManager::Secret"
 	typeRotationSchedule = "AWS::SecretsManager::RotationSchedule"
+	typeUsagePlan        = "AWS::ApiGateway::UsagePlan"
 )
 
 // awsOnlyTypes are resource types that change nothing a local run can observe: permissions
@@ -112,6 +114,8 @@ func (r *resolver) value(n *yaml.Node, where string) (string, error) {
 				return "", err
 			}
 			return r.value(branch, where)
+		case "!Select":
+			return r.selectValue(n, where)
 		}
 		if isIntrinsicTag(n.Tag) {
 			return "", fmt.Errorf("%s: unsupported intrinsic %s", where, n.Tag)
@@ -166,6 +170,12 @@ func (r *resolver) longForm(n *yaml.Node, where string) (string, error) {
 			return "", err
 		}
 		return r.value(branch, where)
+	case "Fn::Select":
+		a := deref(arg)
+		if a == nil || a.Kind != yaml.SequenceNode {
+			return "", fmt.Errorf("%s: Fn::Select wants [index, list]", where)
+		}
+		return r.selectValue(a, where)
 	case "Fn::GetAtt":
 		a := deref(arg)
 		if a != nil && a.Kind == yaml.SequenceNode {
@@ -185,6 +195,75 @@ func (r *resolver) longForm(n *yaml.Node, where string) (string, error) {
 		return "", fmt.Errorf("%s: unsupported intrinsic %s", where, key)
 	}
 	return "", fmt.Errorf("%s: want a single value, got a mapping", where)
+}
+
+// selectValue resolves Fn::Select [index, list], where list is a literal list or Fn::Split
+// [delimiter, value] (the form the template uses to read one field of a list parameter).
+func (r *resolver) selectValue(n *yaml.Node, where string) (string, error) {
+	if len(n.Content) != 2 {
+		return "", fmt.Errorf("%s: Fn::Select wants [index, list], got %d items", where, len(n.Content))
+	}
+	idx, err := r.value(n.Content[0], where+".Fn::Select[0]")
+	if err != nil {
+		return "", err
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil || i < 0 {
+		return "", fmt.Errorf("%s: Fn::Select index %q is not a non-negative whole number", where, idx)
+	}
+	items, err := r.list(n.Content[1], where+".Fn::Select[1]")
+	if err != nil {
+		return "", err
+	}
+	if i >= len(items) {
+		return "", fmt.Errorf("%s: Fn::Select index %d is past the list's %d items", where, i, len(items))
+	}
+	return items[i], nil
+}
+
+// list resolves a list: a literal sequence of values or Fn::Split [delimiter, value].
+func (r *resolver) list(n *yaml.Node, where string) ([]string, error) {
+	n = deref(n)
+	if n == nil {
+		return nil, fmt.Errorf("%s: list is missing", where)
+	}
+	var split *yaml.Node
+	switch {
+	case n.Kind == yaml.SequenceNode && n.Tag == "!Split":
+		split = n
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && scalarText(n.Content[0]) == "Fn::Split":
+		split = deref(n.Content[1])
+		if split == nil || split.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("%s: Fn::Split wants [delimiter, value]", where)
+		}
+	case n.Kind == yaml.SequenceNode && !isIntrinsicTag(n.Tag):
+		out := make([]string, 0, len(n.Content))
+		for i, c := range n.Content {
+			v, err := r.value(c, fmt.Sprintf("%s[%d]", where, i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%s: want a list or Fn::Split", where)
+	}
+	if len(split.Content) != 2 {
+		return nil, fmt.Errorf("%s: Fn::Split wants [delimiter, value], got %d items", where, len(split.Content))
+	}
+	delim, err := literal(split.Content[0], where+".Fn::Split[0]")
+	if err != nil {
+		return nil, err
+	}
+	if delim == "" {
+		return nil, fmt.Errorf("%s: Fn::Split delimiter is empty", where)
+	}
+	v, err := r.value(split.Content[1], where+".Fn::Split[1]")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(v, delim), nil
 }
 
 // subList resolves the two-argument form [template, {Var: value}].
@@ -299,6 +378,12 @@ func (r *resolver) pseudo(name, where string) (string, error) {
 func (r *resolver) ref(name, where string) (string, error) {
 	if strings.HasPrefix(name, "AWS::") {
 		return r.pseudo(name, where)
+	}
+	// SAM's <Api>.Stage: the stage resource it generates, whose Ref is the stage name.
+	if id, ok := strings.CutSuffix(name, ".Stage"); ok {
+		if res, ok := r.resources[id]; ok && res.typ == typeAPI {
+			return r.value(res.props.get("StageName"), res.props.path("StageName"))
+		}
 	}
 	if p, ok := r.params[name]; ok {
 		return p.Value, nil

@@ -3,6 +3,7 @@ package samtpl
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -95,6 +96,8 @@ func (b *builder) build(all []string) error {
 			err = b.table(res)
 		case typeSecret:
 			err = b.secret(res)
+		case typeUsagePlan:
+			err = b.usagePlan(res)
 		}
 		if err != nil {
 			return err
@@ -377,13 +380,17 @@ func (b *builder) route(fnID, event string, po object) (Route, error) {
 	if !routeMethods[method] {
 		return Route{}, fmt.Errorf("%s: unsupported method %q", po.path("Method"), method)
 	}
-	rt := Route{EventName: event, Method: method, Path: path, FunctionID: fnID, AuthorizerName: b.t.API.DefaultAuthorizer}
+	rt := Route{EventName: event, Method: method, Path: path, FunctionID: fnID, AuthorizerName: b.t.API.DefaultAuthorizer,
+		APIKeyRequired: b.t.API.APIKeyRequired}
 	if an := po.get("Auth"); an != nil {
 		ao, err := asObject(an, po.path("Auth"))
 		if err != nil {
 			return Route{}, err
 		}
-		if err := ao.allow("Authorizer"); err != nil {
+		if err := ao.allow("Authorizer", "ApiKeyRequired"); err != nil {
+			return Route{}, err
+		}
+		if rt.APIKeyRequired, err = b.boolean(ao, "ApiKeyRequired", rt.APIKeyRequired); err != nil {
 			return Route{}, err
 		}
 		if name, ok, err := b.str(ao, "Authorizer"); err != nil {
@@ -450,7 +457,7 @@ func (b *builder) api(res *resource) error {
 	if err := o.allow("StageName", "Auth", "GatewayResponses", "BinaryMediaTypes", "Variables", "Cors",
 		// Only meaningful to AWS: naming, endpoint type, logging, tracing, throttling.
 		"Name", "Description", "EndpointConfiguration", "TracingEnabled", "Tags", "OpenApiVersion",
-		"MethodSettings", "AccessLogSetting"); err != nil {
+		"MethodSettings", "AccessLogSetting", "ApiKeySourceType"); err != nil {
 		return err
 	}
 	a := API{LogicalID: res.id, Authorizers: map[string]Authorizer{}, GatewayResponses: map[string]GatewayResponse{}}
@@ -460,6 +467,15 @@ func (b *builder) api(res *resource) error {
 		return err
 	} else if !ok || a.StageName == "" {
 		return fmt.Errorf("%s: StageName is required", o.where)
+	}
+	a.APIKeySourceType = "HEADER"
+	if v, ok, err := b.str(o, "ApiKeySourceType"); err != nil {
+		return err
+	} else if ok {
+		if v != "HEADER" && v != "AUTHORIZER" {
+			return fmt.Errorf("%s: ApiKeySourceType %q: want HEADER or AUTHORIZER", o.path("ApiKeySourceType"), v)
+		}
+		a.APIKeySourceType = v
 	}
 	if a.BinaryMediaTypes, err = b.strList(o, "BinaryMediaTypes"); err != nil {
 		return err
@@ -515,8 +531,17 @@ func (b *builder) auth(a *API, n *yaml.Node, where string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.allow("DefaultAuthorizer", "Authorizers", "AddDefaultAuthorizerToCorsPreflight"); err != nil {
+	if err := o.allow("DefaultAuthorizer", "Authorizers", "AddDefaultAuthorizerToCorsPreflight",
+		"ApiKeyRequired", "AddApiKeyRequiredToCorsPreflight"); err != nil {
 		return err
+	}
+	if a.APIKeyRequired, err = b.boolean(o, "ApiKeyRequired", false); err != nil {
+		return err
+	}
+	if a.Cors != nil && a.APIKeyRequired {
+		if a.Cors.PreflightAPIKeyRequired, err = b.boolean(o, "AddApiKeyRequiredToCorsPreflight", true); err != nil {
+			return err
+		}
 	}
 	// SAM's default puts the default authorizer on the preflight OPTIONS methods it generates.
 	if a.Cors != nil {
@@ -1007,5 +1032,96 @@ func (b *builder) rotation(res *resource) error {
 		return err
 	}
 	s.RotationFunctionID = fnID
+	return nil
+}
+
+// usagePlan reads an AWS::ApiGateway::UsagePlan. Its ApiStages must name the template's API
+// and stage: the local gateway serves that one stage.
+func (b *builder) usagePlan(res *resource) error {
+	o := res.props
+	if err := o.allow("UsagePlanName", "Description", "ApiStages", "Throttle", "Quota", "Tags"); err != nil {
+		return err
+	}
+	p := UsagePlan{LogicalID: res.id}
+	name, ok, err := b.str(o, "UsagePlanName")
+	if err != nil {
+		return err
+	}
+	if !ok || name == "" {
+		return fmt.Errorf("%s: UsagePlanName is required for local use (the keys function finds plans by name)", o.where)
+	}
+	p.Name = name
+	sn := deref(o.get("ApiStages"))
+	if sn == nil || sn.Kind != yaml.SequenceNode || len(sn.Content) == 0 {
+		return fmt.Errorf("%s: ApiStages must list the API's stage", o.where)
+	}
+	for i, st := range sn.Content {
+		where := fmt.Sprintf("%s[%d]", o.path("ApiStages"), i)
+		so, err := asObject(st, where)
+		if err != nil {
+			return err
+		}
+		if err := so.allow("ApiId", "Stage", "Throttle"); err != nil {
+			return err
+		}
+		if id := refTarget(so.get("ApiId")); id != b.t.API.LogicalID {
+			return fmt.Errorf("%s.ApiId: must be !Ref %s (the local gateway serves one API)", where, b.t.API.LogicalID)
+		}
+		stage, _, err := b.str(so, "Stage")
+		if err != nil {
+			return err
+		}
+		if stage != b.t.API.StageName {
+			return fmt.Errorf("%s.Stage: %q is not the API's stage %q", where, stage, b.t.API.StageName)
+		}
+	}
+	if tn := o.get("Throttle"); tn != nil {
+		to, err := asObject(tn, o.path("Throttle"))
+		if err != nil {
+			return err
+		}
+		if err := to.allow("RateLimit", "BurstLimit"); err != nil {
+			return err
+		}
+		rate, _, err := b.str(to, "RateLimit")
+		if err != nil {
+			return err
+		}
+		if p.RateLimit, err = strconv.ParseFloat(rate, 64); err != nil || p.RateLimit <= 0 {
+			return fmt.Errorf("%s: RateLimit %q is not a positive number", to.path("RateLimit"), rate)
+		}
+		if p.BurstLimit, err = b.integer(to, "BurstLimit", 0); err != nil {
+			return err
+		}
+		if p.BurstLimit < 1 {
+			return fmt.Errorf("%s: BurstLimit must be at least 1", to.path("BurstLimit"))
+		}
+	}
+	if qn := o.get("Quota"); qn != nil {
+		qo, err := asObject(qn, o.path("Quota"))
+		if err != nil {
+			return err
+		}
+		if err := qo.allow("Limit", "Period", "Offset"); err != nil {
+			return err
+		}
+		if p.QuotaLimit, err = b.integer(qo, "Limit", 0); err != nil {
+			return err
+		}
+		period, _, err := b.str(qo, "Period")
+		if err != nil {
+			return err
+		}
+		switch period {
+		case "DAY", "WEEK", "MONTH":
+			p.QuotaPeriod = period
+		default:
+			return fmt.Errorf("%s: Period %q: want DAY, WEEK or MONTH", qo.path("Period"), period)
+		}
+		if p.QuotaLimit < 1 {
+			return fmt.Errorf("%s: Limit must be at least 1", qo.path("Limit"))
+		}
+	}
+	b.t.UsagePlans = append(b.t.UsagePlans, p)
 	return nil
 }

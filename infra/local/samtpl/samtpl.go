@@ -59,6 +59,8 @@ type Template struct {
 	Tables []Table
 	// Secrets in template order.
 	Secrets []Secret
+	// UsagePlans in template order (the tiers).
+	UsagePlans []UsagePlan
 	// Outputs maps each output name to its resolved Value.
 	Outputs map[string]string
 }
@@ -101,6 +103,9 @@ type Function struct {
 type Route struct {
 	// EventName is the key under the function's Events.
 	EventName string
+	// APIKeyRequired is the event's Auth.ApiKeyRequired, else the API's: the request must
+	// name an API key of a usage plan on the stage (here the authorizer's usageIdentifierKey).
+	APIKeyRequired bool
 	// Method is upper-case: GET, POST, ..., or ANY.
 	Method string
 	// Path is the resource path as written in the template, e.g. /v1/keys/{id}.
@@ -127,6 +132,23 @@ type API struct {
 	StageVariables map[string]string
 	// Cors is the Api's Cors setting; nil when it has none.
 	Cors *CORS
+	// APIKeySourceType is HEADER (x-api-key, API Gateway's default) or AUTHORIZER (the
+	// authorizer's usageIdentifierKey).
+	APIKeySourceType string
+	// APIKeyRequired is Auth.ApiKeyRequired: the default of every route.
+	APIKeyRequired bool
+}
+
+// UsagePlan is an AWS::ApiGateway::UsagePlan: a token bucket (RateLimit requests per second
+// refilling a bucket of BurstLimit) and a quota (QuotaLimit requests per QuotaPeriod, DAY,
+// WEEK or MONTH; 0 when the plan has none) for each API key in it, on the API's stage.
+type UsagePlan struct {
+	LogicalID   string
+	Name        string
+	RateLimit   float64
+	BurstLimit  int
+	QuotaLimit  int
+	QuotaPeriod string
 }
 
 // CORS is the Api's Cors property. SAM turns it into an OPTIONS method with a mock
@@ -141,6 +163,9 @@ type CORS struct {
 	// PreflightAuthorized is true when the preflight OPTIONS methods carry the default
 	// authorizer (SAM's AddDefaultAuthorizerToCorsPreflight, true by default).
 	PreflightAuthorized bool
+	// PreflightAPIKeyRequired is true when the preflights require an API key (SAM's
+	// AddApiKeyRequiredToCorsPreflight, true by default when the API requires keys).
+	PreflightAPIKeyRequired bool
 }
 
 // Authorizer is a Lambda authorizer of the API.
@@ -408,7 +433,8 @@ func indexResources(n *yaml.Node, r *resolver) ([]string, error) {
 			}
 		}
 		switch {
-		case typ == typeFunction, typ == typeAPI, typ == typeTable, typ == typeSecret, typ == typeRotationSchedule:
+		case typ == typeFunction, typ == typeAPI, typ == typeTable, typ == typeSecret, typ == typeRotationSchedule,
+			typ == typeUsagePlan:
 		case awsOnlyTypes[typ]:
 		default:
 			return nil, fmt.Errorf("Resources.%s: unsupported resource type %s", id, typ)

@@ -152,11 +152,11 @@ func TestRealTemplateFunctions(t *testing.T) {
 		timeout time.Duration
 		memory  int
 	}{
-		{"TokenFunction", "token", 10 * time.Second, 256},
-		{"AuthorizerFunction", "authorizer", 5 * time.Second, 512},
-		{"RotateFunction", "rotate", 30 * time.Second, 256},
+		{"TokenFunction", "token", 10 * time.Second, 1024}, // the Globals'
+		{"AuthorizerFunction", "authorizer", 5 * time.Second, 1024},
+		{"RotateFunction", "rotate", 30 * time.Second, 128}, // its own
 		{"EchoFunction", "echo", 10 * time.Second, 256},
-		{"JwksFunction", "jwks", 10 * time.Second, 256},
+		{"JwksFunction", "jwks", 10 * time.Second, 128},
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {

@@ -204,7 +204,7 @@ func tail(s string) string {
 
 func mint(t *testing.T, scopes ...string) string {
 	t.Helper()
-	k, err := stack.MintKey(context.Background(), apikey.Spec{Name: t.Name(), Scopes: scopes, RateLimit: 100000, Tier: "admin"}, "console test")
+	k, err := stack.MintKey(context.Background(), apikey.Spec{Name: t.Name(), Scopes: scopes, RateLimit: 100000, Tier: "enterprise"}, "console test")
 	if err != nil {
 		t.Fatal(err)
 	}

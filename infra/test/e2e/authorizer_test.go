@@ -77,7 +77,7 @@ func TestAdminRoutesNeedAdminFull(t *testing.T) {
 func TestTheBackendGetsTheContextNotTheToken(t *testing.T) {
 	need(t)
 	_, otherID := createKey(t, map[string]any{"scopes": []string{"customers:read"}})
-	key, id := createKey(t, map[string]any{"scopes": []string{"customers:read"}, "tier": "pro", "rate_limit": 77, "owner_id": "org_acme"})
+	key, id := createKey(t, map[string]any{"scopes": []string{"customers:read"}, "tier": "growth", "rate_limit": 77, "owner_id": "org_acme"})
 	access, _ := tokenFor(t, key, map[string]any{"customer_id": otherID})
 	if sub := claimsOf(t, access)["sub"]; sub != id+":"+otherID {
 		t.Errorf("sub = %v, want %q: the key id qualified by the customer", sub, id+":"+otherID)
@@ -88,9 +88,9 @@ func TestTheBackendGetsTheContextNotTheToken(t *testing.T) {
 		want map[string]string
 	}{
 		{"an access token whose customer_id is another key's id", access, map[string]string{"principalId": id, "key_id": id,
-			"owner_id": "org_acme", "customer_id": otherID, "scope": "customers:read", "tier": "pro", "token_type": "access_token", "rate_limit": "77"}},
+			"owner_id": "org_acme", "customer_id": otherID, "scope": "customers:read", "tier": "growth", "token_type": "access_token", "rate_limit": "77"}},
 		{"the API key itself", key, map[string]string{"principalId": id, "key_id": id,
-			"owner_id": "org_acme", "customer_id": "", "scope": "customers:read", "tier": "pro", "token_type": "api_key", "rate_limit": "77"}},
+			"owner_id": "org_acme", "customer_id": "", "scope": "customers:read", "tier": "growth", "token_type": "api_key", "rate_limit": "77"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,8 +149,13 @@ func refusedWithinTheBound(t *testing.T, cred string, revokedAt time.Time) {
 			case r.Status == http.StatusUnauthorized:
 				expect(t, r, http.StatusUnauthorized, "invalid_token")
 				t.Logf("%s refused it %v after the revocation (bound %v)", path, time.Since(revokedAt).Round(time.Millisecond), revocationBound)
+			case r.Status == http.StatusForbidden && path != "/v1/auth/validate":
+				// A revoked key's API key is deleted at once: while API Gateway still holds the
+				// authorizer's cached Allow, the usage plan refuses the call (docs/usage-plans.md).
+				expect(t, r, http.StatusForbidden, "key_not_provisioned")
+				t.Logf("%s refused it (no usage plan) %v after the revocation (bound %v)", path, time.Since(revokedAt).Round(time.Millisecond), revocationBound)
 			default:
-				expect(t, r, http.StatusOK, "") // never anything but the old answer or 401
+				expect(t, r, http.StatusOK, "") // never anything but the old answer, 401, or the usage plan's 403
 				if time.Since(revokedAt) > revocationBound+time.Second {
 					t.Fatalf("%s still accepts it %v after the revocation; bound %v", path, time.Since(revokedAt), revocationBound)
 				}

@@ -379,11 +379,11 @@ func TestClientAdminHelpers(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			admin, _ := stackClient(t, adminKey, mode.opts...)
 			keys := admin.Keys()
-			created, err := keys.Create(ctx, client.KeySpec{Name: "client-admin", Scopes: []string{"billing:read"}, RateLimit: 600, Tier: "gold"})
+			created, err := keys.Create(ctx, client.KeySpec{Name: "client-admin", Scopes: []string{"billing:read"}, RateLimit: 600, Tier: "growth"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if created.Status != "active" || created.RateLimit != 600 || created.Tier != "gold" || !strings.HasPrefix(created.Secret.Reveal(), "kg_") {
+			if created.Status != "active" || created.RateLimit != 600 || created.Tier != "growth" || !strings.HasPrefix(created.Secret.Reveal(), "kg_") {
 				t.Fatalf("Create = %v", created)
 			}
 			if strings.Contains(created.String(), created.Secret.Reveal()) {

@@ -202,7 +202,7 @@ func need(t *testing.T) {
 
 // bootstrapKey creates a key directly in DynamoDB, as `authctl bootstrap` does.
 func bootstrapKey(ctx context.Context, scopes []string) (string, error) {
-	return stack.MintKey(ctx, apikey.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "admin"}, "e2e bootstrap")
+	return stack.MintKey(ctx, apikey.Spec{Name: "e2e admin", Scopes: scopes, RateLimit: 100000, Tier: "enterprise"}, "e2e bootstrap")
 }
 
 // response is a decoded HTTP answer.

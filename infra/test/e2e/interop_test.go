@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -23,11 +22,8 @@ import (
 	"github.com/keygate/keygate/infra/test/emulatortest"
 	"github.com/keygate/keygate/shared/apikey"
 
-	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/signing"
 
-	"github.com/keygate/keygate/shared/store"
-	"github.com/keygate/keygate/shared/store/dynamo"
 	"github.com/keygate/keygate/shared/token"
 )
 
@@ -155,23 +151,8 @@ func expiredToken(t *testing.T, st *local.Stack) string {
 // mintKey creates an API key directly in st's tables (as authctl bootstrap does).
 func mintKey(t *testing.T, st *local.Stack, scopes []string) string {
 	t.Helper()
-	ctx := context.Background()
-	env := st.Env("KeysFunction")
-	pepper, err := secret.Read(ctx, st.Secrets, env["KEYGATE_PEPPER_SECRET"], secret.StageCurrent)
+	plain, err := st.MintKey(context.Background(), apikey.Spec{Name: t.Name(), Scopes: scopes, RateLimit: 100000, Tier: "enterprise"}, "e2e interop")
 	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := apikey.NewHasher(pepper.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, rec, err := apikey.Mint(env["KEYGATE_KEY_PREFIX"], h, apikey.Spec{Name: t.Name(), Scopes: scopes, RateLimit: 100000, Tier: "e2e"}, rand.Reader, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := dynamo.NewEvents(st.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
-	keys := dynamo.NewKeys(st.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
-	if err := keys.CreateKey(ctx, rec, store.Event{KeyID: rec.KeyID, Action: "key.created", Detail: "e2e interop"}); err != nil {
 		t.Fatal(err)
 	}
 	return plain

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,9 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate/infra/local"
 	"github.com/keygate/keygate/shared/apikey"
+	"github.com/keygate/keygate/shared/store"
+	"github.com/keygate/keygate/shared/store/dynamo"
 )
 
 // reliedOnHeaders are the response headers clients act on; parity compares their values.
@@ -36,6 +40,9 @@ var samLocalDifferences = map[string]string{
 	"unknown route/Access-Control-Allow-Origin":                   "SAM ignores GatewayResponses: no CORS header on its own errors",
 	"CORS preflight/Content-Type":                                 "SAM answers preflights as text/html (API Gateway's mock integration: application/json)",
 	"token, no credentials/WWW-Authenticate":                      "SAM passes a function's WWW-Authenticate through; API Gateway remaps it to x-amzn-Remapped-WWW-Authenticate",
+	"protected route, key without a usage plan/status":            "SAM ignores ApiKeyRequired and usage plans: the call passes unmetered (API Gateway: 403 INVALID_API_KEY)",
+	"protected route, key without a usage plan/code":              "SAM ignores ApiKeyRequired and usage plans: the backend's answer instead of key_not_provisioned",
+	"protected route, key without a usage plan/Cache-Control":     "SAM ignores ApiKeyRequired and usage plans: the backend's answer (no-store) instead of the gateway response",
 }
 
 type parityCase struct {
@@ -44,8 +51,8 @@ type parityCase struct {
 }
 
 // parityCases is the request set sent to both targets: the public contract's main answers,
-// successes and the errors clients handle.
-func parityCases(key, admin string) []parityCase {
+// successes and the errors clients handle. unplanned is a key with no API Gateway API key.
+func parityCases(key, admin, unplanned string) []parityCase {
 	req := func(method, path, bearer string, body any) func(*testing.T, string) response {
 		return func(t *testing.T, base string) response { return callAt(t, base, method, path, bearer, body) }
 	}
@@ -83,6 +90,7 @@ func parityCases(key, admin string) []parityCase {
 		{"JWKS", req(http.MethodGet, "/.well-known/jwks.json", "", nil)},
 		{"protected route allowed (access token)", withToken(http.MethodGet, "/v1/customers")},
 		{"protected route allowed (API key)", req(http.MethodGet, "/v1/customers", key, nil)},
+		{"protected route, key without a usage plan", req(http.MethodGet, "/v1/customers", unplanned, nil)},
 		{"protected route, scope missing", withToken(http.MethodDelete, "/v1/customers/42")},
 		{"protected route, no credentials", req(http.MethodGet, "/v1/customers", "", nil)},
 		{"protected route, garbage token", req(http.MethodGet, "/v1/customers", "not-a-token", nil)},
@@ -149,16 +157,17 @@ func TestParityBetweenTheLocalGatewayAndSAMLocal(t *testing.T) {
 	srv := httptest.NewServer(gw.Gateway)
 	defer srv.Close()
 
-	key, err := stack.MintKey(ctx, apikey.Spec{Name: "parity", Scopes: []string{"customers:read"}, RateLimit: 100000, Tier: "standard"}, "parity")
+	key, err := stack.MintKey(ctx, apikey.Spec{Name: "parity", Scopes: []string{"customers:read"}, RateLimit: 100000, Tier: "enterprise"}, "parity")
 	if err != nil {
 		t.Fatal(err)
 	}
 	remember(key)
+	unplanned := mintWithoutUsagePlan(ctx, t, apikey.Spec{Name: "parity-unplanned", Scopes: []string{"customers:read"}, Tier: "startup"})
 
 	var report strings.Builder
 	report.WriteString("| request | aspect | local gateway (API Gateway model) | SAM local | documented reason |\n|---|---|---|---|---|\n")
 	undocumented := 0
-	for _, c := range parityCases(key, adminKey) {
+	for _, c := range parityCases(key, adminKey, unplanned) {
 		a, b := c.send(t, srv.URL), c.send(t, apiURL)
 		aspects := [][3]string{{"status", fmt.Sprint(a.Status), fmt.Sprint(b.Status)}, {"code", codeOf(a), codeOf(b)}}
 		for _, h := range reliedOnHeaders {
@@ -178,7 +187,7 @@ func TestParityBetweenTheLocalGatewayAndSAMLocal(t *testing.T) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, c := range parityCases(key, adminKey) {
+	for _, c := range parityCases(key, adminKey, unplanned) {
 		seen[c.name] = true
 	}
 	for k := range samLocalDifferences {
@@ -192,4 +201,26 @@ func TestParityBetweenTheLocalGatewayAndSAMLocal(t *testing.T) {
 		}
 	}
 	t.Logf("parity report (%d undocumented differences):\n%s", undocumented, report.String())
+}
+
+// noUsagePlan is a usage-plan keeper that keeps nothing: a key minted with it is stored but
+// has no API Gateway API key, like a key made before usage plans (or half-way through a write).
+type noUsagePlan struct{}
+
+func (noUsagePlan) Ensure(context.Context, store.Key) error { return nil }
+func (noUsagePlan) Remove(context.Context, string) error    { return nil }
+
+// mintWithoutUsagePlan writes a key as MintKey does, but without its API key in a usage plan.
+func mintWithoutUsagePlan(ctx context.Context, t *testing.T, spec apikey.Spec) string {
+	t.Helper()
+	env := stack.Env("KeysFunction")
+	events := dynamo.NewEvents(stack.DynamoDB, env["KEYGATE_TOKENS_TABLE"], 0, time.Now)
+	keys := dynamo.NewKeys(stack.DynamoDB, env["KEYGATE_KEYS_TABLE"], time.Now, events)
+	plain, _, err := apikey.Bootstrap(ctx, stack.Secrets, env["KEYGATE_PEPPER_SECRET"], env["KEYGATE_KEY_PREFIX"], keys, noUsagePlan{},
+		spec, "parity: a key without a usage plan", rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remember(plain)
+	return plain
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -55,6 +56,14 @@ func SecretsManager(t testing.TB) *secretsmanager.Client {
 	t.Helper()
 	cfg := emulator(t, SecretsEndpointEnv, "moto server (Secrets Manager)")
 	return secretsmanager.NewFromConfig(cfg.aws, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
+}
+
+// APIGateway returns a client on API Gateway's control plane (API keys, usage plans) of moto
+// server at $KEYGATE_SECRETS_ENDPOINT: one moto process serves every service on its port.
+func APIGateway(t testing.TB) *apigateway.Client {
+	t.Helper()
+	cfg := emulator(t, SecretsEndpointEnv, "moto server (API Gateway)")
+	return apigateway.NewFromConfig(cfg.aws, func(o *apigateway.Options) { o.BaseEndpoint = aws.String(cfg.endpoint) })
 }
 
 type emulatorConfig struct {

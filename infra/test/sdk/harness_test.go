@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -89,9 +90,9 @@ func TestMain(m *testing.M) {
 		api := httptest.NewServer(stack.Gateway)
 		defer api.Close()
 		apiURL = api.URL
-		adminKey, setupErr = stack.MintKey(ctx, apikey.Spec{Name: "sdk admin", Scopes: []string{"admin:full"}, RateLimit: 100000, Tier: "admin"}, "sdk bootstrap")
+		adminKey, setupErr = stack.MintKey(ctx, apikey.Spec{Name: "sdk admin", Scopes: []string{"admin:full"}, RateLimit: 100000, Tier: "enterprise"}, "sdk bootstrap")
 		if setupErr == nil {
-			demoKey, setupErr = stack.MintKey(ctx, apikey.Spec{Name: "sdk demo", Scopes: demoScopes, RateLimit: 100000, Tier: "startup"}, "sdk bootstrap")
+			demoKey, setupErr = stack.MintKey(ctx, apikey.Spec{Name: "sdk demo", Scopes: demoScopes, RateLimit: 100000, Tier: "enterprise"}, "sdk bootstrap")
 		}
 		code := m.Run()
 		// The keys this package made never reach the functions' logs, whatever the SDKs did
@@ -117,12 +118,18 @@ func need(t *testing.T) {
 	}
 }
 
-// renamer is a proxy before an emulator that renames the stack's tables and secrets
-// (stackPrefix → ownPrefix in requests, back in answers), so this stack shares the emulators but
-// no table or secret with infra/test/e2e.
+// renamer is a proxy before an emulator that renames the stack's tables, secrets, API keys and
+// usage plans (stackPrefix → ownPrefix in requests, back in answers), so this stack shares the
+// emulators but none of them with infra/test/e2e. awsproxy.Renaming rewrites bodies; API
+// Gateway's control plane (REST, on the Secrets Manager endpoint) also names things in the
+// query string (GetApiKeys?name=keygate-local-key_…), so the query is renamed here too.
 func renamer(target string) *httptest.Server {
-	return httptest.NewServer(awsproxy.Renaming(target,
-		strings.NewReplacer(stackPrefix, ownPrefix), strings.NewReplacer(ownPrefix, stackPrefix), nil))
+	in := strings.NewReplacer(stackPrefix, ownPrefix)
+	bodies := awsproxy.Renaming(target, in, strings.NewReplacer(ownPrefix, stackPrefix), nil)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.RawQuery = in.Replace(r.URL.RawQuery)
+		bodies.ServeHTTP(w, r)
+	}))
 }
 
 // sdkTools are what install.sh --sdk prints: the SDK venv and (with node) node_modules.

@@ -18,7 +18,14 @@ var wildcardAllowList = []struct {
 }{
 	{"", "xray:PutTraceSegments", "*", "X-Ray has no resource-level permissions; granted only when EnableTracing=true"},
 	{"", "xray:PutTelemetryRecords", "*", "X-Ray has no resource-level permissions; granted only when EnableTracing=true"},
+	{"KeysFunctionRole", "apigateway:GET", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/usage", usagePlansWhy},
+	{"KeysFunctionRole", "apigateway:POST", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys", usagePlansWhy},
+	{"KeysFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys/*", usagePlansWhy},
+	{"KeysFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*", usagePlansWhy},
 }
+
+// usagePlansWhy is why the keys function's API Gateway grants name every plan or API key.
+const usagePlansWhy = "API Gateway names usage plans and API keys by generated ids, and the keys API makes both at run time (shared/usageplan): no narrower ARN exists; the code touches only keygate-<Stage>-* names"
 
 // managedPolicyAllowList is every AWS managed policy a role may attach (managed policies are
 // opaque here, so each is an explicit decision).

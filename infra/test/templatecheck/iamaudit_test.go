@@ -28,6 +28,7 @@ import (
 
 	"github.com/keygate/keygate/shared/secret"
 	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 // auditPrefix names the tables and secrets of this test's stack on the shared emulators, so it
@@ -103,10 +104,28 @@ func (rc *recorder) record(service, target string, body []byte) error {
 // the way out).
 func (rc *recorder) proxy(t *testing.T, service, target string, rename *strings.Replacer, back *strings.Replacer) *httptest.Server {
 	return httptest.NewServer(awsproxy.Renaming(target, rename, back, func(r *http.Request, body []byte) {
+		if service == "apigateway" {
+			rc.recordREST(r)
+			return
+		}
 		if err := rc.record(service, r.Header.Get("X-Amz-Target"), body); err != nil {
 			t.Error(err)
 		}
 	}))
+}
+
+// apigatewayARN is how the template writes an API Gateway control-plane resource.
+const apigatewayARN = "arn:${AWS::Partition}:apigateway:${AWS::Region}::"
+
+// recordREST records an API Gateway control-plane call as IAM authorises it: the HTTP method
+// as the action, on the path with each generated id a * (/usageplans/abc/keys →
+// /usageplans/*/keys).
+func (rc *recorder) recordREST(r *http.Request) {
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	for i := 1; i < len(segs); i += 2 { // collection/id/collection/id
+		segs[i] = "*"
+	}
+	rc.add("apigateway:"+r.Method, apigatewayARN+"/"+strings.Join(segs, "/"))
 }
 
 // TestEveryCallTheFunctionsMakeIsGranted runs the real function binaries on the emulators,
@@ -153,13 +172,16 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 		rc := &recorder{calls: map[string]bool{}}
 		recorders[fns[i].ID] = rc
 		d, s := rc.proxy(t, "dynamodb", ddbEndpoint, rename, back), rc.proxy(t, "secretsmanager", smEndpoint, rename, back)
+		g := rc.proxy(t, "apigateway", smEndpoint, strings.NewReplacer(), strings.NewReplacer())
 		defer d.Close()
 		defer s.Close()
+		defer g.Close()
 		env := map[string]string{}
 		for k, v := range fns[i].Env {
 			env[k] = v
 		}
 		env["AWS_ENDPOINT_URL_DYNAMODB"], env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = d.URL, s.URL
+		env["AWS_ENDPOINT_URL_API_GATEWAY"] = g.URL
 		fns[i].Env = env
 	}
 	var logs syncBuffer
@@ -189,8 +211,12 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, rec, err := apikey.Mint(env["KEYGATE_KEY_PREFIX"], h, apikey.Spec{Name: "iam audit admin", Scopes: []string{"admin:full"}, RateLimit: 1000, Tier: "admin"}, rand.Reader, time.Now())
+	admin, rec, err := apikey.Mint(env["KEYGATE_KEY_PREFIX"], h, apikey.Spec{Name: "iam audit admin", Scopes: []string{"admin:full"}, RateLimit: 1000, Tier: "startup"}, rand.Reader, time.Now())
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Its API key in its usage plan, as authctl bootstrap makes it (not through a function).
+	if err := usageplan.New(emulatortest.APIGateway(t), apikey.StaticHashers{H: h}, env["KEYGATE_STAGE"], 200, time.Now).Ensure(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	events := dynamo.NewEvents(ddb, auditPrefix+"tokens", 0, time.Now)
@@ -232,6 +258,7 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 	call("GET", "/v1/keys/"+id, admin, nil, 200)
 	call("PATCH", "/v1/keys/"+id, admin, map[string]any{"name": "svc-renamed"}, 200)
 	call("GET", "/v1/keys/"+id+"/events", admin, nil, 200)
+	call("PATCH", "/v1/keys/"+id, admin, map[string]any{"rate_limit": 77}, 200) // a plan of its own
 
 	pair := call("POST", "/v1/auth/token", key, map[string]any{}, 200)
 	access, refresh := str(pair["access_token"]), str(pair["refresh_token"])

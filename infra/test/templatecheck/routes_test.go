@@ -16,12 +16,16 @@ import (
 // route is one method on one resource path as API Gateway serves it.
 type route struct {
 	method, path, function, authorizer string
+	apiKey                             bool // the method requires an API key (a usage plan's)
 }
 
 func (r route) String() string {
 	auth := r.authorizer
 	if auth == "" {
 		auth = "no authorizer"
+	}
+	if r.apiKey {
+		auth += ", API key"
 	}
 	return fmt.Sprintf("%s %s → %s (%s)", r.method, r.path, r.function, auth)
 }
@@ -44,7 +48,7 @@ func localRoutes(t *testing.T, opts samtpl.Options) (*samtpl.Template, *gateway.
 	}
 	out := map[string]route{}
 	for _, r := range tpl.Routes {
-		rt := route{r.Method, r.Path, r.FunctionID, r.AuthorizerName}
+		rt := route{r.Method, r.Path, r.FunctionID, r.AuthorizerName, r.APIKeyRequired}
 		out[rt.method+" "+rt.path] = rt
 		if m, ok := router.Match(http.MethodOptions, concretePath(r.Path)); ok && m.Mock != nil {
 			out[http.MethodOptions+" "+r.Path] = served(m)
@@ -59,7 +63,7 @@ func served(m gateway.Match) route {
 	if m.Mock != nil {
 		fn = mockIntegration
 	}
-	return route{m.Route.Method, m.Route.Path, fn, m.Route.AuthorizerName}
+	return route{m.Route.Method, m.Route.Path, fn, m.Route.AuthorizerName, m.Route.APIKeyRequired}
 }
 
 var pathParam = regexp.MustCompile(`\{[^}]+\}`)
@@ -105,6 +109,7 @@ func TestLocalGatewayRoutesEqualTheTemplate(t *testing.T) {
 	c := loadTemplate(t)
 	api := props(c.resource("Api"))
 	defaultAuth := str(path(api, "Auth", "DefaultAuthorizer"))
+	defaultKey := path(api, "Auth", "ApiKeyRequired") == true
 	want := map[string]route{}
 	for _, fn := range sortedKeys(c.resources("AWS::Serverless::Function")) {
 		events, _ := props(c.resource(fn))["Events"].(map[string]any)
@@ -121,7 +126,11 @@ func TestLocalGatewayRoutesEqualTheTemplate(t *testing.T) {
 			if auth == "NONE" {
 				auth = ""
 			}
-			r := route{strings.ToUpper(str(p["Method"])), str(p["Path"]), fn, auth}
+			key := defaultKey
+			if k, ok := path(p, "Auth", "ApiKeyRequired").(bool); ok {
+				key = k
+			}
+			r := route{strings.ToUpper(str(p["Method"])), str(p["Path"]), fn, auth, key}
 			want[r.method+" "+r.path] = r
 		}
 	}
@@ -133,10 +142,11 @@ func TestLocalGatewayRoutesEqualTheTemplate(t *testing.T) {
 		if path(api, "Auth", "AddDefaultAuthorizerToCorsPreflight") == false {
 			auth = ""
 		}
+		key := defaultKey && path(api, "Auth", "AddApiKeyRequiredToCorsPreflight") != false
 		for _, k := range sortedKeys(want) {
 			p := want[k].path
 			if _, own := want[http.MethodOptions+" "+p]; !own {
-				want[http.MethodOptions+" "+p] = route{http.MethodOptions, p, mockIntegration, auth}
+				want[http.MethodOptions+" "+p] = route{http.MethodOptions, p, mockIntegration, auth, key}
 			}
 		}
 	}
@@ -169,10 +179,14 @@ func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 			if m == "x-amazon-apigateway-any-method" {
 				method = "ANY"
 			}
-			auth := ""
+			auth, key := "", false
 			for _, sec := range list(op["security"]) {
 				for name := range sec.(map[string]any) {
-					if name != "NONE" {
+					switch name {
+					case "NONE":
+					case "api_key": // SAM's name for the API key requirement
+						key = true
+					default:
 						auth = name
 					}
 				}
@@ -182,7 +196,7 @@ func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 				if method == http.MethodOptions && auth != "" {
 					t.Errorf("preflight OPTIONS %s requires %s; browsers send preflights without credentials", p, auth)
 				}
-				want[method+" "+p] = route{method, p, mockIntegration, auth}
+				want[method+" "+p] = route{method, p, mockIntegration, auth, key}
 				checkMock(t, router, tpl, method, p, integ)
 			case "aws_proxy":
 				fn := integrationFunction.FindStringSubmatch(fmt.Sprint(path(integ, "uri", "Fn::Sub")))
@@ -190,7 +204,7 @@ func TestLocalGatewayRoutesEqualTheDeployedAPI(t *testing.T) {
 					t.Errorf("%s %s: cannot tell the function from %v", method, p, integ["uri"])
 					continue
 				}
-				want[method+" "+p] = route{method, p, fn[1], auth}
+				want[method+" "+p] = route{method, p, fn[1], auth, key}
 			default:
 				t.Errorf("%s %s: integration %v, want aws_proxy or mock", method, p, integ["type"])
 			}

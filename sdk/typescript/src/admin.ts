@@ -94,6 +94,49 @@ export interface EventPage {
   nextCursor: string | undefined;
 }
 
+/** The API Gateway usage plan a key is metered by: its tier's, or its own rateLimit's. */
+export interface UsagePlan {
+  /** keygate-<stage>-<tier>, or keygate-<stage>-<tier>-<N>pm for a key's own rate limit. */
+  name: string;
+  /** Requests per minute (the token bucket's refill). */
+  rateLimit: number;
+  /** The bucket's size. */
+  burst: number;
+  /** Requests per quotaPeriod; undefined when the plan has no quota. */
+  quotaLimit: number | undefined;
+  quotaPeriod: "DAY" | "WEEK" | "MONTH" | (string & {}) | undefined;
+}
+
+/** One UTC day of a key's calls in its plan. */
+export interface UsageDay {
+  /** YYYY-MM-DD (UTC). */
+  date: string;
+  used: number;
+  /** The quota left after that day. */
+  remaining: number | undefined;
+}
+
+/**
+ * What GET /v1/keys/{id}/usage says: the key's calls per UTC day (oldest first) in the plan it
+ * is in now, from API Gateway's usage data (which lags by a few minutes).
+ */
+export interface KeyUsage {
+  keyId: string;
+  tier: string;
+  plan: UsagePlan;
+  days: UsageDay[];
+  /** The quota left in the current period; undefined when the plan has no quota. */
+  remaining: number | undefined;
+  /** The calls of every day reported. */
+  used: number;
+  /** The service's JSON answer. */
+  raw: Record<string, unknown>;
+}
+
+/** The days GET /v1/keys/{id}/usage reports, ending today (UTC): the service's bounds and default. */
+export const MAX_USAGE_DAYS = 90;
+export const DEFAULT_USAGE_DAYS = 7;
+
 export interface PageOptions {
   /** 1..100 (the service's default, 50, when unset). */
   limit?: number;
@@ -105,8 +148,13 @@ export interface KeySpec {
   scopes: string[];
   ownerId?: string;
   allowedIps?: string[];
-  /** Requests per minute at the token endpoints (service default 1000). */
+  /**
+   * Requests per minute, on protected routes (the key's usage plan) and at the token endpoints;
+   * the tier's when unset. One other than the tier's gets a usage plan of its own (409
+   * usage_plan_limit_reached when no more can be made).
+   */
   rateLimit?: number;
+  /** One of the stage's tiers: free, startup (the default), growth, enterprise. */
   tier?: string;
   expiresAt?: Date;
 }
@@ -117,6 +165,7 @@ export interface KeyUpdate {
   scopes?: string[];
   allowedIps?: string[];
   rateLimit?: number;
+  /** A new tier without a rateLimit brings the new tier's rate limit. */
   tier?: string;
   expiresAt?: Date;
 }
@@ -130,6 +179,7 @@ const time = (v: unknown): Date | undefined => {
   return Number.isNaN(t.getTime()) ? undefined : t;
 };
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" ? (v as Record<string, unknown>) : {});
+const optInt = (v: unknown): number | undefined => (typeof v === "number" && Number.isInteger(v) ? v : undefined);
 
 export function toValidation(v: unknown): Validation {
   const d = obj(v);
@@ -189,6 +239,24 @@ function toEvent(v: unknown): KeyEvent {
     sourceIp: s(d.source_ip),
     requestId: s(d.request_id),
     detail: s(d.detail),
+  };
+}
+
+function toUsage(v: unknown): KeyUsage {
+  const d = obj(v);
+  const p = obj(d.plan);
+  const days = (Array.isArray(d.days) ? d.days : []).map((x): UsageDay => {
+    const y = obj(x);
+    return { date: s(y.date), used: n(y.used), remaining: optInt(y.remaining) };
+  });
+  return {
+    keyId: s(d.key_id),
+    tier: s(d.tier),
+    plan: { name: s(p.name), rateLimit: n(p.rate_limit), burst: n(p.burst), quotaLimit: optInt(p.quota_limit), quotaPeriod: s(p.quota_period) || undefined },
+    days,
+    remaining: optInt(d.remaining),
+    used: days.reduce((sum, x) => sum + x.used, 0),
+    raw: d,
   };
 }
 
@@ -282,5 +350,19 @@ export class Keys {
       yield* pg.events;
       cursor = pg.nextCursor;
     } while (cursor);
+  }
+
+  /**
+   * The key's calls per UTC day for the last `days` days (1..90, today included; default 7) in
+   * its usage plan, with the quota left. Rejects with a RangeError for other `days`, before
+   * sending anything, and with NotFoundError when the key has no usage plan (revoked, expired,
+   * or made before usage plans).
+   */
+  async usage(keyId: string, o: { days?: number } = {}): Promise<KeyUsage> {
+    const days = o.days ?? DEFAULT_USAGE_DAYS;
+    if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
+      throw new RangeError(`keygate: days must be a whole number from 1 to ${MAX_USAGE_DAYS}, got ${String(days)}`);
+    }
+    return toUsage(await this.#call("GET", `${keyPath(keyId, "/usage")}?days=${days}`));
   }
 }

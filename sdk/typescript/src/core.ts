@@ -28,7 +28,7 @@ export const systemClock: Clock = {
     }),
 };
 
-/** Bounds the retries of 429 and 503 answers. */
+/** Bounds the retries of 429 and 503 answers (a 429 quota_exceeded is never retried). */
 export interface RetryPolicy {
   /** Tries in all, the first included (default 4; 1 = no retry). */
   maxAttempts?: number;
@@ -188,12 +188,17 @@ export function stateFromGrant(doc: unknown, start: number, path: string, s: Set
 /**
  * Whether the answer to try number retries+1 is retried, and after how many ms: only 429 and
  * 503, within maxAttempts, after the service's Retry-After / retry_after when it gives one (not
- * at all when that exceeds maxWaitMs), else an exponential backoff with full jitter.
+ * at all when that exceeds maxWaitMs), else an exponential backoff with full jitter. Never a
+ * 429 quota_exceeded: the key's quota for the day, week or month is spent, so no retry within
+ * any sensible wait can succeed (its Retry-After, an hour, is a hint for schedulers, not a
+ * delay to sleep).
  */
 export function backoff(status: number, header: (n: string) => string | null | undefined, body: string, retries: number, s: Settings): number | undefined {
   const p = s.retry;
   if ((status !== 429 && status !== 503) || retries + 1 >= p.maxAttempts) return undefined;
-  const named = parseError(status, header, body, s.clock.now()).retryAfter;
+  const err = parseError(status, header, body, s.clock.now());
+  if (err.code === "quota_exceeded") return undefined;
+  const named = err.retryAfter;
   if (named !== undefined && named * 1000 > p.maxWaitMs) return undefined;
   if (named) return named * 1000;
   const ceiling = Math.min(p.baseDelayMs * 2 ** Math.min(retries, 16), p.maxWaitMs);

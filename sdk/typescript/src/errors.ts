@@ -50,13 +50,13 @@ export class InvalidRequestError extends KeygateError {}
 export class InvalidGrantError extends InvalidRequestError {}
 /** 401: the API key or token is missing, invalid, expired or revoked. */
 export class AuthenticationError extends KeygateError {}
-/** 403: the credential lacks the scope (`requiredScope`) or the caller's address. */
+/** 403: the credential lacks the scope (`requiredScope`) or the caller's address, or its key has no usage plan (key_not_provisioned). */
 export class PermissionDeniedError extends KeygateError {}
 /** 404. */
 export class NotFoundError extends KeygateError {}
-/** 409: key_revoked, conflict or too_many_revoked_tokens. */
+/** 409: key_revoked, conflict, too_many_revoked_tokens or usage_plan_limit_reached. */
 export class ConflictError extends KeygateError {}
-/** 429: the key's rate limit is spent, or the stage is throttled; see `retryAfter`. */
+/** 429: the key's rate limit is spent (rate_limit_exceeded), its quota for the period is used (quota_exceeded), or the stage is throttled; see `retryAfter`. */
 export class RateLimitError extends KeygateError {}
 /** 5xx: the service failed (internal_error, timeout). */
 export class APIError extends KeygateError {}

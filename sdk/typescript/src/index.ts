@@ -32,6 +32,9 @@ export {
   type KeyPage,
   type KeySpec,
   type KeyUpdate,
+  type KeyUsage,
   type PageOptions,
+  type UsageDay,
+  type UsagePlan,
   type Validation,
 } from "./admin.js";

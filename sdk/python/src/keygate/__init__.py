@@ -28,7 +28,7 @@ from .errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from .models import CreatedKey, Event, EventPage, Key, KeyPage, Secret, Validation
+from .models import CreatedKey, Event, EventPage, Key, KeyPage, Secret, Usage, UsageDay, UsagePlan, Validation
 
 __version__ = "0.1.0"
 
@@ -57,5 +57,8 @@ __all__ = [
     "KeyPage",
     "Event",
     "EventPage",
+    "Usage",
+    "UsageDay",
+    "UsagePlan",
     "Secret",
 ]

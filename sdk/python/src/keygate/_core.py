@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Protocol, Tuple
 from urllib.parse import urlsplit
 
-from .errors import KeygateError, parse_error
+from .errors import QUOTA_EXCEEDED, KeygateError, parse_error
 
 DEFAULT_REFRESH_MARGIN = 60.0
 DEFAULT_REFRESH_JITTER = 30.0
@@ -46,7 +46,8 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds the retries of 429 and 503 answers.
+    """Bounds the retries of 429 and 503 answers (a 429 ``quota_exceeded`` is never retried:
+    it is raised at once as a RateLimitError with ``retry_after``).
 
     Attributes:
         max_attempts: tries in all, the first included (1 = no retry).
@@ -259,11 +260,16 @@ class Config:
         """Whether the answer to try number retries+1 is retried, and after how long: only
         429 and 503, within max_attempts, after the service's Retry-After / retry_after when
         it gives one (not at all when that exceeds max_wait), else an exponential backoff with
-        full jitter."""
+        full jitter. Never a 429 ``quota_exceeded``: the key's quota for the day, week or month
+        is spent, so no retry within any sensible wait can succeed (its Retry-After, an hour,
+        is a hint for schedulers, not a delay to sleep)."""
         p = self.retry
         if status not in (429, 503) or retries + 1 >= p.max_attempts:
             return None
-        wait = parse_error(status, headers, body, self.clock.now()).retry_after
+        err = parse_error(status, headers, body, self.clock.now())
+        if err.code == QUOTA_EXCEEDED:
+            return None
+        wait = err.retry_after
         if wait is not None and wait > p.max_wait:
             return None
         if not wait:

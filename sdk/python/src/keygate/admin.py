@@ -10,13 +10,17 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterable, Iterator, Optional, Union
 from urllib.parse import quote, urlencode
 
-from .models import CreatedKey, Event, EventPage, Key, KeyPage
+from .models import CreatedKey, Event, EventPage, Key, KeyPage, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._async import AsyncClient
     from ._sync import Client
 
 _UNSET: Any = object()
+
+# The days GET /v1/keys/{id}/usage reports, ending today (UTC): the service's bounds and default.
+MAX_USAGE_DAYS = 90
+DEFAULT_USAGE_DAYS = 7
 
 Seconds = Union[int, float, timedelta]
 
@@ -82,6 +86,12 @@ def _update_body(**fields: Any) -> Dict[str, Any]:
     return body
 
 
+def _usage_path(key_id: str, days: int) -> str:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_USAGE_DAYS:
+        raise ValueError(f"keygate: days must be a whole number from 1 to {MAX_USAGE_DAYS}, got {days!r}")
+    return _key_path(key_id, "/usage?" + urlencode({"days": days}))
+
+
 def _rotate_body(grace_period: Optional[Seconds]) -> Optional[Dict[str, Any]]:
     return None if grace_period is None else {"grace_period_seconds": _secs(grace_period)}
 
@@ -104,7 +114,10 @@ class Keys:
         expires_at: Optional[datetime] = None,
     ) -> CreatedKey:
         """Creates a key; its secret (``.secret.reveal()``) is shown this once. Unset fields
-        get the service's defaults (rate limit 1000/min, tier "standard", no expiry, any IP)."""
+        get the service's defaults (tier "startup", the tier's rate limit, no expiry, any IP).
+        ``tier`` is one of the stage's tiers (free, startup, growth, enterprise); a
+        ``rate_limit`` other than the tier's gets a usage plan of its own (409
+        ``usage_plan_limit_reached`` when no more can be made)."""
         body = _create_body(name, scopes, owner_id, allowed_ips, rate_limit, tier, expires_at)
         return CreatedKey.from_json(self._c._api("POST", "/v1/keys", body))
 
@@ -137,7 +150,8 @@ class Keys:
         expires_at: Any = _UNSET,
     ) -> Key:
         """Changes the fields given; the others stay. ``allowed_ips=[]`` clears the allowlist.
-        Taking a scope away ends the key's tokens (clients exchange the key again)."""
+        A new ``tier`` without a ``rate_limit`` brings the new tier's rate limit. Taking a
+        scope away ends the key's tokens (clients exchange the key again)."""
         body = _update_body(
             name=name, scopes=scopes, allowed_ips=allowed_ips, rate_limit=rate_limit, tier=tier, expires_at=expires_at
         )
@@ -164,6 +178,12 @@ class Keys:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    def usage(self, key_id: str, *, days: int = DEFAULT_USAGE_DAYS) -> Usage:
+        """The key's calls per UTC day for the last ``days`` days (1..90, today included)
+        in its usage plan, with the quota left. NotFoundError when the key has no usage plan
+        (revoked, expired, or made before usage plans)."""
+        return Usage.from_json(self._c._api("GET", _usage_path(key_id, days)))
 
 
 class AsyncKeys:
@@ -236,6 +256,9 @@ class AsyncKeys:
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+    async def usage(self, key_id: str, *, days: int = DEFAULT_USAGE_DAYS) -> Usage:
+        return Usage.from_json(await self._c._api("GET", _usage_path(key_id, days)))
 
 
 __all__ = ["Keys", "AsyncKeys"]

@@ -27,12 +27,15 @@ INVALID_GRANT = "invalid_grant"
 INSUFFICIENT_PERMISSIONS = "insufficient_permissions"
 IP_NOT_ALLOWED = "ip_not_allowed"
 RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+QUOTA_EXCEEDED = "quota_exceeded"
+KEY_NOT_PROVISIONED = "key_not_provisioned"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 REQUEST_TOO_LARGE = "request_too_large"
 KEY_REVOKED = "key_revoked"
 CONFLICT = "conflict"
 TOO_MANY_REVOKED_TOKENS = "too_many_revoked_tokens"
+USAGE_PLAN_LIMIT_REACHED = "usage_plan_limit_reached"
 SERVICE_UNAVAILABLE = "service_unavailable"
 TIMEOUT = "timeout"
 INTERNAL_ERROR = "internal_error"
@@ -48,12 +51,15 @@ CODES = (
     INSUFFICIENT_PERMISSIONS,
     IP_NOT_ALLOWED,
     RATE_LIMIT_EXCEEDED,
+    QUOTA_EXCEEDED,
+    KEY_NOT_PROVISIONED,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     REQUEST_TOO_LARGE,
     KEY_REVOKED,
     CONFLICT,
     TOO_MANY_REVOKED_TOKENS,
+    USAGE_PLAN_LIMIT_REACHED,
     SERVICE_UNAVAILABLE,
     TIMEOUT,
     INTERNAL_ERROR,
@@ -132,7 +138,8 @@ class AuthenticationError(KeygateError):
 
 
 class PermissionDeniedError(KeygateError):
-    """403: the credential lacks the scope (``required_scope``) or the caller's address."""
+    """403: the credential lacks the scope (``required_scope``) or the caller's address, or its
+    key has no usage plan (``key_not_provisioned``)."""
 
 
 class NotFoundError(KeygateError):
@@ -140,11 +147,12 @@ class NotFoundError(KeygateError):
 
 
 class ConflictError(KeygateError):
-    """409: ``key_revoked``, ``conflict`` or ``too_many_revoked_tokens``."""
+    """409: ``key_revoked``, ``conflict``, ``too_many_revoked_tokens`` or ``usage_plan_limit_reached``."""
 
 
 class RateLimitError(KeygateError):
-    """429: the key's rate limit is spent, or the stage is throttled; see ``retry_after``."""
+    """429: the key's rate limit is spent (``rate_limit_exceeded``), its quota for the period is
+    used (``quota_exceeded``), or the stage is throttled; see ``retry_after``."""
 
 
 class APIError(KeygateError):

@@ -1,9 +1,9 @@
-"""What the service answers, as typed values: validation, API keys, audit events, pages."""
+"""What the service answers, as typed values: validation, API keys, audit events, pages, usage."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date as _Date, datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from ._core import redact
@@ -55,6 +55,16 @@ def _time(v: Any) -> Optional[datetime]:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
+def _date(v: Any) -> Optional[_Date]:
+    """A YYYY-MM-DD (UTC) day."""
+    if not isinstance(v, str):
+        return None
+    try:
+        return _Date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
 def _strs(v: Any) -> List[str]:
     return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
 
@@ -65,6 +75,10 @@ def _s(v: Any) -> str:
 
 def _i(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _opt_i(v: Any) -> Optional[int]:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 @dataclass(frozen=True)
@@ -214,3 +228,69 @@ class EventPage:
     def from_json(cls, d: Dict[str, Any]) -> "EventPage":
         data = d.get("data") if isinstance(d.get("data"), list) else []
         return cls([Event.from_json(e) for e in data if isinstance(e, dict)], d.get("next_cursor") or None)
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """The API Gateway usage plan a key is metered by: its tier's, or its own rate_limit's."""
+
+    name: str  # keygate-<stage>-<tier>, or keygate-<stage>-<tier>-<N>pm
+    rate_limit: int  # requests per minute (the token bucket's refill)
+    burst: int  # the bucket's size
+    quota_limit: Optional[int] = None  # requests per quota_period; None when the plan has no quota
+    quota_period: Optional[str] = None  # "DAY", "WEEK" or "MONTH"
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "UsagePlan":
+        return cls(
+            name=_s(d.get("name")),
+            rate_limit=_i(d.get("rate_limit")),
+            burst=_i(d.get("burst")),
+            quota_limit=_opt_i(d.get("quota_limit")),
+            quota_period=_s(d.get("quota_period")) or None,
+        )
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    """One UTC day of a key's calls in its plan."""
+
+    date: Optional[_Date]  # a UTC day
+    used: int
+    remaining: Optional[int] = None  # the quota left after that day
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "UsageDay":
+        return cls(date=_date(d.get("date")), used=_i(d.get("used")), remaining=_opt_i(d.get("remaining")))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What GET /v1/keys/{id}/usage says: the key's calls per UTC day (oldest first) in the plan
+    it is in now, from API Gateway's usage data (which lags by a few minutes). ``remaining`` is
+    the quota left in the current period (None when the plan has no quota)."""
+
+    key_id: str
+    tier: str
+    plan: UsagePlan
+    days: List[UsageDay]
+    remaining: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def used(self) -> int:
+        """The calls of every day reported."""
+        return sum(d.used for d in self.days)
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "Usage":
+        plan = d.get("plan") if isinstance(d.get("plan"), dict) else {}
+        days = d.get("days") if isinstance(d.get("days"), list) else []
+        return cls(
+            key_id=_s(d.get("key_id")),
+            tier=_s(d.get("tier")),
+            plan=UsagePlan.from_json(plan),
+            days=[UsageDay.from_json(x) for x in days if isinstance(x, dict)],
+            remaining=_opt_i(d.get("remaining")),
+            raw=d,
+        )

@@ -142,6 +142,11 @@ def refused_within_the_bound(token: str, since: float, method: str = "GET", path
         r = raw(method, path, token, json=json)
         if r.status_code == 401:
             return time.time() - since
-        assert r.status_code == 200, r.text
+        # A revoked key's usage plan goes at once: while API Gateway still holds the authorizer's
+        # cached Allow, the call is refused with 403 key_not_provisioned (docs/usage-plans.md).
+        if r.status_code == 403:
+            assert '"key_not_provisioned"' in r.text, r.text
+        else:
+            assert r.status_code == 200, r.text
         assert time.time() - since < REVOCATION_BOUND + 5, f"still accepted {time.time() - since:.1f} s after the revocation"
         time.sleep(0.2)

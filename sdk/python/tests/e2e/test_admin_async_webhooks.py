@@ -9,7 +9,7 @@ import json
 import os
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -21,8 +21,8 @@ from stack import ADMIN_KEY, ShiftClock, async_client, client, new_key, refused_
 def test_admin_helpers_drive_the_key_lifecycle():
     admin, _ = client(ADMIN_KEY)
     name = "py-admin-" + uuid.uuid4().hex[:8]
-    created = admin.keys.create(name, ["billing:read"], rate_limit=600, tier="gold")
-    assert created.status == "active" and created.rate_limit == 600 and created.tier == "gold"
+    created = admin.keys.create(name, ["billing:read"], rate_limit=600, tier="growth")
+    assert created.status == "active" and created.rate_limit == 600 and created.tier == "growth"
     assert created.secret.reveal().startswith("kg_test_") and created.secret.reveal() not in repr(created)
     svc, _ = client(created.secret.reveal())
     assert svc.validate().key_id == created.key_id
@@ -49,6 +49,44 @@ def test_admin_helpers_drive_the_key_lifecycle():
     assert e.value.code == "key_revoked"
     with pytest.raises(keygate.NotFoundError):
         admin.keys.get("key_00000000000000000000")
+
+
+def test_an_unknown_tier_is_refused_and_a_tier_brings_its_rate_limit():
+    admin, _ = client(ADMIN_KEY)
+    with pytest.raises(keygate.InvalidRequestError) as e:
+        admin.keys.create("py-tier-" + uuid.uuid4().hex[:8], ["customers:read"], tier="gold")
+    assert e.value.code == "invalid_request" and "growth" in e.value.message
+    k = admin.keys.create("py-tier-" + uuid.uuid4().hex[:8], ["customers:read"], tier="free")
+    assert (k.tier, k.rate_limit) == ("free", 60)
+    moved = admin.keys.update(k.key_id, tier="growth")
+    assert (moved.tier, moved.rate_limit) == ("growth", 10_000)
+    admin.keys.revoke(k.key_id)
+
+
+def test_usage_counts_the_calls_of_a_key_in_its_tiers_plan():
+    admin, _ = client(ADMIN_KEY)
+    created = admin.keys.create("py-usage-" + uuid.uuid4().hex[:8], ["customers:read"], tier="free")
+    svc, _ = client(created.secret.reveal())
+    for _ in range(3):
+        assert svc.get("/customers").status_code == 200
+    today = datetime.now(timezone.utc).date()
+    deadline = time.time() + 10  # the service may count a moment late (on AWS, minutes)
+    while True:
+        u = admin.keys.usage(created.key_id, days=2)
+        if u.used >= 3 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert (u.key_id, u.tier) == (created.key_id, "free")
+    assert u.plan == keygate.UsagePlan(name="keygate-local-free", rate_limit=60, burst=60, quota_limit=10_000, quota_period="DAY")
+    assert len(u.days) == 2 and u.days[-1].date in (today, datetime.now(timezone.utc).date()), u.days
+    assert u.used == 3, u.days  # the three calls, and nothing else: the token exchange is not metered
+    assert u.remaining == 10_000 - u.days[-1].used == u.days[-1].remaining
+    assert len(admin.keys.usage(created.key_id).days) == 7
+    with pytest.raises(ValueError):
+        admin.keys.usage(created.key_id, days=91)
+    admin.keys.revoke(created.key_id)
+    with pytest.raises(keygate.NotFoundError):
+        admin.keys.usage(created.key_id)  # a revoked key has no usage plan any more
 
 
 def test_a_key_without_admin_full_gets_the_typed_403():

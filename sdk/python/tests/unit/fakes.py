@@ -4,6 +4,8 @@ The fake keeps the service's token rules that the client depends on: the API key
 /v1/auth/token, refresh tokens single use with rotation, and a spent one presented again
 revoking its whole family (the access tokens minted in it included); protected routes answer
 401 for unknown or revoked tokens. Answers can be scripted per route to inject 401/429/503.
+The admin API keeps the service's tiers: an unknown tier is a 400, a key without rate_limit
+gets its tier's, and usage is reported per day from what a test records (record_usage).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import httpx
@@ -22,6 +25,16 @@ import httpx
 API_KEY = "kg_test_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + "_x9Y8z7"
 ADMIN_KEY = "kg_test_" + "Z1y2X3w4V5u6T7s8R9q0P1o2N3m4L5k6J7i8" + "_a1B2c3"
 BASE = "https://api.example.com"
+
+# The template's tiers: rate_limit per minute, burst, quota, quota period (docs/usage-plans.md).
+TIERS = {
+    "free": (60, 60, 10_000, "DAY"),
+    "startup": (1_000, 1_000, 1_000_000, "MONTH"),
+    "growth": (10_000, 5_000, 20_000_000, "MONTH"),
+    "enterprise": (100_000, 5_000, 500_000_000, "MONTH"),
+}
+DEFAULT_TIER = "startup"
+TODAY = date(2026, 1, 15)  # the fake's today (UTC), for usage
 
 
 class ManualClock:
@@ -82,6 +95,7 @@ class FakeKeygate:
     access: Dict[str, Family] = field(default_factory=dict)
     keys: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     events: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
+    usage: Dict[Tuple[str, date], int] = field(default_factory=dict)  # (key id, day) -> calls
     mu: threading.Lock = field(default_factory=threading.Lock)
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -195,6 +209,10 @@ class FakeKeygate:
         with self.mu:
             self.access[token] = Family(revoked=True)
 
+    def record_usage(self, key_id: str, day: date, calls: int) -> None:
+        with self.mu:
+            self.usage[(key_id, day)] = self.usage.get((key_id, day), 0) + calls
+
     # --- admin ------------------------------------------------------------------------------
 
     def _keys(self, request: httpx.Request) -> httpx.Response:
@@ -202,9 +220,12 @@ class FakeKeygate:
         body = json.loads(request.content) if request.content else {}
         with self.mu:
             if len(parts) == 2 and request.method == "POST":
+                tier = body.get("tier", DEFAULT_TIER)
+                if tier not in TIERS:
+                    return _unknown_tier()
                 kid = "key_" + secrets.token_hex(10)
                 k = {"key_id": kid, "name": body["name"], "scopes": body["scopes"], "allowed_ips": body.get("allowed_ips", []),
-                     "rate_limit": body.get("rate_limit", 1000), "tier": body.get("tier", "standard"), "status": "active",
+                     "rate_limit": body.get("rate_limit", TIERS[tier][0]), "tier": tier, "status": "active",
                      "key_gen": 1, "created_at": "2026-01-15T08:00:00Z"}
                 self.keys[kid] = k
                 self.events[kid] = [{"time": "2026-01-15T08:00:00Z", "action": "key.created", "key_id": kid}]
@@ -227,6 +248,10 @@ class FakeKeygate:
             if len(parts) == 3 and request.method == "PATCH":
                 if k["status"] == "revoked":
                     return error(409, "key_revoked", "The key is revoked.")
+                if "tier" in body:
+                    if body["tier"] not in TIERS:
+                        return _unknown_tier()
+                    body.setdefault("rate_limit", TIERS[body["tier"]][0])
                 k.update(body)
                 self.events[kid].insert(0, {"time": "2026-01-15T08:01:00Z", "action": "key.updated", "key_id": kid})
                 return httpx.Response(200, json=k)
@@ -234,6 +259,8 @@ class FakeKeygate:
                 k["status"] = "revoked"
                 self.events[kid].insert(0, {"time": "2026-01-15T08:02:00Z", "action": "key.revoked", "key_id": kid})
                 return httpx.Response(200, json=k)
+            if parts[3] == "usage" and request.method == "GET":
+                return self._usage(k, request.url.params.get("days", "7"))
             if parts[3] == "rotate":
                 k["key_gen"] += 1
                 grace = body.get("grace_period_seconds", 86400)
@@ -251,6 +278,37 @@ class FakeKeygate:
                     out["next_cursor"] = str(start + limit)
                 return httpx.Response(200, json=out)
         return error(405, "method_not_allowed", "No.")
+
+    def _usage(self, k: Dict[str, Any], days_param: str) -> httpx.Response:
+        """GET /v1/keys/{id}/usage as the service answers it (call with mu held)."""
+        if not days_param.isdigit() or not 1 <= int(days_param) <= 90:
+            return error(400, "invalid_request", "days must be a whole number from 1 to 90.")
+        if k["status"] == "revoked":
+            return error(404, "not_found", "The key has no usage plan (revoked, expired, or made before usage plans: authctl keys sync adds it).")
+        tier, rate = k["tier"], k["rate_limit"]
+        tier_rate, burst, quota, period = TIERS[tier]
+        own = rate != tier_rate
+        plan = {"name": f"keygate-local-{tier}" + (f"-{rate}pm" if own else ""), "rate_limit": rate,
+                "burst": min(rate, 5_000) if own else burst, "quota_limit": quota, "quota_period": period}
+
+        def period_start(d: date) -> date:  # API Gateway's: midnight, Sunday, the 1st (UTC)
+            if period == "DAY":
+                return d
+            if period == "WEEK":
+                return d - timedelta(days=(d.weekday() + 1) % 7)
+            return d.replace(day=1)
+
+        out_days = []
+        for i in range(int(days_param) - 1, -1, -1):
+            d = TODAY - timedelta(days=i)
+            spent = sum(n for (kid, day), n in self.usage.items() if kid == k["key_id"] and period_start(d) <= day <= d)
+            out_days.append({"date": d.isoformat(), "used": self.usage.get((k["key_id"], d), 0), "remaining": quota - spent})
+        return httpx.Response(200, json={"key_id": k["key_id"], "tier": tier, "plan": plan, "days": out_days,
+                                         "remaining": out_days[-1]["remaining"]}, headers={"Cache-Control": "no-store"})
+
+
+def _unknown_tier() -> httpx.Response:
+    return error(400, "invalid_request", "tier must be one of " + ", ".join(TIERS) + " (each is a usage plan of this stage).")
 
 
 def make_client(fake: FakeKeygate, clock: Optional[ManualClock] = None, key: str = API_KEY, base: str = BASE, **kw: Any):

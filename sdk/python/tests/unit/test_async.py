@@ -55,6 +55,17 @@ async def test_429_waits_on_the_clock_and_a_long_retry_after_is_raised():
     assert e.value.retry_after == 40
 
 
+async def test_a_spent_quota_is_raised_at_once():
+    fake = FakeKeygate()
+    clock = ManualClock()
+    c = make_async_client(fake, clock, retry=keygate.RetryPolicy(max_wait=7200))
+    fake.script("GET /v1/customers", error(429, "quota_exceeded", "used", "rate_limit_error", retry_after=3600))
+    with pytest.raises(keygate.RateLimitError) as e:
+        await c.get("/customers")
+    assert e.value.code == "quota_exceeded" and e.value.retry_after == 3600
+    assert clock.slept == [] and fake.count("GET /v1/customers") == 1
+
+
 async def test_invalid_grant_falls_back_to_an_exchange():
     fake = FakeKeygate()
     clock = ManualClock()

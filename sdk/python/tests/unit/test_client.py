@@ -195,6 +195,33 @@ def test_a_retry_after_beyond_max_wait_is_not_waited_for():
     assert clock.slept == [] and fake.count(CUSTOMERS) == 1
 
 
+def quota_exceeded(named: bool = True) -> httpx.Response:
+    if not named:  # as a proxy might pass it on: no Retry-After, no retry_after
+        return httpx.Response(429, json={"error": {"code": "quota_exceeded", "message": "m", "type": "rate_limit_error"}})
+    return error(429, "quota_exceeded", "The key's quota for the period is used.", "rate_limit_error", retry_after=3600)
+
+
+@pytest.mark.parametrize(
+    "policy, named",
+    [(None, True), (keygate.RetryPolicy(max_wait=7200, max_attempts=10), True), (None, False)],
+    ids=["the default policy", "a policy that would wait two hours", "no delay named"],
+)
+def test_a_spent_quota_is_raised_at_once_never_slept_on(policy, named):
+    fake = FakeKeygate()
+    clock = ManualClock()
+    c = make_client(fake, clock, retry=policy)
+    c.access_token()
+    fake.script(CUSTOMERS, quota_exceeded(named))
+    with pytest.raises(keygate.RateLimitError) as e:
+        c.get("/customers")
+    assert e.value.code == "quota_exceeded" and e.value.retry_after == (3600 if named else None)
+    assert clock.slept == [] and fake.count(CUSTOMERS) == 1
+    fake.script("GET /v1/keys", quota_exceeded(named))
+    with pytest.raises(keygate.RateLimitError):
+        c.keys.list()  # the client's own calls too
+    assert clock.slept == [] and fake.count("GET /v1/keys") == 1
+
+
 def test_retries_stop_after_max_attempts():
     fake = FakeKeygate()
     clock = ManualClock()

@@ -26,11 +26,14 @@ def body(**e):
         (401, "token_expired", keygate.AuthenticationError),
         (403, "insufficient_permissions", keygate.PermissionDeniedError),
         (403, "ip_not_allowed", keygate.PermissionDeniedError),
+        (403, "key_not_provisioned", keygate.PermissionDeniedError),
         (404, "not_found", keygate.NotFoundError),
         (405, "method_not_allowed", keygate.KeygateError),
         (409, "key_revoked", keygate.ConflictError),
+        (409, "usage_plan_limit_reached", keygate.ConflictError),
         (413, "request_too_large", keygate.KeygateError),
         (429, "rate_limit_exceeded", keygate.RateLimitError),
+        (429, "quota_exceeded", keygate.RateLimitError),
         (500, "internal_error", keygate.APIError),
         (503, "service_unavailable", keygate.ServiceUnavailableError),
         (504, "timeout", keygate.APIError),
@@ -51,6 +54,11 @@ def test_required_scope_and_retry_after_are_carried():
     assert e.retry_after == 5 and e.temporary
 
 
+def test_a_spent_quota_is_a_rate_limit_error_naming_its_hour():
+    e = parse_error(429, {"retry-after": "3600"}, body(code="quota_exceeded", message="The key's quota for the period is used.", type="rate_limit_error", retry_after=3600), NOW)
+    assert type(e) is keygate.RateLimitError and e.code == keygate.errors.QUOTA_EXCEEDED and e.retry_after == 3600
+
+
 @pytest.mark.parametrize(
     "header, want",
     [("0", 0.0), ("17", 17.0), ("Thu, 15 Jan 2027 08:00:30 GMT", None), ("soon", None), ("-3", None), ("99999999999", 86400.0)],
@@ -69,5 +77,7 @@ def test_a_body_that_is_not_the_error_shape_still_gives_an_error():
 
 
 def test_the_codes_are_the_services():
-    assert len(keygate.CODES) == len(set(keygate.CODES)) == 18
+    assert len(keygate.CODES) == len(set(keygate.CODES)) == 21
     assert keygate.errors.INVALID_GRANT in keygate.CODES
+    for code in ("quota_exceeded", "key_not_provisioned", "usage_plan_limit_reached"):
+        assert code in keygate.CODES

@@ -81,6 +81,16 @@ def test_429_is_retried_after_retry_after():
     assert clock.slept == [3.0]
 
 
+def test_a_spent_quota_is_not_retried():
+    fake = FakeKeygate()
+    clock = ManualClock()
+    s = session(fake, make_client(fake, clock, retry=keygate.RetryPolicy(max_wait=7200)))
+    fake.script("GET /v1/customers", httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": {"code": "quota_exceeded", "message": "m", "type": "rate_limit_error", "retry_after": 3600}}))
+    r = s.get(BASE + "/v1/customers")
+    assert r.status_code == 429 and r.headers["retry-after"] == "3600"
+    assert clock.slept == [] and fake.count("GET /v1/customers") == 1
+
+
 def test_no_credential_after_a_redirect_through_another_origin():
     fake = FakeKeygate()
     c = make_client(fake)

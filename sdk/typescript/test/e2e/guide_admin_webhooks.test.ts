@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
-import { AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError } from "../../src/index.js";
+import { AuthenticationError, ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError } from "../../src/index.js";
 import * as webhooks from "../../src/webhooks.js";
 import { ADMIN_KEY, REFRESH_GRACE, ShiftClock, admin, client, newKey, raw, refusedWithinTheBound, skip, sleep } from "./stack.js";
 
@@ -65,8 +65,8 @@ describe("admin helpers against the stack", { skip }, () => {
   it("drive the key lifecycle", async () => {
     const { c: a } = client(ADMIN_KEY);
     const name = "ts-admin-" + Date.now();
-    const created = await a.keys.create({ name, scopes: ["billing:read"], rateLimit: 600, tier: "gold" });
-    assert.ok(created.status === "active" && created.rateLimit === 600 && created.tier === "gold");
+    const created = await a.keys.create({ name, scopes: ["billing:read"], rateLimit: 600, tier: "growth" });
+    assert.ok(created.status === "active" && created.rateLimit === 600 && created.tier === "growth");
     assert.ok(created.secret.reveal().startsWith("kg_test_") && !JSON.stringify(created).includes(created.secret.reveal()));
     assert.equal((await client(created.secret.reveal()).c.validate()).keyId, created.keyId);
     assert.equal((await a.keys.update(created.keyId, { name: name + "-renamed" })).name, name + "-renamed");
@@ -87,6 +87,41 @@ describe("admin helpers against the stack", { skip }, () => {
     for (const want of ["key.created", "key.updated", "key.rotated", "key.revoked"]) assert.ok(actions.includes(want), actions.join());
     await assert.rejects(a.keys.update(created.keyId, { name: "again" }), (e: unknown) => e instanceof ConflictError && e.code === "key_revoked");
     await assert.rejects(a.keys.get("key_00000000000000000000"), NotFoundError);
+  });
+
+  it("refuse an unknown tier, and give a tier's rate limit to a key that names none", async () => {
+    const { c: a } = client(ADMIN_KEY);
+    await assert.rejects(a.keys.create({ name: "ts-tier-" + Date.now(), scopes: ["customers:read"], tier: "gold" }), (e: unknown) => e instanceof InvalidRequestError && e.code === "invalid_request" && /growth/.test(e.message));
+    const k = await a.keys.create({ name: "ts-tier-" + Date.now(), scopes: ["customers:read"], tier: "free" });
+    assert.deepEqual([k.tier, k.rateLimit], ["free", 60]);
+    const moved = await a.keys.update(k.keyId, { tier: "growth" });
+    assert.deepEqual([moved.tier, moved.rateLimit], ["growth", 10_000]);
+    await a.keys.revoke(k.keyId);
+  });
+
+  it("read a key's usage: its calls per day in its tier's plan", async () => {
+    const { c: a } = client(ADMIN_KEY);
+    const created = await a.keys.create({ name: "ts-usage-" + Date.now(), scopes: ["customers:read"], tier: "free" });
+    const { c: svc } = client(created.secret.reveal());
+    for (let i = 0; i < 3; i++) assert.equal((await svc.fetch("/customers")).status, 200);
+    const today = new Date().toISOString().slice(0, 10);
+    const deadline = Date.now() + 10_000; // the service may count a moment late (on AWS, minutes)
+    let u = await a.keys.usage(created.keyId, { days: 2 });
+    while (u.used < 3 && Date.now() < deadline) {
+      await sleep(500);
+      u = await a.keys.usage(created.keyId, { days: 2 });
+    }
+    assert.deepEqual([u.keyId, u.tier], [created.keyId, "free"]);
+    assert.deepEqual(u.plan, { name: "keygate-local-free", rateLimit: 60, burst: 60, quotaLimit: 10_000, quotaPeriod: "DAY" });
+    assert.equal(u.days.length, 2);
+    assert.ok([today, new Date().toISOString().slice(0, 10)].includes(u.days[1]!.date), JSON.stringify(u.days));
+    assert.equal(u.used, 3, JSON.stringify(u.days)); // the three calls, and nothing else: the token exchange is not metered
+    assert.equal(u.remaining, 10_000 - u.days[1]!.used);
+    assert.equal(u.days[1]!.remaining, u.remaining);
+    assert.equal((await a.keys.usage(created.keyId)).days.length, 7);
+    await assert.rejects(a.keys.usage(created.keyId, { days: 91 }), RangeError);
+    await a.keys.revoke(created.keyId);
+    await assert.rejects(a.keys.usage(created.keyId), NotFoundError); // a revoked key has no usage plan any more
   });
 
   it("answer a key without admin:full with the typed 403", async () => {

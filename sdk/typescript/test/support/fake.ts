@@ -4,7 +4,9 @@
 // The fake keeps the service's token rules the client depends on: the API key exchanged at
 // /v1/auth/token, refresh tokens single use with rotation, a spent one presented again revoking
 // its whole family (the access tokens minted in it included); protected routes answer 401 for
-// unknown or revoked tokens. Answers can be scripted per route to inject 3xx/401/429/503.
+// unknown or revoked tokens. Answers can be scripted per route to inject 3xx/401/429/503. The
+// admin API keeps the service's tiers: an unknown tier is a 400, a key without rate_limit gets
+// its tier's, and usage is reported per day from what a test records (recordUsage).
 
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -15,6 +17,30 @@ import type { Clock } from "../../src/core.js";
 export const API_KEY = "kg_test_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + "_x9Y8z7";
 export const ADMIN_KEY = "kg_test_" + "Z1y2X3w4V5u6T7s8R9q0P1o2N3m4L5k6J7i8" + "_a1B2c3";
 export const BASE = "https://api.example.com";
+
+/** The template's tiers: rate_limit per minute, burst, quota, quota period (docs/usage-plans.md). */
+export const TIERS: Record<string, { rate: number; burst: number; quota: number; period: "DAY" | "WEEK" | "MONTH" }> = {
+  free: { rate: 60, burst: 60, quota: 10_000, period: "DAY" },
+  startup: { rate: 1_000, burst: 1_000, quota: 1_000_000, period: "MONTH" },
+  growth: { rate: 10_000, burst: 5_000, quota: 20_000_000, period: "MONTH" },
+  enterprise: { rate: 100_000, burst: 5_000, quota: 500_000_000, period: "MONTH" },
+};
+export const DEFAULT_TIER = "startup";
+/** The fake's today (UTC), for usage. */
+export const TODAY = "2026-01-15";
+
+const DAY_MS = 86_400_000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** API Gateway's quota periods start at midnight, on Sunday, on the 1st (UTC). */
+function periodStart(day: string, period: string): string {
+  const t = Date.parse(day + "T00:00:00Z");
+  if (period === "DAY") return day;
+  if (period === "WEEK") return isoDay(t - new Date(t).getUTCDay() * DAY_MS);
+  return day.slice(0, 8) + "01";
+}
+
+const unknownTier = () => error(400, "invalid_request", `tier must be one of ${Object.keys(TIERS).join(", ")} (each is a usage plan of this stage).`);
 
 export class ManualClock implements Clock {
   t: number;
@@ -71,6 +97,8 @@ export class FakeKeygate {
   access = new Map<string, Family>();
   keys = new Map<string, Record<string, unknown>>();
   events = new Map<string, Record<string, unknown>[]>();
+  /** "keyId day" → calls. */
+  usage = new Map<string, number>();
 
   script(route: string, ...answers: Answer[]): void {
     this.scripts.set(route, [...(this.scripts.get(route) ?? []), ...answers]);
@@ -86,6 +114,10 @@ export class FakeKeygate {
 
   revokeAccess(t: string): void {
     this.access.set(t, { revoked: true });
+  }
+
+  recordUsage(keyId: string, day: string, calls: number): void {
+    this.usage.set(`${keyId} ${day}`, (this.usage.get(`${keyId} ${day}`) ?? 0) + calls);
   }
 
   /** The fake as a fetch function. */
@@ -150,8 +182,10 @@ export class FakeKeygate {
     const parts = url.pathname.replace(/^\/+|\/+$/g, "").split("/"); // v1 keys [id [rotate|events]]
     const b = body ? JSON.parse(body) : {};
     if (parts.length === 2 && req.method === "POST") {
+      const tier = b.tier ?? DEFAULT_TIER;
+      if (!TIERS[tier]) return unknownTier();
       const id = "key_" + randomBytes(10).toString("hex");
-      const k = { key_id: id, name: b.name, scopes: b.scopes, allowed_ips: b.allowed_ips ?? [], rate_limit: b.rate_limit ?? 1000, tier: b.tier ?? "standard", status: "active", key_gen: 1, created_at: "2026-01-15T08:00:00Z" };
+      const k = { key_id: id, name: b.name, scopes: b.scopes, allowed_ips: b.allowed_ips ?? [], rate_limit: b.rate_limit ?? TIERS[tier].rate, tier, status: "active", key_gen: 1, created_at: "2026-01-15T08:00:00Z" };
       this.keys.set(id, k);
       this.events.set(id, [{ time: "2026-01-15T08:00:00Z", action: "key.created", key_id: id }]);
       return json(201, { ...k, key: "kg_test_" + randomBytes(18).toString("hex") + "_abcdef", warning: "store it" });
@@ -171,6 +205,10 @@ export class FakeKeygate {
     if (parts.length === 3 && req.method === "GET") return json(200, k);
     if (parts.length === 3 && req.method === "PATCH") {
       if (k.status === "revoked") return error(409, "key_revoked", "The key is revoked.");
+      if (b.tier !== undefined) {
+        if (!TIERS[b.tier]) return unknownTier();
+        b.rate_limit ??= TIERS[b.tier]!.rate;
+      }
       Object.assign(k, b);
       evs.unshift({ time: "2026-01-15T08:01:00Z", action: "key.updated", key_id: id });
       return json(200, k);
@@ -180,6 +218,7 @@ export class FakeKeygate {
       evs.unshift({ time: "2026-01-15T08:02:00Z", action: "key.revoked", key_id: id });
       return json(200, k);
     }
+    if (parts[3] === "usage" && req.method === "GET") return this.usageOf(k, url.searchParams.get("days") ?? "7");
     if (parts[3] === "rotate") {
       k.key_gen = (k.key_gen as number) + 1;
       const grace = b.grace_period_seconds ?? 86400;
@@ -194,6 +233,29 @@ export class FakeKeygate {
       return json(200, out);
     }
     return error(405, "method_not_allowed", "No.");
+  }
+
+  /** GET /v1/keys/{id}/usage as the service answers it. */
+  private usageOf(k: Record<string, unknown>, daysParam: string): Response {
+    if (!/^[0-9]+$/.test(daysParam) || Number(daysParam) < 1 || Number(daysParam) > 90) return error(400, "invalid_request", "days must be a whole number from 1 to 90.");
+    if (k.status === "revoked") return error(404, "not_found", "The key has no usage plan (revoked, expired, or made before usage plans: authctl keys sync adds it).");
+    const [id, tier, rate] = [k.key_id as string, k.tier as string, k.rate_limit as number];
+    const t = TIERS[tier]!;
+    const own = rate !== t.rate;
+    const plan = { name: `keygate-local-${tier}${own ? `-${rate}pm` : ""}`, rate_limit: rate, burst: own ? Math.min(rate, 5_000) : t.burst, quota_limit: t.quota, quota_period: t.period };
+    const today = Date.parse(TODAY + "T00:00:00Z");
+    const days: { date: string; used: number; remaining: number }[] = [];
+    for (let i = Number(daysParam) - 1; i >= 0; i--) {
+      const day = isoDay(today - i * DAY_MS);
+      const from = periodStart(day, t.period);
+      let spent = 0;
+      for (const [key, calls] of this.usage) {
+        const [kid, d] = key.split(" ");
+        if (kid === id && d! >= from && d! <= day) spent += calls;
+      }
+      days.push({ date: day, used: this.usage.get(`${id} ${day}`) ?? 0, remaining: t.quota - spent });
+    }
+    return json(200, { key_id: id, tier, plan, days, remaining: days.at(-1)!.remaining }, { "cache-control": "no-store" });
   }
 }
 

@@ -50,6 +50,22 @@ describe("useKeygate", () => {
     assert.deepEqual(clock.slept, [3000]);
   });
 
+  it("does not retry a spent quota", async () => {
+    const fake = new FakeKeygate();
+    const api = await serve(fake.fetch);
+    servers.push(api);
+    const clock = new ManualClock();
+    const client = new KeygateClient({ baseUrl: api.url + "/v1", apiKey: API_KEY, clock, retry: { maxWaitMs: 7_200_000 } });
+    const instance = axios.create({ baseURL: api.url + "/v1" });
+    useKeygate(instance, client);
+    fake.script("GET /v1/customers", error(429, "quota_exceeded", "used", "rate_limit_error", { retry_after: 3600 }));
+    const e = await instance.get("/customers").catch((e) => e);
+    assert.equal(e?.response?.status, 429);
+    assert.equal(e.response.headers["retry-after"], "3600");
+    assert.deepEqual(clock.slept, []);
+    assert.equal(fake.count("GET /v1/customers"), 1);
+  });
+
   it("shares one exchange among 20 concurrent requests", async () => {
     const { fake, instance } = await setup();
     fake.delayMs = 50;

@@ -173,6 +173,31 @@ describe("401, 429 and 503", () => {
     assert.equal(fake.count(CUSTOMERS), 1);
   });
 
+  const quota = (named = true) =>
+    named
+      ? error(429, "quota_exceeded", "The key's quota for the period is used.", "rate_limit_error", { retry_after: 3600 })
+      : new Response(JSON.stringify({ error: { code: "quota_exceeded", message: "m", type: "rate_limit_error" } }), { status: 429 }); // as a proxy might pass it on
+  const quotaCases: [string, Partial<KeygateClientOptions>, boolean][] = [
+    ["the default policy", {}, true],
+    ["a policy that would wait two hours", { retry: { maxWaitMs: 7_200_000, maxAttempts: 10 } }, true],
+    ["no delay named", {}, false],
+  ];
+  for (const [name, o, named] of quotaCases) {
+    it(`never sleeps on a spent quota: ${name}`, async () => {
+      const { client, fake, clock } = setup(o);
+      await client.accessToken();
+      fake.script(CUSTOMERS, quota(named), quota(named));
+      const resp = await client.fetch("/customers");
+      assert.equal(resp.status, 429, "client.fetch returns the 429");
+      await assert.rejects(client.request("GET", "/customers"), (e: unknown) => e instanceof RateLimitError && e.code === "quota_exceeded" && e.retryAfter === (named ? 3600 : undefined));
+      fake.script("GET /v1/keys", quota(named));
+      await assert.rejects(client.keys.list(), RateLimitError); // the client's own calls too
+      assert.deepEqual(clock.slept, []);
+      assert.equal(fake.count(CUSTOMERS), 2);
+      assert.equal(fake.count("GET /v1/keys"), 1);
+    });
+  }
+
   it("stops after maxAttempts", async () => {
     const { client, fake, clock } = setup({ retry: { maxAttempts: 3 } });
     await client.accessToken();
