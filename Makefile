@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-FUNCTIONS := token refresh validate revoke jwks keys authorizer rotate echo console
+FUNCTIONS := token refresh validate revoke jwks keys authorizer rotate echo console plans
 LOCAL_BIN := .build/local
 
 # Ports: make run and make test use different ones so both can run at once.

@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 
 	"github.com/keygate/keygate/shared/store"
 )
+
+// OrphanGrace is how old an API key without a keygate key must be before Sync deletes it: the
+// admin API stores a key right after making its API key, and the listing that Sync reads keys
+// from (a secondary index) may lag behind by a moment.
+const OrphanGrace = 10 * time.Minute
 
 // Report is what Sync found and did.
 type Report struct {
@@ -30,33 +36,44 @@ type Report struct {
 // carries on past one key's failure and reports it; the error is for failures that stop it.
 func (m *Manager) Sync(ctx context.Context, keys func(yield func(store.Key) bool) error) (Report, error) {
 	var r Report
-	live := map[string]bool{}
-	err := keys(func(k store.Key) bool {
+	// API keys first, then the keys table: an API key made after this listing is not judged at
+	// all, and one made just before it (its keygate key not yet visible in the list index,
+	// which lags) is spared by OrphanGrace.
+	all, err := m.apiKeys(ctx, m.prefix+"key_")
+	if err != nil {
+		return r, err
+	}
+	had := map[string]bool{}
+	for _, ak := range all {
+		had[aws.ToString(ak.Name)] = true
+	}
+	seen := map[string]bool{} // every key of the table: Ensure handles its API key
+	err = keys(func(k store.Key) bool {
 		r.Keys++
-		if k.Status == store.StatusActive && k.Usable(m.now()) {
-			live[m.APIKeyName(k.KeyID)] = true
-		}
+		name := m.APIKeyName(k.KeyID)
+		seen[name] = true
 		switch err := m.Ensure(ctx, k); {
 		case errors.Is(err, ErrUnknownTier):
 			r.UnknownTiers = append(r.UnknownTiers, k.KeyID+" (tier "+k.Tier+")")
 		case err != nil:
 			r.Failed = append(r.Failed, k.KeyID+": "+err.Error())
-		case live[m.APIKeyName(k.KeyID)]:
+		case k.Status == store.StatusActive && k.Usable(m.now()):
 			r.Ensured++
+		case had[name]: // revoked or expired: Ensure deleted its API key
+			r.Removed++
 		}
 		return ctx.Err() == nil
 	})
 	if err != nil {
 		return r, fmt.Errorf("usageplan: sync: read keys: %w", err)
 	}
-	all, err := m.apiKeys(ctx, m.prefix+"key_")
-	if err != nil {
-		return r, err
-	}
 	for _, ak := range all {
 		name := aws.ToString(ak.Name)
-		if live[name] {
+		if seen[name] {
 			continue
+		}
+		if ak.CreatedDate != nil && m.now().Sub(*ak.CreatedDate) < OrphanGrace {
+			continue // a create in flight: its key is stored right after its API key
 		}
 		if err := m.deleteAPIKey(ctx, aws.ToString(ak.Id)); err != nil {
 			r.Failed = append(r.Failed, name+": "+err.Error())

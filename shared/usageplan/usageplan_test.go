@@ -310,12 +310,19 @@ func TestUsageReadsTheKeysDaysInItsPlan(t *testing.T) {
 func TestSyncRepairsAndPrunes(t *testing.T) {
 	ctx := context.Background()
 	f := usageplantest.New("local", usageplantest.DefaultTiers...)
-	m, _ := newManager(t, f, 200)
+	m, clk := newManager(t, f, 200)
+	f.Now = clk.Now
 	a, b, c := key(keyA, "free", 5), key("key_BBBBBBBBBBBBBBBBBBBB", "growth", 10000), key("key_CCCCCCCCCCCCCCCCCCCC", "startup", 77)
 	for _, k := range []store.Key{a, b, c} {
 		if err := m.Ensure(ctx, k); err != nil {
 			t.Fatal(err)
 		}
+	}
+	clk.Advance(time.Hour)
+	// f is being created right now: its API key exists, its record is not listed yet.
+	fresh := key("key_FFFFFFFFFFFFFFFFFFFF", "startup", 1000)
+	if err := m.Ensure(ctx, fresh); err != nil {
+		t.Fatal(err)
 	}
 	// b was revoked while API Gateway was down; c was deleted from the table; d was made before
 	// usage plans; e has a tier that no longer exists.
@@ -333,10 +340,10 @@ func TestSyncRepairsAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"keygate-local-" + keyA, "keygate-local-key_DDDDDDDDDDDDDDDDDDDD"}; !slices.Equal(f.APIKeyNames(), want) {
+	if want := []string{"keygate-local-" + keyA, "keygate-local-key_DDDDDDDDDDDDDDDDDDDD", "keygate-local-key_FFFFFFFFFFFFFFFFFFFF"}; !slices.Equal(f.APIKeyNames(), want) {
 		t.Errorf("API keys after sync %v, want %v", f.APIKeyNames(), want)
 	}
-	if r.Keys != 4 || r.Ensured != 2 || r.Removed != 1 || r.PlansDeleted != 1 || len(r.UnknownTiers) != 1 || len(r.Failed) != 0 {
+	if r.Keys != 4 || r.Ensured != 2 || r.Removed != 2 || r.PlansDeleted != 1 || len(r.UnknownTiers) != 1 || len(r.Failed) != 0 {
 		t.Errorf("report %+v", r)
 	}
 	for _, p := range f.Plans() {

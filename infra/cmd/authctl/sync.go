@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keygate/keygate/shared/app"
-	"github.com/keygate/keygate/shared/store"
 	"github.com/keygate/keygate/shared/store/dynamo"
+	"github.com/keygate/keygate/shared/usageplan"
 )
 
 // runSync is "authctl keys sync": the repair path of the usage plans. It reads every key of
@@ -43,24 +43,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	report, err := plans.Sync(ctx, func(yield func(store.Key) bool) error {
-		cursor := ""
-		for {
-			page, err := keys.ListKeys(ctx, 100, cursor)
-			if err != nil {
-				return err
-			}
-			for _, k := range page.Keys {
-				if !yield(k) {
-					return nil
-				}
-			}
-			if page.Next == "" {
-				return nil
-			}
-			cursor = page.Next
-		}
-	})
+	report, err := plans.Sync(ctx, usageplan.AllKeys(ctx, keys))
 	fmt.Fprint(stdout, report.String())
 	if err != nil {
 		return err

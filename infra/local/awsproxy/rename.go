@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Renaming forwards to target with resource names rewritten: in on requests, out on answers
+// Renaming forwards to target with resource names rewritten: in on requests (body and query
+// string), out on answers
 // (for example a stage's tables to names of a test's own, so two stacks of one stage share the
 // emulators but no table). DynamoDB signs each answer with a CRC32 of its body, so a changed
 // answer gets its checksum recomputed; the SDK would otherwise refuse it. observe, if set, sees
@@ -27,7 +28,11 @@ func Renaming(target string, in, out *strings.Replacer, observe func(r *http.Req
 			observe(r, body)
 		}
 		body = []byte(in.Replace(string(body)))
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, strings.TrimSuffix(target, "/")+r.URL.RequestURI(), bytes.NewReader(body))
+		// API Gateway's control plane (REST) also names things in the query string
+		// (GetApiKeys?name=…), so the query is renamed like the body.
+		u := *r.URL
+		u.RawQuery = in.Replace(u.RawQuery)
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, strings.TrimSuffix(target, "/")+u.RequestURI(), bytes.NewReader(body))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return

@@ -15,10 +15,10 @@ import (
 // Names are rewritten both ways, the caller's request is observed as sent, and a rewritten
 // answer carries a CRC32 of what it now says.
 func TestRenamingRewritesBothWaysAndFixesTheChecksum(t *testing.T) {
-	var seen string
+	var seen, seenQuery string
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		seen = string(b)
+		seen, seenQuery = string(b), r.URL.RawQuery
 		answer := `{"TableName":"own-keys"}`
 		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(answer))), 10))
 		io.WriteString(w, answer)
@@ -29,7 +29,8 @@ func TestRenamingRewritesBothWaysAndFixesTheChecksum(t *testing.T) {
 		func(_ *http.Request, body []byte) { observed = string(body) }))
 	defer p.Close()
 
-	resp, err := http.Post(p.URL, "application/x-amz-json-1.0", strings.NewReader(`{"TableName":"stage-keys"}`))
+	// API Gateway's control plane names things in the query string too.
+	resp, err := http.Post(p.URL+"/apikeys?name=stage-key_1&includeValues=true", "application/x-amz-json-1.0", strings.NewReader(`{"TableName":"stage-keys"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +38,9 @@ func TestRenamingRewritesBothWaysAndFixesTheChecksum(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if seen != `{"TableName":"own-keys"}` || observed != `{"TableName":"stage-keys"}` {
 		t.Fatalf("upstream saw %s, the observer %s", seen, observed)
+	}
+	if seenQuery != "name=own-key_1&includeValues=true" {
+		t.Fatalf("upstream saw the query %q, want the name renamed", seenQuery)
 	}
 	if string(b) != `{"TableName":"stage-keys"}` {
 		t.Fatalf("answer %s, want the stage's name back", b)

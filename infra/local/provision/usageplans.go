@@ -30,9 +30,8 @@ var ErrNoRestAPI = errors.New("provision: no REST API of that name on the emulat
 // ErrPlanDrift: a usage plan of the template's name exists with other limits or stages.
 var ErrPlanDrift = errors.New("provision: usage plan differs from the template")
 
-// RestAPIName is the name of the REST API the template's Api becomes: its Name property,
-// `!Sub keygate-${Stage}`, spelled here once because samtpl does not keep the Api's Name.
-func RestAPIName(tpl *samtpl.Template) string { return "keygate-" + tpl.API.StageName }
+// RestAPIName is the name of the REST API the template's Api becomes: its Name property.
+func RestAPIName(tpl *samtpl.Template) string { return tpl.API.Name }
 
 // NeedsRestAPI reports whether the template uses API Gateway's API keys or usage plans, and
 // so needs the REST API on the emulator that its usage plans' apiStages name.

@@ -328,12 +328,19 @@ func (b *builder) events(fnID string, n *yaml.Node, where string) error {
 		if err != nil {
 			return err
 		}
-		if typ != "Api" {
-			return fmt.Errorf("%s: unsupported event type %q (only Api)", eo.path("Type"), typ)
-		}
 		po, err := asObject(eo.get("Properties"), eo.path("Properties"))
 		if err != nil {
 			return err
+		}
+		switch typ {
+		case "Api":
+		case "Schedule":
+			if err := b.schedule(fnID, name, po); err != nil {
+				return err
+			}
+			continue
+		default:
+			return fmt.Errorf("%s: unsupported event type %q (Api or Schedule)", eo.path("Type"), typ)
 		}
 		rt, err := b.route(fnID, name, po)
 		if err != nil {
@@ -346,6 +353,23 @@ func (b *builder) events(fnID string, n *yaml.Node, where string) error {
 		}
 		b.t.Routes = append(b.t.Routes, rt)
 	}
+	return nil
+}
+
+// schedule reads a Schedule event: EventBridge invokes the function on its expression. No
+// local path runs schedules; the stack's tools invoke such a function when they need it.
+func (b *builder) schedule(fnID, event string, po object) error {
+	if err := po.allow("Schedule", "Description", "Enabled", "Name", "Input"); err != nil {
+		return err
+	}
+	expr, ok, err := b.str(po, "Schedule")
+	if err != nil {
+		return err
+	}
+	if !ok || !(strings.HasPrefix(expr, "rate(") || strings.HasPrefix(expr, "cron(")) || !strings.HasSuffix(expr, ")") {
+		return fmt.Errorf("%s: Schedule %q: want rate(…) or cron(…)", po.path("Schedule"), expr)
+	}
+	b.t.Schedules = append(b.t.Schedules, Schedule{EventName: event, FunctionID: fnID, Expression: expr})
 	return nil
 }
 
@@ -467,6 +491,12 @@ func (b *builder) api(res *resource) error {
 		return err
 	} else if !ok || a.StageName == "" {
 		return fmt.Errorf("%s: StageName is required", o.where)
+	}
+	a.Name = res.id
+	if v, ok, err := b.str(o, "Name"); err != nil {
+		return err
+	} else if ok && v != "" {
+		a.Name = v
 	}
 	a.APIKeySourceType = "HEADER"
 	if v, ok, err := b.str(o, "ApiKeySourceType"); err != nil {

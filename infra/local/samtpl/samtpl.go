@@ -61,6 +61,8 @@ type Template struct {
 	Secrets []Secret
 	// UsagePlans in template order (the tiers).
 	UsagePlans []UsagePlan
+	// Schedules are the functions' Schedule events, in template order.
+	Schedules []Schedule
 	// Outputs maps each output name to its resolved Value.
 	Outputs map[string]string
 }
@@ -99,6 +101,13 @@ type Function struct {
 	LogFormat, LogLevel string
 }
 
+// Schedule is one Schedule event of a function: EventBridge invokes it on Expression.
+type Schedule struct {
+	EventName  string
+	FunctionID string
+	Expression string // rate(…) or cron(…)
+}
+
 // Route is one Api event of a function.
 type Route struct {
 	// EventName is the key under the function's Events.
@@ -119,7 +128,9 @@ type Route struct {
 
 // API is the AWS::Serverless::Api resource.
 type API struct {
-	LogicalID         string
+	LogicalID string
+	// Name is the Name property (the REST API's name); the logical id when absent.
+	Name              string
 	StageName         string
 	DefaultAuthorizer string
 	// Authorizers by name.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -120,16 +119,10 @@ func need(t *testing.T) {
 
 // renamer is a proxy before an emulator that renames the stack's tables, secrets, API keys and
 // usage plans (stackPrefix → ownPrefix in requests, back in answers), so this stack shares the
-// emulators but none of them with infra/test/e2e. awsproxy.Renaming rewrites bodies; API
-// Gateway's control plane (REST, on the Secrets Manager endpoint) also names things in the
-// query string (GetApiKeys?name=keygate-local-key_…), so the query is renamed here too.
+// emulators but none of them with infra/test/e2e.
 func renamer(target string) *httptest.Server {
-	in := strings.NewReplacer(stackPrefix, ownPrefix)
-	bodies := awsproxy.Renaming(target, in, strings.NewReplacer(ownPrefix, stackPrefix), nil)
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.URL.RawQuery = in.Replace(r.URL.RawQuery)
-		bodies.ServeHTTP(w, r)
-	}))
+	return httptest.NewServer(awsproxy.Renaming(target,
+		strings.NewReplacer(stackPrefix, ownPrefix), strings.NewReplacer(ownPrefix, stackPrefix), nil))
 }
 
 // sdkTools are what install.sh --sdk prints: the SDK venv and (with node) node_modules.

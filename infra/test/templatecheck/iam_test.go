@@ -22,6 +22,11 @@ var wildcardAllowList = []struct {
 	{"KeysFunctionRole", "apigateway:POST", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys", usagePlansWhy},
 	{"KeysFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys/*", usagePlansWhy},
 	{"KeysFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*", usagePlansWhy},
+	{"PlansFunctionRole", "apigateway:GET", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys", usagePlansWhy},
+	{"PlansFunctionRole", "apigateway:POST", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys", usagePlansWhy},
+	{"PlansFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*", usagePlansWhy},
+	{"PlansFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/*/keys/*", usagePlansWhy},
+	{"PlansFunctionRole", "apigateway:DELETE", "arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/*", usagePlansWhy},
 }
 
 // usagePlansWhy is why the keys function's API Gateway grants name every plan or API key.
@@ -318,6 +323,11 @@ func TestSAMAddsNoHiddenPermissions(t *testing.T) {
 			arn := fmt.Sprint(p["SourceArn"])
 			if !strings.Contains(arn, "__ApiId__:map[Ref:Api]") && !strings.Contains(arn, "${Api}") {
 				t.Errorf("%s: API Gateway may invoke from %v, not only this stack's API", id, p["SourceArn"])
+			}
+		case "events.amazonaws.com":
+			// A Schedule event: only its own rule may invoke the function.
+			if arn := fmt.Sprint(p["SourceArn"]); !strings.Contains(arn, "Fn::GetAtt") && !strings.Contains(arn, "GetAtt") {
+				t.Errorf("%s: EventBridge may invoke from %v, not only this stack's rule", id, p["SourceArn"])
 			}
 		case "secretsmanager.amazonaws.com":
 			if p["SourceAccount"] == nil && p["SourceArn"] == nil {

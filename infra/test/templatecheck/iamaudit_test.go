@@ -165,6 +165,14 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 		logical[s.Name], logical[n] = s.LogicalID, s.LogicalID
 	}
 	rename, back := strings.NewReplacer(pairs...), strings.NewReplacer(backPairs...)
+	// The stage's usage plans and API keys get names of this test's own too (keygate-local-… →
+	// keygate-iamaudit-…), so PlansFunction's sync here never judges the e2e suite's.
+	audit.UsagePlans = append([]samtpl.UsagePlan(nil), tpl.UsagePlans...)
+	for i, p := range tpl.UsagePlans {
+		audit.UsagePlans[i].Name = auditPrefix + strings.TrimPrefix(p.Name, "keygate-local-")
+	}
+	audit.API.Name = strings.TrimSuffix(auditPrefix, "-")
+	gwRename, gwBack := strings.NewReplacer("keygate-local-", auditPrefix), strings.NewReplacer(auditPrefix, "keygate-local-")
 
 	recorders := map[string]*recorder{}
 	fns := lambdarun.FromTemplate(tpl, bin)
@@ -172,7 +180,7 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 		rc := &recorder{calls: map[string]bool{}}
 		recorders[fns[i].ID] = rc
 		d, s := rc.proxy(t, "dynamodb", ddbEndpoint, rename, back), rc.proxy(t, "secretsmanager", smEndpoint, rename, back)
-		g := rc.proxy(t, "apigateway", smEndpoint, strings.NewReplacer(), strings.NewReplacer())
+		g := rc.proxy(t, "apigateway", smEndpoint, gwRename, gwBack)
 		defer d.Close()
 		defer s.Close()
 		defer g.Close()
@@ -193,6 +201,9 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 	ddb, sm := provision.NewClients(provision.Endpoints{DynamoDB: ddbEndpoint, SecretsManager: smEndpoint}, tpl.Region)
 	if err := provision.Apply(ctx, &audit, ddb, sm, runner); err != nil {
 		t.Fatalf("provision: %v\n%s", err, logs.String())
+	}
+	if _, err := provision.ApplyUsagePlans(ctx, &audit, emulatortest.APIGateway(t)); err != nil {
+		t.Fatalf("provision usage plans: %v", err)
 	}
 	gw, err := gateway.New(gateway.Config{Template: tpl, Invoker: runner})
 	if err != nil {
@@ -216,7 +227,7 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its API key in its usage plan, as authctl bootstrap makes it (not through a function).
-	if err := usageplan.New(emulatortest.APIGateway(t), apikey.StaticHashers{H: h}, env["KEYGATE_STAGE"], 200, time.Now).Ensure(ctx, rec); err != nil {
+	if err := usageplan.New(emulatortest.APIGateway(t), apikey.StaticHashers{H: h}, strings.TrimSuffix(strings.TrimPrefix(auditPrefix, "keygate-"), "-"), 200, time.Now).Ensure(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	events := dynamo.NewEvents(ddb, auditPrefix+"tokens", 0, time.Now)
@@ -277,6 +288,13 @@ func TestEveryCallTheFunctionsMakeIsGranted(t *testing.T) {
 
 	call("POST", "/v1/keys/"+id+"/rotate", admin, map[string]any{"grace_period_seconds": 0}, 200)
 	call("DELETE", "/v1/keys/"+id, admin, nil, 200)
+
+	// The scheduled usage-plan sync, as EventBridge invokes it.
+	scheduled, _ := json.Marshal(map[string]any{"version": "0", "id": "iam-audit", "detail-type": "Scheduled Event", "source": "aws.events",
+		"account": tpl.AccountID, "region": tpl.Region, "time": time.Now().UTC().Format(time.RFC3339), "resources": []string{}, "detail": map[string]any{}})
+	if _, err := runner.Invoke(ctx, "PlansFunction", scheduled); err != nil {
+		t.Fatalf("PlansFunction: %v\n%s", err, logs.String())
+	}
 
 	// A second signing-key rotation, the four steps as Secrets Manager runs them.
 	token, err := smithyrand.NewUUID(rand.Reader).GetUUID()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
@@ -27,6 +28,9 @@ type Fake struct {
 	member map[string]map[string]bool // plan id → API key ids
 	// Usage is what GetUsage answers per plan id and API key id: one [used, remaining] per day.
 	Usage map[string]map[string][][]int64
+
+	// Now stamps API keys' CreatedDate (default time.Now).
+	Now func() time.Time
 
 	// Fail makes the named operation (e.g. "CreateApiKey") fail with the error, once per
 	// entry (nil entries succeed), consumed in order.
@@ -311,7 +315,12 @@ func (f *Fake) CreateApiKey(_ context.Context, in *apigateway.CreateApiKeyInput,
 		}
 	}
 	id := f.id("ak")
-	f.keys[id] = &types.ApiKey{Id: aws.String(id), Name: in.Name, Value: in.Value, Enabled: in.Enabled, Description: in.Description}
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	created := now()
+	f.keys[id] = &types.ApiKey{Id: aws.String(id), Name: in.Name, Value: in.Value, Enabled: in.Enabled, Description: in.Description, CreatedDate: &created}
 	return &apigateway.CreateApiKeyOutput{Id: aws.String(id), Name: in.Name, Value: in.Value, Enabled: in.Enabled}, nil
 }
 
