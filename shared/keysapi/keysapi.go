@@ -295,12 +295,14 @@ func (h *Handler) update(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 		return nil, err
 	}
 	moved := next.Tier != k.Tier || next.RateLimit != k.RateLimit
-	if next.Tier != k.Tier {
+	if moved {
+		// The new tier, or the kept one of a key made before tiers were plans: either must be
+		// one of the stage's, and the answer says which there are.
 		tier, err := h.tier(ctx, next.Tier)
 		if err != nil {
 			return nil, err
 		}
-		if req.RateLimit == nil { // a new tier brings its rate unless the request sets one
+		if next.Tier != k.Tier && req.RateLimit == nil { // a new tier brings its rate unless the request sets one
 			next.RateLimit = tier.RatePerMinute
 		}
 	}
@@ -576,6 +578,8 @@ func planErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, usageplan.ErrUnknownTier):
+		return httpapi.InvalidRequest("The key's tier has no usage plan on this stage: set tier to one of the stage's tiers.").WithCause(err)
 	case errors.Is(err, usageplan.ErrPlanLimit):
 		return httpapi.New(httpapi.CodeUsagePlanLimitReached,
 			"No usage plan can be added for this rate_limit (the stage's MaxUsagePlans or AWS's quota of usage plans or API keys is reached). "+

@@ -325,3 +325,22 @@ func adminCallQuery(t *testing.T, h *keysapi.Handler, resource, id string, query
 	}
 	return resp
 }
+
+// A key made before tiers were usage plans (tier "standard") is refused a rate change with a
+// 400 naming the tiers, never a 503, and moves once it is given a tier.
+func TestALegacyTierIsRefusedWithTheTiersUntilChanged(t *testing.T) {
+	h, keys := oneKey(t, func(k *store.Key) { k.Tier, k.RateLimit = "standard", 1000 })
+	resp := adminCall(t, h, "PATCH", "/v1/keys/{id}", id, `{"rate_limit":50}`)
+	if resp.StatusCode != 400 || !strings.Contains(resp.Body, "free, startup, growth, enterprise") {
+		t.Fatalf("rate change of a legacy-tier key: %d %s, want 400 listing the tiers", resp.StatusCode, resp.Body)
+	}
+	if resp := adminCall(t, h, "PATCH", "/v1/keys/{id}", id, `{"name":"renamed"}`); resp.StatusCode != 200 {
+		t.Errorf("a change that does not move it: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := adminCall(t, h, "PATCH", "/v1/keys/{id}", id, `{"tier":"startup"}`); resp.StatusCode != 200 {
+		t.Fatalf("giving it a tier: %d %s", resp.StatusCode, resp.Body)
+	}
+	if k, _ := keys.KeyByID(context.Background(), id); k.Tier != "startup" || k.RateLimit != 1000 {
+		t.Errorf("after the move: tier %q rate %d", k.Tier, k.RateLimit)
+	}
+}
