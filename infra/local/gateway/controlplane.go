@@ -86,6 +86,9 @@ const (
 // serveUsage answers GetUsage from the counters. Per day: the requests of that UTC day that
 // counted (throttled and over-quota requests do not), and what is left of the quota of the
 // period holding that day after it (0 for a plan without a quota).
+// maxUsagePosition bounds GetUsage's position: far more keys than a usage plan holds.
+const maxUsagePosition = 1 << 30
+
 func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	start, err1 := time.Parse(usageDateLayout, q.Get("startDate"))
@@ -112,7 +115,9 @@ func (g *Gateway) serveUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("position"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
+		// Positions are the ones this answers (an offset into the keys): bounded, so that
+		// offset+limit cannot overflow into a negative next position.
+		if err != nil || n < 0 || n > maxUsagePosition {
 			controlPlaneError(w, http.StatusBadRequest, "BadRequestException", "invalid position")
 			return
 		}

@@ -111,7 +111,7 @@ type env struct {
 type option func(*gateway.Config, *samtpl.Options)
 
 // newEnv builds a gateway for the project's template.
-func newEnv(t *testing.T, handlers map[string]handlerFunc, opts ...option) *env {
+func newEnv(t testing.TB, handlers map[string]handlerFunc, opts ...option) *env {
 	t.Helper()
 	src, err := os.ReadFile(realTemplate)
 	if err != nil {
@@ -121,7 +121,7 @@ func newEnv(t *testing.T, handlers map[string]handlerFunc, opts ...option) *env 
 }
 
 // newEnvFor builds a gateway for the template src.
-func newEnvFor(t *testing.T, src []byte, handlers map[string]handlerFunc, opts ...option) *env {
+func newEnvFor(t testing.TB, src []byte, handlers map[string]handlerFunc, opts ...option) *env {
 	t.Helper()
 	tplOpts := samtpl.Options{}
 	cfg := gateway.Config{}

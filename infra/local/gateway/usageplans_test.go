@@ -160,7 +160,7 @@ func meteredAuthorizer(_ context.Context, payload []byte) ([]byte, error) {
 
 // meteredEnv is a gateway for the real template with usage plans read from a fake control
 // plane, whose authorizer names the API key by the bearer token.
-func meteredEnv(t *testing.T, cp *fakeControlPlane, opts ...option) *env {
+func meteredEnv(t testing.TB, cp *fakeControlPlane, opts ...option) *env {
 	t.Helper()
 	return newEnv(t, map[string]handlerFunc{"AuthorizerFunction": meteredAuthorizer}, append([]option{withUsagePlans(cp, -1)}, opts...)...)
 }
