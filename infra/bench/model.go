@@ -104,6 +104,7 @@ var budgets = map[string]time.Duration{
 	"AuthorizerFunction": 10 * time.Millisecond,  // in front of every protected call the gateway has not cached
 	"EchoFunction":       20 * time.Millisecond,  // the sample backend
 	"RotateFunction":     5 * time.Second,        // Secrets Manager waits; the timeout is 30 s
+	"PlansFunction":      30 * time.Second,       // an hourly sync; the timeout is 300 s
 }
 
 // cpuStretch is how much longer CPU work takes at memMB than on a full vCPU.

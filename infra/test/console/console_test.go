@@ -278,6 +278,7 @@ func TestAnOperatorManagesAKeyFromSignInToSignOut(t *testing.T) {
 		t.Fatalf("the key's name was rendered as HTML")
 	}
 	waitText(t, ctx, "#events", "key.created")
+	waitText(t, ctx, "#usage-plan-name", "keygate-local-startup") // the default tier, at its rate
 	screenshot(t, ctx, "detail")
 
 	// The list shows it.
@@ -303,6 +304,7 @@ func TestAnOperatorManagesAKeyFromSignInToSignOut(t *testing.T) {
 	}
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#confirm-name"), evil), chromedp.Click(chromedp.CSS("#revoke")))
 	waitText(t, ctx, "#key-detail", "revoked")
+	waitText(t, ctx, "#usage-status", "no usage plan")
 	if exchange(t, rotated) == http.StatusOK {
 		t.Fatalf("a revoked key still gets tokens")
 	}

@@ -32,9 +32,10 @@ function el(tag, attrs = {}, ...children) {
 
 const app = () => document.getElementById('app');
 
+// show replaces the view; null, undefined and false stand for a part the view leaves out.
 function show(...nodes) {
   const main = app();
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
   main.focus();
 }
 
@@ -267,6 +268,16 @@ function validCIDR(s) {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (v4 ? 32 : 128);
 }
 
+// tierField is a select of the stage's tiers (the console's config), startup first as the admin
+// API's default; a key's tier the list lacks (made before tiers were plans) stays choosable.
+// Without a list it is a text field, and the admin API's 400 names the tiers.
+function tierField(key) {
+  const current = key ? key.tier : (cfg.tiers.includes('startup') ? 'startup' : cfg.tiers[0] || '');
+  if (!cfg.tiers.length) return el('input', { id: 'f-tier', type: 'text', value: current, placeholder: 'startup' });
+  const names = cfg.tiers.includes(current) || !current ? cfg.tiers : [current, ...cfg.tiers];
+  return el('select', { id: 'f-tier' }, names.map((t) => el('option', { value: t, selected: t === current }, t)));
+}
+
 function keyForm({ key, onSubmit, submitLabel }) {
   const name = el('input', { id: 'f-name', type: 'text', required: true, maxlength: 128, value: key ? key.name : '' });
   const owner = el('input', { id: 'f-owner', type: 'text', maxlength: 128, value: key ? key.owner_id || '' : '', disabled: !!key });
@@ -280,9 +291,11 @@ function keyForm({ key, onSubmit, submitLabel }) {
     return bad.length === 0;
   };
   ips.addEventListener('input', checkIPs);
-  const rate = el('input', { id: 'f-rate', type: 'number', min: 1, max: 100000, value: key ? key.rate_limit : 1000 });
-  const tiers = el('datalist', { id: 'tiers' }, cfg.tiers.map((t) => el('option', { value: t })));
-  const tier = el('input', { id: 'f-tier', type: 'text', list: 'tiers', value: key ? key.tier : cfg.tiers[0] || '' });
+  // Empty means the tier's rate: on create the field starts empty; on edit it is sent only when
+  // changed, so a new tier brings its own rate (the admin API's rule).
+  const rate = el('input', { id: 'f-rate', type: 'number', min: 1, max: 1000000, step: 1, value: key ? key.rate_limit : '',
+    placeholder: 'the tier\'s', 'aria-describedby': 'f-rate-hint' });
+  const tier = tierField(key);
   const expires = el('input', { id: 'f-expires', type: 'datetime-local', value: key && key.expires_at ? key.expires_at.slice(0, 16) : '' });
   const formError = el('p', { class: 'error', role: 'alert', id: 'form-error' });
   const warn = key ? el('p', { class: 'warning' }, 'Removing a scope ends every existing token of this key at once; the key itself keeps working.') : null;
@@ -294,9 +307,9 @@ function keyForm({ key, onSubmit, submitLabel }) {
       name: name.value.trim(),
       scopes: [...scopes.querySelectorAll('input:checked')].map((c) => c.value),
       allowed_ips: ips.value.split(/[\s,]+/).filter(Boolean),
-      rate_limit: Number(rate.value),
       tier: tier.value.trim(),
     };
+    if (rate.value !== '' && (!key || Number(rate.value) !== key.rate_limit)) body.rate_limit = Number(rate.value);
     if (!key && owner.value.trim()) body.owner_id = owner.value.trim();
     if (expires.value) body.expires_at = new Date(expires.value).toISOString().replace(/\.\d+Z$/, 'Z');
     submit.disabled = true;
@@ -307,8 +320,12 @@ function keyForm({ key, onSubmit, submitLabel }) {
   el('label', { for: 'f-owner' }, 'Owner ID (optional)'), owner,
   scopes,
   el('label', { for: 'f-ips' }, 'Allowed IPs'), el('p', { id: 'f-ips-hint', class: 'hint' }, 'One address or CIDR block per line; empty allows every address.'), ips, ipsError,
-  el('label', { for: 'f-rate' }, 'Rate limit (token requests per minute)'), rate,
-  el('label', { for: 'f-tier' }, 'Tier'), tier, tiers,
+  el('label', { for: 'f-tier' }, 'Tier'), tier,
+  el('label', { for: 'f-rate' }, 'Rate limit (requests per minute, optional)'),
+  el('p', { id: 'f-rate-hint', class: 'hint' }, key
+    ? 'Leave it as it is to keep it; with a new tier, the tier\'s rate applies unless you change this too.'
+    : 'Empty: the tier\'s rate. Another rate puts the key in a usage plan for that rate, with the tier\'s quota.'),
+  rate,
   el('label', { for: 'f-expires' }, 'Expires (optional, your local time)'), expires,
   warn, formError, el('div', { class: 'row' }, submit, el('a', { href: key ? '#/keys/' + encodeURIComponent(key.key_id) : '#/keys' }, 'Cancel')));
 }
@@ -356,6 +373,126 @@ function secretView(created, verb) {
   show(view);
 }
 
+// ---------------------------------------------------------------- usage (GET /v1/keys/{id}/usage)
+
+const num = new Intl.NumberFormat('en-US');
+const calls = (n) => num.format(n) + (n === 1 ? ' call' : ' calls');
+const periods = { DAY: ['a day', 'today', 'at midnight UTC'], WEEK: ['a week', 'this week', 'on Sunday, 00:00 UTC'],
+  MONTH: ['a month', 'this month', 'on the 1st, 00:00 UTC'] };
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+// shortDate turns the API's UTC date (2026-12-07) into "Dec 7".
+function shortDate(d) {
+  const m = /^\d{4}-(\d\d)-(\d\d)$/.exec(d);
+  return m ? months[Number(m[1]) - 1] + ' ' + Number(m[2]) : d;
+}
+
+// usageChart draws calls per day as bars: plain elements, heights set through the CSSOM (which
+// the CSP allows; a style attribute it would refuse). The table below it holds the same numbers
+// for screen readers and for copying.
+function usageChart(days, span) {
+  const peak = days.reduce((a, d) => Math.max(a, d.used), 0);
+  const total = days.reduce((a, d) => a + d.used, 0);
+  const top = days.find((d) => d.used === peak);
+  const summary = calls(total) + ' in the last ' + span + ' days' + (peak > 0 ? '; most on ' + shortDate(top.date) + ' (' + num.format(peak) + ')' : '') + '.';
+  const tick = (i) => span <= 7 || (days.length - 1 - i) % 7 === 0; // dense: a label a week, the last day's included
+  const plot = el('div', { class: 'plot', role: 'img', 'aria-label': 'Calls per UTC day. ' + summary },
+    days.map((d) => {
+      const fill = el('span', { class: 'fill' + (d.used ? '' : ' zero') });
+      fill.style.height = (peak ? (d.used / peak) * 100 : 0) + '%';
+      return el('span', { class: 'col', title: d.date + ': ' + calls(d.used) + (d.remaining !== undefined ? ', ' + num.format(d.remaining) + ' left' : '') },
+        el('span', { class: 'v' }, d.used ? num.format(d.used) : ''), fill);
+    }));
+  const axis = el('div', { class: 'axis', 'aria-hidden': 'true' }, days.map((d, i) => el('span', { class: tick(i) ? 'tick' : '' }, shortDate(d.date))));
+  const hasRemaining = days.some((d) => d.remaining !== undefined);
+  const table = el('details', { class: 'usage-table' }, el('summary', {}, 'Calls per day as a table'),
+    el('div', { class: 'table-wrap' }, el('table', { id: 'usage-days' },
+      el('thead', {}, el('tr', {}, ['Date (UTC)', 'Calls', hasRemaining ? 'Quota left' : null].filter(Boolean).map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, days.slice().reverse().map((d) => el('tr', { 'data-date': d.date },
+        el('td', { class: 'mono' }, d.date), el('td', { class: 'used' }, num.format(d.used)),
+        hasRemaining ? el('td', {}, d.remaining === undefined ? '—' : num.format(d.remaining)) : null))))));
+  return [el('h3', {}, 'Calls per day (UTC)'), el('p', { id: 'usage-summary', class: 'muted' }, summary),
+    el('div', { class: 'chart' + (span > 7 ? ' dense' : ''), id: 'usage-chart' }, plot, axis), table];
+}
+
+function usageView(u, span) {
+  const p = u.plan || {};
+  const period = periods[p.quota_period] || ['per ' + String(p.quota_period || '').toLowerCase(), 'this period', ''];
+  const quota = p.quota_limit ? num.format(p.quota_limit) + ' ' + period[0] : 'none';
+  let left = null;
+  if (p.quota_limit && u.remaining !== undefined) {
+    const meter = el('span', { class: 'meter', 'aria-hidden': 'true' }, el('span', {}));
+    meter.firstChild.style.width = Math.min(100, Math.max(0, (p.quota_limit - u.remaining) / p.quota_limit * 100)) + '%';
+    left = ['Left ' + period[1], el('span', {}, el('span', { id: 'usage-remaining' }, num.format(u.remaining) + ' of ' + num.format(p.quota_limit)),
+      period[2] ? el('span', { class: 'muted' }, ' (resets ' + period[2] + ')') : null, meter)];
+  }
+  return [
+    el('dl', { id: 'usage-plan' }, [
+      ['Plan', el('span', { class: 'mono', id: 'usage-plan-name' }, p.name || '—')],
+      ['Rate limit', num.format(p.rate_limit) + ' requests/min'],
+      ['Burst', num.format(p.burst) + ' requests'],
+      ['Quota', quota],
+      left,
+    ].filter(Boolean).map(([t, d]) => [el('dt', {}, t), el('dd', {}, d)])),
+    ...usageChart(u.days || [], span),
+    el('p', { class: 'hint' }, 'Protected calls as API Gateway counts them (its counts lag by a few minutes); token requests are not counted here.'),
+  ];
+}
+
+// usageSection shows the key's usage plan and its calls per day, 7 or 30 days back. It loads on
+// its own: a failure here leaves the rest of the key's page working and says why, with a retry.
+function usageSection(k) {
+  let span = 7;
+  let seq = 0; // the latest request: a slow answer for the other span is dropped
+  const status = el('div', { id: 'usage-status', role: 'status', class: 'muted' }, 'Loading usage…');
+  const body = el('div', { id: 'usage-body' });
+  const spans = [7, 30].map((n) => el('button', { type: 'button', class: 'secondary', id: 'usage-' + n, 'aria-pressed': String(n === span),
+    on: { click: () => { span = n; load(); } } }, n + ' days'));
+
+  async function load() {
+    const mine = ++seq;
+    for (const b of spans) b.setAttribute('aria-pressed', String(b.id === 'usage-' + span));
+    status.className = 'muted';
+    status.replaceChildren('Loading usage…');
+    body.setAttribute('aria-busy', 'true');
+    let u;
+    try {
+      u = await call('GET', '/v1/keys/' + encodeURIComponent(k.key_id) + '/usage', { query: { days: span } });
+    } catch (e) {
+      if (mine !== seq || e.code === 'signed_out') return;
+      body.removeAttribute('aria-busy');
+      body.replaceChildren();
+      if (e.status === 404) {
+        switcher.hidden = true; // no plan, no period to choose
+        status.className = '';
+        status.replaceChildren(el('p', {}, k.status === 'active'
+          ? 'This key has no usage plan, so API Gateway refuses its protected calls (403 key_not_provisioned).'
+          : 'This key has no usage plan: a ' + k.status + ' key\'s API key is deleted, and its usage with it.'),
+        el('p', { class: 'hint' }, k.status === 'active' ? 'Run ' : 'For an active key without a plan, run ',
+          el('code', {}, 'authctl keys sync'), ' (AWS credentials): it gives every active key the usage plan of its tier.'));
+        return;
+      }
+      status.className = 'error';
+      const retry = e.status === 0 || e.status >= 500 || e.status === 429;
+      status.replaceChildren(el('span', {}, 'Usage could not be loaded. ' + explain(e)), ' ',
+        retry ? el('button', { type: 'button', class: 'secondary', id: 'usage-retry', on: { click: load } }, 'Retry') : null);
+      return;
+    }
+    if (mine !== seq) return;
+    switcher.hidden = false;
+    status.className = 'muted';
+    status.replaceChildren();
+    body.removeAttribute('aria-busy');
+    body.replaceChildren(...usageView(u, span));
+  }
+
+  const switcher = el('div', { class: 'switch', role: 'group', 'aria-label': 'Period' }, spans);
+  load();
+  return el('section', { class: 'card', id: 'usage', 'aria-labelledby': 'usage-title' },
+    el('div', { class: 'card-head' }, el('h2', { id: 'usage-title' }, 'Usage'), switcher),
+    status, body);
+}
+
 async function detailView(id) {
   let k;
   try { k = await call('GET', '/v1/keys/' + encodeURIComponent(id)); } catch (e) {
@@ -398,12 +535,13 @@ async function detailView(id) {
   show(el('p', {}, el('a', { href: '#/keys' }, '← Keys')),
     el('h1', { id: 'key-title' }, k.name),
     el('dl', { id: 'key-detail' }, [
-      ['ID', k.key_id], ['Status', k.status], ['Owner', k.owner_id || '—'], ['Tier', k.tier], ['Rate limit', k.rate_limit + ' token requests/min'],
+      ['ID', k.key_id], ['Status', k.status], ['Owner', k.owner_id || '—'], ['Tier', k.tier], ['Rate limit', k.rate_limit + ' requests/min'],
       ['Scopes', k.scopes.join(' ') || '—'], ['Allowed IPs', k.allowed_ips.join(', ') || 'any'], ['Created', date(k.created_at)],
       ['Updated', date(k.updated_at)], ['Last used', date(k.last_used_at)], ['Expires', date(k.expires_at)],
       ['Previous secret valid until', k.previous_key_valid_until ? date(k.previous_key_valid_until) : '—'],
     ].map(([t, d]) => [el('dt', {}, t), el('dd', {}, d)])),
     active ? el('div', { class: 'row' }, el('a', { class: 'button', href: '#/keys/' + encodeURIComponent(id) + '/edit', id: 'edit' }, 'Edit')) : null,
+    usageSection(k),
     active ? el('section', { class: 'card' }, el('h2', {}, 'Rotate'),
       el('p', {}, 'A new secret replaces this one; the old one stops working ', grace, '.'), rotateButton) : null,
     active ? el('section', { class: 'card' }, el('h2', {}, 'Revoke'),
