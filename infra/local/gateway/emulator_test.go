@@ -2,50 +2,20 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway/types"
 
 	"github.com/keygate/keygate/infra/local/gateway"
 	"github.com/keygate/keygate/infra/local/samtpl"
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
-
-// motoAccount returns the emulator's endpoint ($KEYGATE_SECRETS_ENDPOINT: one moto serves
-// every service) and a maker of API Gateway clients, at the emulator or a proxy in front of
-// it, in a moto account of the test's own (so the state the gateway reads is the test's
-// alone). Without an emulator it skips, unless KEYGATE_REQUIRE_EMULATORS=1.
-func motoAccount(t *testing.T) (endpoint string, client func(endpoint string) *apigateway.Client) {
-	t.Helper()
-	endpoint = os.Getenv("KEYGATE_SECRETS_ENDPOINT")
-	if endpoint == "" {
-		msg := "emulator test: KEYGATE_SECRETS_ENDPOINT is not set (run make test)"
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			t.Fatal(msg + "; KEYGATE_REQUIRE_EMULATORS=1 forbids skipping")
-		}
-		t.Skip(msg)
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(9e11))
-	if err != nil {
-		t.Fatal(err)
-	}
-	account := fmt.Sprintf("%012d", n.Int64()+1e11)
-	return endpoint, func(at string) *apigateway.Client {
-		return apigateway.New(apigateway.Options{Region: "us-east-1", BaseEndpoint: aws.String(at),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIAKEYGATELOCAL0000", "local", ""),
-			HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: accountHeader{account: account}}})
-	}
-}
 
 // noRetry makes one call without the SDK's retries.
 func noRetry(o *apigateway.Options) { o.RetryMaxAttempts = 1 }
@@ -72,19 +42,11 @@ func createAPIKey(ctx context.Context, t *testing.T, c *apigateway.Client, in *a
 	return nil
 }
 
-type accountHeader struct{ account string }
-
-func (a accountHeader) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("x-moto-account-id", a.account)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // The gateway meters by the state on the emulator, and the changes the keys function makes
 // through the control plane (create, move, delete) take effect at the next request; GetUsage
 // through the control plane is answered from the gateway, everything else by moto.
 func TestTheGatewayFollowsTheEmulatorsUsagePlans(t *testing.T) {
-	endpoint, client := motoAccount(t)
+	endpoint, client := emulatortest.MotoAccount(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	moto := client(endpoint)

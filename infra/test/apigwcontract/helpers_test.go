@@ -2,20 +2,17 @@ package apigwcontract_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway/types"
+
+	"github.com/keygate/keygate/infra/test/emulatortest"
 )
 
 // client returns an API Gateway client on the emulator ($KEYGATE_SECRETS_ENDPOINT: one moto
@@ -23,41 +20,12 @@ import (
 // drops a connection now and then); a call whose 500 is pinned passes noRetry.
 func client(t *testing.T) *apigateway.Client {
 	t.Helper()
-	endpoint := os.Getenv("KEYGATE_SECRETS_ENDPOINT")
-	if endpoint == "" {
-		msg := "apigwcontract: KEYGATE_SECRETS_ENDPOINT is not set (run make test)"
-		if os.Getenv("KEYGATE_REQUIRE_EMULATORS") == "1" {
-			t.Fatal(msg + "; KEYGATE_REQUIRE_EMULATORS=1 forbids skipping")
-		}
-		t.Skip(msg)
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(9e11))
-	if err != nil {
-		t.Fatal(err)
-	}
-	account := fmt.Sprintf("%012d", n.Int64()+1e11)
-	return apigateway.New(apigateway.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIAKEYGATELOCAL0000", "local", ""),
-		HTTPClient:   &http.Client{Timeout: 30 * time.Second, Transport: inAccount{account: account, rt: http.DefaultTransport}},
-	})
+	endpoint, in := emulatortest.MotoAccount(t)
+	return in(endpoint)
 }
 
 // noRetry makes one call without the SDK's retries: a pinned 500 shows as one 500.
 func noRetry(o *apigateway.Options) { o.RetryMaxAttempts = 1 }
-
-// inAccount sends every request to one moto account.
-type inAccount struct {
-	account string
-	rt      http.RoundTripper
-}
-
-func (a inAccount) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("x-moto-account-id", a.account)
-	return a.rt.RoundTrip(r)
-}
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
