@@ -130,20 +130,17 @@ func (m *Manager) prunePlans(ctx context.Context, r *Report) error {
 // planKeys lists the ids of the API keys in a plan.
 func (m *Manager) planKeys(ctx context.Context, planID string) ([]string, error) {
 	var out []string
-	in := &apigateway.GetUsagePlanKeysInput{UsagePlanId: aws.String(planID), Limit: aws.Int32(500)}
-	for {
-		page, err := m.gw.GetUsagePlanKeys(ctx, in)
+	pages := apigateway.NewGetUsagePlanKeysPaginator(m.gw, &apigateway.GetUsagePlanKeysInput{UsagePlanId: aws.String(planID), Limit: aws.Int32(500)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, gatewayErr("list a plan's keys", err)
 		}
 		for _, k := range page.Items {
 			out = append(out, aws.ToString(k.Id))
 		}
-		if aws.ToString(page.Position) == "" || len(page.Items) == 0 {
-			return out, nil
-		}
-		in.Position = page.Position
 	}
+	return out, nil
 }
 
 // String is the report in a few lines, for authctl.

@@ -201,7 +201,7 @@ func (m *Manager) PlanFor(ctx context.Context, tier string, ratePerMinute int) (
 		return Plan{}, gatewayErr("create usage plan "+name, err)
 	}
 	// Two containers may create the same pair at once (CreateUsagePlan has no idempotency
-	// token): every container then uses the oldest-listed one, and Sync deletes the other.
+	// token): every container then uses the first by id, and Sync deletes the other.
 	if plans, err = m.list(ctx, true); err != nil {
 		return Plan{}, err
 	}
@@ -336,9 +336,9 @@ func (m *Manager) apiKey(ctx context.Context, keyID string) (*types.ApiKey, erro
 // apiKeys lists the API keys whose names start with prefix, with their values.
 func (m *Manager) apiKeys(ctx context.Context, prefix string) ([]types.ApiKey, error) {
 	var out []types.ApiKey
-	in := &apigateway.GetApiKeysInput{NameQuery: aws.String(prefix), IncludeValues: aws.Bool(true), Limit: aws.Int32(500)}
-	for {
-		page, err := m.gw.GetApiKeys(ctx, in)
+	pages := apigateway.NewGetApiKeysPaginator(m.gw, &apigateway.GetApiKeysInput{NameQuery: aws.String(prefix), IncludeValues: aws.Bool(true), Limit: aws.Int32(500)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, gatewayErr("list API keys", err)
 		}
@@ -347,32 +347,31 @@ func (m *Manager) apiKeys(ctx context.Context, prefix string) ([]types.ApiKey, e
 				out = append(out, k)
 			}
 		}
-		if aws.ToString(page.Position) == "" || len(page.Items) == 0 {
-			return out, nil
-		}
-		in.Position = page.Position
 	}
+	return out, nil
 }
 
 // plansOf returns the stage's plans API key id is in.
 func (m *Manager) plansOf(ctx context.Context, id string) ([]Plan, error) {
+	return m.stagePlans(ctx, &apigateway.GetUsagePlansInput{KeyId: aws.String(id), Limit: aws.Int32(500)}, "list the API key's usage plans")
+}
+
+// stagePlans lists the usage plans that in selects and keeps the stage's.
+func (m *Manager) stagePlans(ctx context.Context, in *apigateway.GetUsagePlansInput, what string) ([]Plan, error) {
 	var out []Plan
-	in := &apigateway.GetUsagePlansInput{KeyId: aws.String(id), Limit: aws.Int32(500)}
-	for {
-		page, err := m.gw.GetUsagePlans(ctx, in)
+	pages := apigateway.NewGetUsagePlansPaginator(m.gw, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, gatewayErr("list the API key's usage plans", err)
+			return nil, gatewayErr(what, err)
 		}
 		for _, up := range page.Items {
 			if p, ok := m.parse(up); ok {
 				out = append(out, p)
 			}
 		}
-		if aws.ToString(page.Position) == "" || len(page.Items) == 0 {
-			return out, nil
-		}
-		in.Position = page.Position
 	}
+	return out, nil
 }
 
 // list returns the stage's plans, listing them again when fresh or when the last listing is
@@ -384,22 +383,9 @@ func (m *Manager) list(ctx context.Context, fresh bool) ([]Plan, error) {
 	if !fresh && m.plans != nil && now.Sub(m.loadedAt) < plansMaxAge {
 		return m.plans, nil
 	}
-	var plans []Plan
-	in := &apigateway.GetUsagePlansInput{Limit: aws.Int32(500)}
-	for {
-		page, err := m.gw.GetUsagePlans(ctx, in)
-		if err != nil {
-			return nil, gatewayErr("list usage plans", err)
-		}
-		for _, up := range page.Items {
-			if p, ok := m.parse(up); ok {
-				plans = append(plans, p)
-			}
-		}
-		if aws.ToString(page.Position) == "" || len(page.Items) == 0 {
-			break
-		}
-		in.Position = page.Position
+	plans, err := m.stagePlans(ctx, &apigateway.GetUsagePlansInput{Limit: aws.Int32(500)}, "list usage plans")
+	if err != nil {
+		return nil, err
 	}
 	sort.SliceStable(plans, func(i, j int) bool {
 		if plans[i].Name != plans[j].Name {
@@ -475,10 +461,10 @@ func (m *Manager) Usage(ctx context.Context, keyID string, from, to time.Time) (
 		return Usage{}, ErrNotProvisioned
 	}
 	u := Usage{Plan: in[0]}
-	req := &apigateway.GetUsageInput{UsagePlanId: aws.String(u.Plan.ID), KeyId: aws.String(id),
-		StartDate: aws.String(from.UTC().Format(dateLayout)), EndDate: aws.String(to.UTC().Format(dateLayout)), Limit: aws.Int32(500)}
-	for {
-		page, err := m.gw.GetUsage(ctx, req)
+	pages := apigateway.NewGetUsagePaginator(m.gw, &apigateway.GetUsageInput{UsagePlanId: aws.String(u.Plan.ID), KeyId: aws.String(id),
+		StartDate: aws.String(from.UTC().Format(dateLayout)), EndDate: aws.String(to.UTC().Format(dateLayout)), Limit: aws.Int32(500)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return Usage{}, gatewayErr("read usage", err)
 		}
@@ -490,11 +476,8 @@ func (m *Manager) Usage(ctx context.Context, keyID string, from, to time.Time) (
 			day := from.UTC().AddDate(0, 0, len(u.Days))
 			u.Days = append(u.Days, Day{Date: day.Format(dateLayout), Used: pair[0], Remaining: pair[1]})
 		}
-		if aws.ToString(page.Position) == "" {
-			return u, nil
-		}
-		req.Position = page.Position
 	}
+	return u, nil
 }
 
 func gatewayErr(what string, err error) error {
